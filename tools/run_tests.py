@@ -1,0 +1,35 @@
+"""The project's test command: `python tools/run_tests.py [pytest args]`.
+
+1. checks that exbert/ is exactly what nbs/ exports and that notebooks are clean (tools/check_sync.sh);
+2. runs pytest on tests/, which runs every notebook as a test (cells flagged `slow` skipped, as
+   `nbdev-test` does) plus the project-level tests (docs render, install, sync check);
+3. prints one last line: `N passed, M failed` (and `K skipped` when any were)."""
+import os, subprocess, sys, tempfile
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+def main(argv):
+    os.chdir(ROOT)
+    for k, v in dict(HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", TRANSFORMERS_OFFLINE="1", WANDB_MODE="disabled").items():
+        os.environ.setdefault(k, v)
+    sync_ok = subprocess.run(["bash", "tools/check_sync.sh"]).returncode == 0
+    with tempfile.TemporaryDirectory() as tmp:
+        xml = Path(tmp) / "junit.xml"
+        rc = subprocess.run([sys.executable, "-m", "pytest", "-v", "-rs", f"--junitxml={xml}", *argv]).returncode
+        counts = dict(tests=0, failures=0, errors=0, skipped=0)
+        if xml.exists():
+            root = ET.parse(xml).getroot()
+            for suite in ([root] if root.tag == "testsuite" else root.iter("testsuite")):
+                for k in counts: counts[k] += int(suite.get(k, 0))
+    failed = counts["failures"] + counts["errors"] + (0 if sync_ok else 1)
+    passed = counts["tests"] - counts["failures"] - counts["errors"] - counts["skipped"] + (1 if sync_ok else 0)
+    if rc not in (0, 1) and failed == 0: failed = 1   # pytest itself broke (usage error, internal error, no tests)
+    line = f"{passed} passed, {failed} failed"
+    if counts["skipped"]: line += f", {counts['skipped']} skipped"
+    print(line)
+    return 0 if failed == 0 else 1
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
