@@ -9,6 +9,6 @@ NOTEBOOKS = sorted(p for p in (ROOT / "nbs").glob("*.ipynb") if not p.name.start
 @pytest.mark.parametrize("nb", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
 def test_notebook(nb):
     # one process per notebook, like nbdev-test's workers: no state leaks between notebooks
-    r = subprocess.run([str(Path(sys.executable).parent / "nbdev-test"), "--path", str(nb), "--do-print"],
+    r = subprocess.run([str(Path(sys.executable).parent / "nbdev-test"), str(nb), "--do-print"],
                        cwd=ROOT, capture_output=True, text=True)
     assert r.returncode == 0, f"{nb.name} failed:\n{r.stdout[-5000:]}\n{r.stderr[-10000:]}"
