@@ -58,10 +58,11 @@ GRID_ORDERS = ("serial", "shuffled")
 
 def grid_configs(out, models=MODELS, ratios=GRID_RATIOS, orders=GRID_ORDERS, seeds=(0, 1, 2),
                  presets: dict | None = None, **common) -> list[TrainConfig]:
-    "The `TrainConfig` of every run of a grid: each model's preset (default: its name) plus `common` fields."
+    """The `TrainConfig` of every run of a grid: each model's preset (default: its name) plus `common` fields.
+    Seed-major order: a grid stopped early holds whole seeds, every model paired on every mixture."""
     presets = {m: m for m in models} | (presets or {})
     cs = []
-    for m, r, o, s in itertools.product(models, ratios, orders, seeds):
+    for s, r, o, m in itertools.product(seeds, ratios, orders, models):
         c = make_config(presets[m], model=m, ratio=float(r), order=o, seed=int(s), **common)
         cs.append(dataclasses.replace(c, out=str(Path(out) / run_id(c))))
     return cs
