@@ -190,8 +190,8 @@ REPRODUCE = {
     "paper": dict(backbone="distilbert-base-uncased", models=("vdb", "exbert"), ratios=GRID_RATIOS, orders=GRID_ORDERS,
                   seeds=3, presets={}, common=dict(n_train=4000, max_length=384, stride=128)),
     "quick": dict(backbone="standin", models=("vdb", "exbert"), ratios=(0.0, 0.8, 1.0), orders=("shuffled",), seeds=1,
-                  presets={}, common=dict(n_train=350, max_length=256, stride=128, epochs=2, lr=1e-4, squad_eval=500,
-                                          val_size=200)),
+                  presets={}, common=dict(n_train=350, max_length=256, stride=128, epochs=2, lr=1e-4, squad_eval=300,
+                                          val_size=200, attention_dropout=0.0)),
 }
 
 def check_backbone(backbone: str) -> str:
