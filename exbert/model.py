@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse, json, os, re, shutil, tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal  # transformers' config annotations name it; `show_doc`/`inspect` resolve them here
 
 import torch
 from torch import nn
