@@ -14,6 +14,8 @@ def main(argv):
     os.chdir(ROOT)
     for k, v in dict(HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", TRANSFORMERS_OFFLINE="1", WANDB_MODE="disabled").items():
         os.environ.setdefault(k, v)
+    # the tools of this interpreter's environment (nbdev-export, nbdev-test, ...) come first, activated or not
+    os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
     sync_ok = subprocess.run(["bash", "tools/check_sync.sh"]).returncode == 0
     with tempfile.TemporaryDirectory() as tmp:
         xml = Path(tmp) / "junit.xml"
