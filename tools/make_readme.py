@@ -16,10 +16,12 @@ def readme_text(nb_path=ROOT / "nbs" / "index.ipynb"):
             if src.startswith("# ") and "\n> " in src:      # nbdev title + summary
                 title, summary = src.split("\n> ", 1)
                 src = f"{title.strip()}\n\n> {summary.strip()}"
-            out.append(src)
+            out.append(src.replace("](results/", "](nbs/results/").replace("](0", "](nbs/0"))  # links relative to nbs/
         elif cell["cell_type"] == "code" and src and not src.startswith("#| hide"):
-            out.append("```python\n" + src + "\n```")
+            if not src.startswith("#| echo: false"): out.append("```python\n" + src + "\n```")
             for o in cell.get("outputs", []):
+                if "text/markdown" in o.get("data", {}):           # rich output (a table): as Markdown itself
+                    out.append("".join(o["data"]["text/markdown"]).strip()); continue
                 text = "".join(o.get("text", "") or o.get("data", {}).get("text/plain", ""))
                 if text.strip(): out.append("```\n" + text.rstrip() + "\n```")
     return "\n\n".join(out) + "\n"
