@@ -15,7 +15,7 @@ from tqdm.auto import tqdm
 
 from .train import (MODELS, PRESETS, TrainConfig, check_config, check_inputs, make_config, run_data, run_id,
                           train_and_evaluate, write_json, _rank)
-from .results import compare_with_paper, results_table, summarize, write_figures
+from .results import compare_with_paper, read_results_jsonl, results_table, summarize, write_figures
 
 # %% auto #0
 __all__ = ['GRID_RATIOS', 'GRID_ORDERS', 'DROPOUT_PLACEMENTS', 'REPRODUCE', 'read_results', 'append_result', 'grid_configs',
@@ -24,19 +24,9 @@ __all__ = ['GRID_RATIOS', 'GRID_ORDERS', 'DROPOUT_PLACEMENTS', 'REPRODUCE', 'rea
 
 # %% ../nbs/06_experiments.ipynb #9a275e35
 def read_results(path) -> list[dict]:
-    "The rows of a results table; an incomplete last line (a torn write) is skipped with a warning."
+    "The rows of a results table ([] before the first run); a torn last line is skipped with a warning."
     path = Path(path)
-    if not path.exists(): return []
-    lines = path.read_text(encoding="utf-8").split("\n")
-    rows = []
-    for i, line in enumerate(lines, 1):
-        if not line.strip(): continue
-        try: rows.append(json.loads(line))
-        except json.JSONDecodeError as e:
-            if i != len(lines):  # not the last line, or the file ends with a newline: real damage
-                raise ValueError(f"{path}: line {i} is not JSON ({e}); only a torn last line is tolerated") from None
-            warnings.warn(f"{path}: skipping an incomplete last line (a write was interrupted)")
-    return rows
+    return read_results_jsonl(path, required=("run_id",)) if path.exists() else []
 
 def append_result(path, row: dict) -> Path:
     "Add one row to a results table atomically (rewrite to a temp file, fsync, `os.replace`)."

@@ -40,8 +40,8 @@ HPARAMS = ("preset", "n_train", "max_length", "stride", "epochs", "lr", "batch_s
            "dropout_before_moe", "dropout_after_moe", "expert_init")
 
 # %% ../nbs/07_results.ipynb #6d7e1fa7
-def read_results_jsonl(path) -> list[dict]:
-    "Records of a results.jsonl; a torn last line is skipped with a warning, any other bad line is an error."
+def read_results_jsonl(path, required=REQUIRED) -> list[dict]:
+    "Records of a results.jsonl; a torn last line is skipped with a warning, any other bad line (or a missing `required` field) is an error."
     path = Path(path)
     lines = path.read_text(encoding="utf-8", errors="replace").split("\n")
     while lines and not lines[-1].strip(): lines.pop()
@@ -55,7 +55,7 @@ def read_results_jsonl(path) -> list[dict]:
                 continue
             raise DataError(path, record=f"line {i}", problem=f"not JSON ({e})") from None
         if not isinstance(rec, dict): raise DataError(path, record=f"line {i}", problem="not a JSON object")
-        for k in REQUIRED:
+        for k in required:
             if k not in rec: raise DataError(path, record=rec.get("run_id", f"line {i}"), field=k, problem="missing")
         records.append(rec)
     return records
