@@ -7,7 +7,7 @@ Docs: https://exbert-org.github.io/exbert/bench.html.md"""
 # %% ../nbs/09_bench.ipynb #ea9580a8
 from __future__ import annotations
 
-import argparse, json, os, statistics, subprocess, sys, time
+import argparse, json, statistics, subprocess, sys, time
 from pathlib import Path
 
 import torch
@@ -16,10 +16,11 @@ from tqdm.auto import tqdm
 from transformers import DistilBertConfig, DistilBertForQuestionAnswering
 
 # %% auto #0
-__all__ = ['CLOCK', 'STANDIN_SIZE', 'PARTS', 'interleave', 'backbone_config', 'make_model', 'contenders', 'synthetic_batch',
-           'standin_tokenizer', 'real_windows', 'real_batches', 'train_step_fn', 'slots_per_token', 'bench_train',
-           'peak_memory', 'bench_inference', 'DenseBlock', 'RawSTMoEBlock', 'bench_moe', 'profile_moe', 'sweep_moe',
-           'sweep_train', 'bench_padding', 'run_bench', 'format_report', 'bench_cli', 'plot_bench']
+__all__ = ['CLOCK', 'STANDIN_SIZE', 'NO_DECAY', 'PARTS', 'interleave', 'backbone_config', 'make_model', 'contenders',
+           'synthetic_batch', 'standin_tokenizer', 'real_windows', 'real_batches', 'trainer_optimizer', 'train_step_fn',
+           'train_flops', 'slots_per_token', 'bench_train', 'peak_memory', 'bench_inference', 'DenseBlock',
+           'RawSTMoEBlock', 'bench_moe', 'profile_moe', 'sweep_moe', 'sweep_train', 'bench_padding', 'run_bench',
+           'format_report', 'bench_cli', 'plot_bench']
 
 # %% ../nbs/09_bench.ipynb #b7d8f09c
 CLOCK = [time.perf_counter]  # what `interleave` times with; `run_bench` sets it (process CPU time by default)
@@ -105,14 +106,36 @@ def real_batches(windows, batch_size: int = 8, fixed_length: int | None = None, 
     return out
 
 # %% ../nbs/09_bench.ipynb #cdf7d0f5
-def train_step_fn(model, batches: list[dict], lr: float = 1e-5):
-    "A function `step(i)` that trains `model` for one step on `batches[i % len(batches)]`."
+NO_DECAY = [r"bias", r"layernorm", r"rmsnorm", r"(?:^|\.)norm(?:$|\.)", r"_norm(?:$|\.)"]  # as Trainer.get_decay_parameter_names
+
+def trainer_optimizer(model, lr: float = 1e-4, weight_decay: float = 0.01):
+    "The `Trainer`'s default optimizer for `model`: fused AdamW, no weight decay on biases and LayerNorm weights."
+    from transformers.trainer_pt_utils import get_parameter_names
+    decay = set(get_parameter_names(model, [nn.LayerNorm], NO_DECAY))
+    groups = [dict(params=[p for n, p in model.named_parameters() if n in decay], weight_decay=weight_decay),
+              dict(params=[p for n, p in model.named_parameters() if n not in decay], weight_decay=0.0)]
+    return torch.optim.AdamW(groups, lr=lr, fused=True)
+
+def train_step_fn(model, batches: list[dict], lr: float = 1e-4, max_grad_norm: float = 1.0):
+    "A function `step(i)` that trains `model` for one step on `batches[i % len(batches)]`, as the `Trainer` does."
     model.train()
-    opt = torch.optim.AdamW(model.parameters(), lr=lr)
+    opt = trainer_optimizer(model, lr)
     def step(i):
         out = model(**batches[i % len(batches)])
-        out.loss.backward(); opt.step(); opt.zero_grad(set_to_none=True)
+        out.loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), max_grad_norm)
+        opt.step(); opt.zero_grad(set_to_none=True)
     return step
+
+def train_flops(model, batch: dict) -> int:
+    "Floating-point operations of one forward + backward of `model` on `batch` in training mode (`FlopCounterMode`)."
+    from torch.utils.flop_counter import FlopCounterMode
+    model.train()
+    state = torch.random.get_rng_state()
+    with FlopCounterMode(display=False) as fc:
+        model(**batch).loss.backward()
+    torch.random.set_rng_state(state); model.zero_grad(set_to_none=True)
+    return fc.get_total_flops()
 
 def slots_per_token(model, batch: dict) -> float | None:
     "Expert slots per real token used by the MoE block of ExBERT `model` on `batch` in training mode (None for V-DB)."
@@ -127,8 +150,14 @@ def bench_train(models: dict, batches: list[dict], repeats: int = 5) -> dict:
     t = interleave({k: train_step_fn(m, batches) for k, m in models.items()}, repeats)
     bs = batches[0]["input_ids"].shape[0]
     ref = next(iter(t))
-    return {k: dict(step_s=v, examples_per_s=bs / v, speedup_vs_first=t[ref] / v,
-                    slots_per_token=slots_per_token(models[k], batches[0])) for k, v in t.items()}
+    flops = {k: statistics.mean(train_flops(models[k], b) for b in batches) for k in t}
+    out = {}
+    for k, v in t.items():
+        ideal = flops[ref] / flops[k]
+        out[k] = dict(step_s=v, examples_per_s=bs / v, speedup_vs_first=t[ref] / v, gflops_per_step=flops[k] / 1e9,
+                      flop_speedup_vs_first=ideal, vs_flop_ideal=t[ref] / v / ideal,
+                      slots_per_token=slots_per_token(models[k], batches[0]))
+    return out
 
 # %% ../nbs/09_bench.ipynb #5640b3f2
 def _proc_status(field: str) -> float:
@@ -152,7 +181,7 @@ def _peak_child(spec: dict) -> dict:
 
 def peak_memory(spec: dict, timeout: float = 600) -> dict:
     "Run `_peak_child(spec)` in a fresh Python process and return its report (MiB; Linux only)."
-    code = f"import json,sys; from exbert.bench import _peak_child; print('@@'+json.dumps(_peak_child(json.loads(sys.argv[1]))))"
+    code = "import json,sys; from exbert.bench import _peak_child; print('@@'+json.dumps(_peak_child(json.loads(sys.argv[1]))))"
     p = subprocess.run([sys.executable, "-c", code, json.dumps(spec)], capture_output=True, text=True, timeout=timeout)
     lines = [l for l in p.stdout.splitlines() if l.startswith("@@")]
     if p.returncode or not lines: raise RuntimeError(f"memory probe {spec} failed (exit {p.returncode}):\n{p.stderr[-2000:]}")
@@ -359,10 +388,12 @@ def format_report(r: dict) -> str:
                 L.append(f"  {k:<12} {1000 * m['seconds'][k]:8.1f} ms  {m['vs_dense'][k]:5.2f}x dense  {m['vs_ideal'][k]:5.2f}x ideal")
             L.append(f"  {'dense':<12} {1000 * m['seconds']['dense']:8.1f} ms")
     if "train" in r:
-        L.append(f"\nTraining (fwd+bwd+AdamW), {r.get('data', 'synthetic')}, mean padded length {r['train_mean_length']:.0f}")
+        L.append(f"\nTraining (fwd+bwd+clip+fused AdamW, as the Trainer), {r.get('data', 'synthetic')}, mean padded length {r['train_mean_length']:.0f}")
         for k, v in r["train"].items():
             s = f", {v['slots_per_token']:.2f} slots/token" if v["slots_per_token"] is not None else ""
-            L.append(f"  {k:<22} {v['examples_per_s']:7.2f} ex/s  {v['speedup_vs_first']:5.2f}x V-DB{s}")
+            f = (f"  {v['gflops_per_step']:6.1f} GFLOP/step, FLOP ideal {v['flop_speedup_vs_first']:4.2f}x, "
+                 f"{100 * v['vs_flop_ideal']:3.0f}% of it") if "gflops_per_step" in v else ""
+            L.append(f"  {k:<22} {v['examples_per_s']:7.2f} ex/s  {v['speedup_vs_first']:5.2f}x V-DB{f}{s}")
     if isinstance(r.get("padding"), dict):
         p = r["padding"]
         L.append(f"\nDynamic vs fixed {p['fixed_length']} padding (real batches; mean dynamic length {p['mean_dynamic_length']:.0f}, "
@@ -417,8 +448,8 @@ def bench_cli(argv: list[str]) -> int:
     if a.json == "-": print(json.dumps(r, indent=1)); return 0
     print(format_report(r))
     if a.json:
-        tmp = Path(a.json).with_suffix(".tmp")
-        tmp.write_text(json.dumps(r, indent=1)); os.replace(tmp, a.json)
+        from exbert.data import atomic_write
+        atomic_write(a.json, json.dumps(r, indent=1))
     return 0
 
 # %% ../nbs/09_bench.ipynb #8236171d
@@ -437,7 +468,9 @@ def plot_bench(r: dict):
             ax.set_title(f"MoE block fwd+bwd\n{v['batch_size']}x{v['seq_len']} tokens, {v['slots_per_token']:.2f} slots/token", fontsize=9)
         elif k == "train":
             names = list(v)
-            ax.bar([n.replace("ExBERT-", "") for n in names], [v[n]["speedup_vs_first"] for n in names], color="C1")
+            ax.bar([n.replace("ExBERT-", "") for n in names], [v[n]["speedup_vs_first"] for n in names], color="C1", label="measured")
+            if all("flop_speedup_vs_first" in v[n] for n in names):
+                ax.plot([n.replace("ExBERT-", "") for n in names], [v[n]["flop_speedup_vs_first"] for n in names], "D", c="k", label="FLOP ideal")
             ax.axhline(1.3, ls="--", c="k", lw=1, label="target 1.3x V-DB")
             ax.set_title("training examples/s, ratio to V-DB", fontsize=9)
         elif k == "padding":

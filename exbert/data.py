@@ -24,7 +24,7 @@ __all__ = ['FEATURES', 'COLUMNS', 'DOMAINS', 'LOAD_STATS', 'BIOASQ_VAL_BATCHES',
            'column', 'take', 'DataError', 'data_dir', 'read_json', 'find_answer', 'squad_columns', 'load_qa_file',
            'load_squad', 'load_bioasq', 'load_bioasq_gold', 'answerable_from_gold', 'load_bioasq_test_gold',
            'split_by_group', 'normalize_question', 'bioasq_validation', 'load_benchmark', 'bioasq_val_report',
-           'make_mixture', 'composition', 'write_jsonl', 'read_jsonl', 'mix_cli']
+           'make_mixture', 'composition', 'atomic_write', 'write_jsonl', 'read_jsonl', 'mix_cli']
 
 # %% ../nbs/00_data.ipynb #b206fbc4
 FEATURES = Features({
@@ -368,20 +368,23 @@ def composition(ds: Dataset) -> dict:
             "squad_before_bioasq": last_squad < first_bio}
 
 # %% ../nbs/00_data.ipynb #896e426e
-def write_jsonl(ds: Dataset, path) -> Path:
-    "Write `ds` as JSON Lines to `path` atomically (temp file in the same folder, fsync, os.replace)."
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+def atomic_write(path, content) -> Path:
+    "Replace `path` by `content` (text, or a function that writes a file at the path it is given) all at once."
+    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            for row in ds: f.write(json.dumps(row, ensure_ascii=False) + "\n")
-            f.flush(); os.fsync(f.fileno())
+        if callable(content): os.close(fd); content(tmp)
+        else:
+            with os.fdopen(fd, "w", encoding="utf-8") as f: f.write(content)
+        with open(tmp, "rb") as f: os.fsync(f.fileno())  # on disk before it takes the name
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        Path(tmp).unlink(missing_ok=True); raise
     return path
+
+def write_jsonl(ds: Dataset, path) -> Path:
+    "Write `ds` as JSON Lines to `path` atomically (`atomic_write`)."
+    return atomic_write(path, "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in ds))
 
 def read_jsonl(path) -> Dataset:
     "Read a mixture written by `write_jsonl` back into a Dataset of the common schema."

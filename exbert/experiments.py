@@ -6,15 +6,14 @@ Docs: https://exbert-org.github.io/exbert/experiments.html.md"""
 
 # %% ../nbs/06_experiments.ipynb #9f235aed
 from __future__ import annotations
-import argparse, dataclasses, itertools, json, os, shutil, sys, tempfile, time, warnings
-from dataclasses import asdict
+import argparse, dataclasses, itertools, json, os, sys, tempfile, warnings
 from pathlib import Path
 
 import pandas as pd
 from tqdm.auto import tqdm
 
-from .train import (MODELS, PRESETS, TrainConfig, check_config, check_inputs, make_config, run_data, run_id,
-                          train_and_evaluate, write_json, _rank)
+from .train import (MODELS, TrainConfig, check_config, make_config, run_data, run_id, train_and_evaluate,
+                          write_json, _rank)
 from .results import compare_with_paper, read_results_jsonl, results_table, summarize, write_figures
 
 # %% auto #0
@@ -141,7 +140,7 @@ REPRODUCE = {
                   seeds=3, presets={}, common=dict(n_train=4000, max_length=384, stride=128)),
     "quick": dict(backbone="standin", models=("vdb", "exbert"), ratios=(0.0, 0.8, 1.0), orders=("shuffled",), seeds=1,
                   presets={}, common=dict(n_train=350, max_length=256, stride=128, epochs=2, lr=1e-4, squad_eval=300,
-                                          val_size=200, attention_dropout=0.0)),
+                                          val_size=200, attention_dropout=0.0, qa_every_epoch=False)),
 }
 
 def check_backbone(backbone: str) -> str:

@@ -6,11 +6,13 @@ Docs: https://exbert-org.github.io/exbert/metrics.html.md"""
 
 # %% ../nbs/02_metrics.ipynb #7090cb3b
 from __future__ import annotations
-import json, os, re, string, tempfile, warnings
+import json, re, string, warnings
 from collections import Counter, defaultdict
 from pathlib import Path
 
 import numpy as np
+
+from .data import atomic_write
 
 # %% auto #0
 __all__ = ['normalize_answer', 'f1_score', 'exact_match_score', 'metric_max_over_ground_truths', 'squad_scores', 'textrip',
@@ -129,17 +131,6 @@ def _nbest_path(path: Path) -> Path:
     name = path.name.replace("predictions", "nbest", 1) if "predictions" in path.name else "nbest_" + path.name
     return path.with_name(name)
 
-def _atomic_write(path: Path, text: str):
-    "Write text to path via a temporary file in the same directory and `os.replace`."
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text); f.flush(); os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp): os.unlink(tmp)
-        raise
-
 def _json_default(o):
     if isinstance(o, np.generic): return o.item()
     if isinstance(o, np.ndarray): return o.tolist()
@@ -153,5 +144,5 @@ def write_predictions(path, predictions: dict[str, str], nbest: dict | None = No
     if nbest is not None:
         nbest_path = Path(nbest_path) if nbest_path is not None else _nbest_path(path)
         texts[nbest_path] = json.dumps(nbest, indent=1, ensure_ascii=False, default=_json_default)
-    for p, t in texts.items(): _atomic_write(p, t)
+    for p, t in texts.items(): atomic_write(p, t)
     return path, nbest_path if nbest is not None else None

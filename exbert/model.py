@@ -196,7 +196,7 @@ class ExBERTConfig(PreTrainedConfig):
     expert_type: str | None = None       # "geglu" or "gelu"; None: "gelu" when upcycling, else "geglu"
     expert_hidden: int | None = None     # None: the MoE's default ("gelu" and upcycling: hidden_dim)
     upcycle_from_layer: int | None = None  # source block whose FFN the MoE block's experts copy (None: see `upcycle_source_layer`)
-    moe_backend: str = "stmoe"
+    moe_backend: str = "sorted"          # "sorted" (faster) or "stmoe" (st-moe-pytorch's dispatch); same model
 
     def __post_init__(self, **kwargs):
         for name, allowed in [("layer_selection", LAYER_SELECTIONS), ("expert_init", EXPERT_INITS), ("moe_backend", MOE_BACKENDS)]:

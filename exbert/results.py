@@ -6,14 +6,14 @@ Docs: https://exbert-org.github.io/exbert/results.html.md"""
 
 # %% ../nbs/07_results.ipynb #ff60c055
 from __future__ import annotations
-import json, math, os, tempfile, warnings
+import json, math, warnings
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from .data import DataError, data_dir, load_squad, load_bioasq
+from .data import DataError, atomic_write, data_dir, load_squad, load_bioasq
 from .metrics import normalize_answer, metric_max_over_ground_truths, exact_match_score
 
 # %% auto #0
@@ -512,7 +512,7 @@ def routing_test(counts: dict, source="routing counts") -> dict:
     for dom in DOMAINS:
         if dom not in counts: raise DataError(source, field=dom, problem="missing")
     t = np.asarray([counts[d] for d in DOMAINS], float)
-    if t.ndim != 2 or (t < 0).any(): raise DataError(source, problem=f"counts must be two equal-length lists of non-negative numbers")
+    if t.ndim != 2 or (t < 0).any(): raise DataError(source, problem="counts must be two equal-length lists of non-negative numbers")
     if (t.sum(1) == 0).any(): raise DataError(source, problem="a domain has no routed tokens")
     t = t[:, t.sum(0) > 0]                             # experts no token chose carry no information
     n = t.sum()
@@ -595,15 +595,6 @@ FIGURES = {
     "routing_heatmap": fig_routing,
 }
 
-def _replace_into(path: Path, write):
-    "Call `write(tmp_path)` then rename the temporary file to `path`."
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=path.suffix)
-    os.close(fd)
-    try: write(tmp); os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp): os.unlink(tmp)
-        raise
-
 def _df_markdown(df: pd.DataFrame, digits=3) -> str:
     cells = lambda r: [f"{x:.{digits}g}" if isinstance(x, float) else str(x) for x in r]
     return "\n".join(["| " + " | ".join(df.columns) + " |", "|" + "---|" * len(df.columns)]
@@ -639,10 +630,10 @@ def write_figures(out_dir, fig_dir=None, references="auto", dpi: int = 120) -> l
             fig = draw(res_b if name.startswith(("fig4", "fig5")) else main)
             if fig is None: continue
             p = fig_dir / f"{name}{suffix}.png"
-            _replace_into(p, lambda tmp: fig.savefig(tmp, format="png", dpi=dpi))
+            atomic_write(p, lambda tmp: fig.savefig(tmp, format="png", dpi=dpi))
             written.append(p)
         p = fig_dir / f"results{suffix}.md"
         text = results_report(res_b, references)
-        _replace_into(p, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+        atomic_write(p, text)
         written.append(p)
     return written

@@ -6,21 +6,21 @@ Docs: https://exbert-org.github.io/exbert/train.html.md"""
 
 # %% ../nbs/05_train.ipynb #2a319997
 from __future__ import annotations
-import argparse, dataclasses, json, math, os, shutil, sys, tempfile, time, warnings
+import argparse, dataclasses, json, os, shutil, sys, time
 from dataclasses import dataclass, field, asdict
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import torch
-from transformers import (AutoConfig, AutoTokenizer, DistilBertForQuestionAnswering, EarlyStoppingCallback, Trainer,
-                          TrainingArguments, set_seed)
-from transformers.utils import logging as hf_logging
+from transformers import (AutoTokenizer, DistilBertForQuestionAnswering, EarlyStoppingCallback, Trainer, TrainingArguments,
+                          set_seed)
 
 # %% auto #0
 __all__ = ['MODELS', 'PRESETS', 'MOE_LOSSES', 'TrainConfig', 'make_config', 'check_config', 'run_id', 'resolve_backbone',
-           'build_model', 'model_overrides', 'tiny_backbone', 'run_data', 'QATrainer', 'routing_counts', 'write_json',
-           'run_dir', 'sampling_strategy', 'training_args', 'result_row', 'train_and_evaluate', 'final_metrics',
-           'check_inputs', 'train_cli']
+           'build_model', 'model_overrides', 'tiny_backbone', 'QASet', 'by_length', 'run_data', 'QATrainer',
+           'routing_counts', 'write_json', 'run_dir', 'sampling_strategy', 'training_args', 'result_row',
+           'train_and_evaluate', 'scored_features', 'final_metrics', 'check_inputs', 'train_cli']
 
 # %% ../nbs/05_train.ipynb #df4dca01
 @dataclass
@@ -55,6 +55,7 @@ class TrainConfig:
     squad_eval: int | None = None            # first N questions of the official dev set, in file order (None: all)
     bioasq_eval: int | None = None           # first N answerable 7b test snippets (None: all 229)
     val_size: int | None = None              # first N examples of each validation set (None: all)
+    qa_every_epoch: bool = True              # False: EM/F1 only once, on the restored best model (faster)
     # machinery
     out: str | None = None                   # run directory (None: runs/train/<run id>)
     report_to: str = "none"                  # "none", "wandb", "tensorboard", ...
@@ -136,6 +137,16 @@ def tiny_backbone(out_dir, n_layers: int = 2, dim: int = 32, seed: int = 0) -> P
 # %% ../nbs/05_train.ipynb #bbc66373
 def _head(ds, n): return ds if n is None or n >= len(ds) else ds.select(range(n))
 
+class QASet(NamedTuple):
+    "An evaluation set: `examples` to predict, their `features` (windows), and the `references` to score (a subset)."
+    examples: object
+    features: object
+    references: object
+
+def by_length(features):
+    "`features` sorted by window length (stable), so that padded batches waste little."
+    return features.select(np.argsort([len(x) for x in features["input_ids"]], kind="stable"))
+
 def run_data(c: TrainConfig, tokenizer, bench: dict | None = None) -> dict:
     "Tokenized train/validation sets and the evaluation examples with their features, for one run."
     from exbert.data import load_benchmark, load_bioasq_test_gold, make_mixture
@@ -152,18 +163,20 @@ def run_data(c: TrainConfig, tokenizer, bench: dict | None = None) -> dict:
         qids = set(bioasq["group"])
         snippets = snippets.select([i for i, g in enumerate(snippets["group"]) if g in qids])
         gold = {q: v for q, v in gold.items() if q in qids}
-    return dict(train=tokenize_train(mix, tokenizer, **kw), val=tokenize_train(val, tokenizer, **kw),
-                eval={"squad": (squad, tokenize_eval(squad, tokenizer, **kw)), "bioasq": (bioasq, tokenize_eval(bioasq, tokenizer, **kw))},
-                snippets=(snippets, tokenize_eval(snippets, tokenizer, **kw)), gold=gold)
+    missing = set(bioasq["id"]) - set(snippets["id"])
+    if missing: raise ValueError(f"{len(missing)} answerable BioASQ test snippets (e.g. {min(missing)!r}) are not among the 7b test snippets")
+    ev = lambda ds: by_length(tokenize_eval(ds, tokenizer, **kw))
+    return dict(train=tokenize_train(mix, tokenizer, **kw), val=by_length(tokenize_train(val, tokenizer, **kw)),
+                eval={"squad": QASet(squad, ev(squad), squad), "bioasq": QASet(snippets, ev(snippets), bioasq)}, gold=gold)
 
 # %% ../nbs/05_train.ipynb #0b4b12e2
 MOE_LOSSES = ("aux_loss", "balance_loss", "router_z_loss")
 
 class QATrainer(Trainer):
     "A `Trainer` that logs MoE losses and evaluates EM/F1 on the QA evaluation sets after each validation."
-    def __init__(self, *args, qa_eval: dict | None = None, **kwargs):
+    def __init__(self, *args, qa_eval: dict | None = None, qa_every_epoch: bool = True, **kwargs):
         super().__init__(*args, **kwargs)
-        self.qa_eval, self.history, self.qa_predictions = qa_eval or {}, [], {}
+        self.qa_eval, self.qa_every_epoch, self.history, self.qa_predictions = qa_eval or {}, qa_every_epoch, [], {}
         self.model_accepts_loss_kwargs = False  # neither model uses num_items_in_batch: average per batch
         self._sums = {}
 
@@ -190,17 +203,19 @@ class QATrainer(Trainer):
         "EM/F1 per domain on the QA evaluation sets; predictions kept in `qa_predictions`."
         from exbert.metrics import squad_scores
         m = {}
-        for dom, (examples, features) in self.qa_eval.items():
-            preds, nbest = self.predict_answers(examples, features)
-            self.qa_predictions[dom] = (preds, nbest)
-            s = squad_scores(preds, examples)
-            m[f"eval_{dom}_em"], m[f"eval_{dom}_f1"], m[f"eval_{dom}_n"] = s["exact_match"], s["f1"], s["n"]
+        with torch.random.fork_rng(devices=[]):  # a DataLoader draws a seed from torch's generator: leave training's stream alone
+            for dom, s in self.qa_eval.items():
+                preds, nbest = self.predict_answers(s.examples, s.features)
+                scored = set(s.references["id"])
+                self.qa_predictions[dom] = ({k: v for k, v in preds.items() if k in scored}, nbest)
+                sc = squad_scores(preds, s.references)
+                m[f"eval_{dom}_em"], m[f"eval_{dom}_f1"], m[f"eval_{dom}_n"] = sc["exact_match"], sc["f1"], sc["n"]
         return m
 
     def evaluate(self, eval_dataset=None, ignore_keys=None, metric_key_prefix="eval"):
         metrics = super().evaluate(eval_dataset, ignore_keys=ignore_keys, metric_key_prefix=metric_key_prefix)
         if eval_dataset is not None or metric_key_prefix != "eval": return metrics
-        qa = self.evaluate_qa()
+        qa = self.evaluate_qa() if self.qa_every_epoch else {}
         avg = {k: s / n for k, (s, n) in self._sums.items() if n}; self._sums = {}
         if avg: self.log({f"epoch_{k}": v for k, v in avg.items()})
         if qa: self.log(dict(qa))  # a copy: `log` adds "epoch" to the dict it is given
@@ -229,16 +244,9 @@ def routing_counts(trainer: Trainer, features, n_experts: int) -> list[int]:
 
 # %% ../nbs/05_train.ipynb #f119d417
 def write_json(path, obj) -> Path:
-    "Write `obj` as JSON to `path` atomically (temp file in the same folder, fsync, `os.replace`)."
-    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(obj, f, indent=1, ensure_ascii=False); f.flush(); os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True); raise
-    return path
+    "Write `obj` as JSON to `path` atomically (`exbert.data.atomic_write`)."
+    from exbert.data import atomic_write
+    return atomic_write(path, json.dumps(obj, indent=1, ensure_ascii=False))
 
 def _rank() -> int: return int(os.environ.get("RANK", os.environ.get("LOCAL_RANK", 0)))
 
@@ -291,7 +299,7 @@ def train_and_evaluate(config: TrainConfig | dict, bench: dict | None = None, ov
     callbacks = [EarlyStoppingCallback(c.early_stopping_patience)] if c.early_stopping_patience else []
     trainer = QATrainer(model=model, args=training_args(c, out / "checkpoints", progress), train_dataset=data["train"],
                         eval_dataset=data["val"], data_collator=qa_collator(tok), processing_class=tok,
-                        callbacks=callbacks, qa_eval=data["eval"])
+                        callbacks=callbacks, qa_eval=data["eval"], qa_every_epoch=c.qa_every_epoch)
     if not progress:
         from transformers.trainer_callback import PrinterCallback
         trainer.remove_callback(PrinterCallback)
@@ -311,6 +319,12 @@ def train_and_evaluate(config: TrainConfig | dict, bench: dict | None = None, ov
         (out / "DONE").write_text(time.strftime("%Y-%m-%dT%H:%M:%S\n"))
     return {k: v for k, v in metrics.items() if not k.startswith("_")}
 
+def scored_features(s: QASet):
+    "The windows of the scored examples of an evaluation set (for BioASQ: of the answerable snippets)."
+    if s.references is s.examples: return s.features
+    ids = set(s.references["id"])
+    return s.features.select([i for i, e in enumerate(s.features["example_id"]) if e in ids])
+
 def final_metrics(trainer: QATrainer, c: TrainConfig, data: dict) -> dict:
     "Scores of the restored best model: EM/F1 per domain, BioASQ strict/lenient/MRR, best epoch, routing."
     from exbert.metrics import bioasq_scores
@@ -319,8 +333,7 @@ def final_metrics(trainer: QATrainer, c: TrainConfig, data: dict) -> dict:
     if last and last[1] and best_ckpt.endswith(f"checkpoint-{last[0]}"):  # the best model is the last evaluated one
         qa, trainer.qa_predictions = last[1], last[2]
     else: qa = trainer.evaluate_qa()
-    snippets, feats = data["snippets"]
-    _, nbest = trainer.predict_answers(snippets, feats)
+    nbest = trainer.qa_predictions["bioasq"][1]  # every 7b test snippet's n-best list
     b = bioasq_scores(nbest, data["gold"])
     hist = [h for h in trainer.history if h.get("val_loss") is not None]
     best = min(hist, key=lambda h: h["val_loss"])["epoch"] if hist else None
@@ -333,7 +346,7 @@ def final_metrics(trainer: QATrainer, c: TrainConfig, data: dict) -> dict:
          "bioasq_questions": b["n_questions"], "best_epoch": best, "_nbest_bioasq": nbest}
     if c.model == "exbert":
         n = trainer.model.config.n_experts
-        m["_routing"] = {dom: routing_counts(trainer, feats_, n) for dom, (_, feats_) in data["eval"].items()}
+        m["_routing"] = {dom: routing_counts(trainer, scored_features(s), n) for dom, s in data["eval"].items()}
     return m
 
 # %% ../nbs/05_train.ipynb #c436741a
