@@ -131,10 +131,9 @@ def train_flops(model, batch: dict) -> int:
     "Floating-point operations of one forward + backward of `model` on `batch` in training mode (`FlopCounterMode`)."
     from torch.utils.flop_counter import FlopCounterMode
     model.train()
-    state = torch.random.get_rng_state()
-    with FlopCounterMode(display=False) as fc:
+    with torch.random.fork_rng(devices=[]), FlopCounterMode(display=False) as fc:  # counting must not shift the timed steps' dropout
         model(**batch).loss.backward()
-    torch.random.set_rng_state(state); model.zero_grad(set_to_none=True)
+    model.zero_grad(set_to_none=True)
     return fc.get_total_flops()
 
 def slots_per_token(model, batch: dict) -> float | None:
