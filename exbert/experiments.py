@@ -18,8 +18,8 @@ from .results import compare_with_paper, read_results_jsonl, results_table, summ
 
 # %% auto #0
 __all__ = ['GRID_RATIOS', 'GRID_ORDERS', 'DROPOUT_PLACEMENTS', 'REPRODUCE', 'read_results', 'append_result', 'grid_configs',
-           'run_grid', 'trial_params', 'f1_objective', 'tune', 'check_backbone', 'draw_figures', 'reproduce',
-           'reproduce_cli']
+           'run_grid', 'run_parallel', 'trial_params', 'f1_objective', 'tune', 'check_backbone', 'draw_figures',
+           'reproduce', 'reproduce_cli']
 
 # %% ../nbs/06_experiments.ipynb #9a275e35
 def read_results(path) -> list[dict]:
@@ -59,23 +59,60 @@ def grid_configs(out, models=MODELS, ratios=GRID_RATIOS, orders=GRID_ORDERS, see
     return cs
 
 def run_grid(configs: list[TrainConfig], out, bench: dict | None = None, max_runs: int | None = None,
-             before_run=None, progress: bool = True) -> list[dict]:
-    "Run every unfinished config (at most `max_runs` new ones), appending each finished run to `<out>/results.jsonl`."
+             before_run=None, progress: bool = True, workers: int = 1) -> list[dict]:
+    """Run every unfinished config (at most `max_runs` new ones), appending each finished run to `<out>/results.jsonl`.
+    With `workers` > 1 the runs go to that many processes (`run_parallel`)."""
     out = Path(out); table = out / "results.jsonl"
+    def record(c, row):
+        if _rank() == 0: append_result(table, {**row, "grid": out.name, "run_dir": str(Path(c.out).relative_to(out))})
     done = {r["run_id"] for r in read_results(table)}
-    todo = [c for c in configs if run_id(c) not in done]
-    new = 0
-    for c in tqdm(todo, desc=f"grid {out.name}", disable=not progress):
+    todo = []
+    for c in configs:
+        if run_id(c) in done: continue
         d = Path(c.out)
         if (d / "DONE").exists() and (d / "metrics.json").exists():  # finished, but its row was not written
-            row = json.loads((d / "metrics.json").read_text())
-        else:
-            if max_runs is not None and new >= max_runs: break
+            record(c, json.loads((d / "metrics.json").read_text()))
+        elif max_runs is None or len(todo) < max_runs: todo.append(c)
+    if workers > 1 and len(todo) > 1:
+        run_parallel(todo, workers, on_done=record, before_run=before_run, progress=progress)
+    else:
+        for c in tqdm(todo, desc=f"grid {out.name}", disable=not progress):
             if before_run is not None: before_run(c)
-            row = train_and_evaluate(c, bench=bench, overwrite=True, progress=progress)
-            new += 1
-        if _rank() == 0: append_result(table, {**row, "grid": out.name, "run_dir": str(d.relative_to(out))})
+            record(c, train_and_evaluate(c, bench=bench, overwrite=True, progress=progress))
     return read_results(table)
+
+# %% ../nbs/06_experiments.ipynb #bd8a3102
+def run_parallel(configs: list[TrainConfig], workers: int, on_done=None, before_run=None, progress: bool = True) -> list[dict]:
+    "Train `configs` in `workers` processes of `torch.get_num_threads() // workers` threads; `on_done(config, row)` as each ends."
+    import multiprocessing, torch
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+    from unittest.mock import patch
+    if int(os.environ.get("WORLD_SIZE", 1)) > 1:
+        raise ValueError("workers > 1 runs several processes itself: do not combine it with torchrun / accelerate launch")
+    if missing := [run_id(c) for c in configs if c.data is None]:
+        raise ValueError(f"workers > 1 needs each config's `data` folder (workers load the data themselves); missing in {missing}")
+    threads = max(1, torch.get_num_threads() // workers)
+    rows = []
+    quiet = dict(HF_DATASETS_DISABLE_PROGRESS_BARS="1", HF_HUB_DISABLE_PROGRESS_BARS="1", TRANSFORMERS_VERBOSITY="error")
+    with patch.dict(os.environ, quiet), ProcessPoolExecutor(  # workers inherit `quiet`: one progress bar, the parent's
+            workers, mp_context=multiprocessing.get_context("spawn"), initializer=torch.set_num_threads, initargs=(threads,)) as pool:
+        futures = {}
+        for c in configs:
+            if before_run is not None: before_run(c)
+            futures[pool.submit(train_and_evaluate, c, None, True, False)] = c
+        bar = tqdm(total=len(futures), desc=f"{len(futures)} runs, {workers} workers x {threads} threads", disable=not progress)
+        try:
+            for f in as_completed(futures):
+                c, row = futures[f], f.result()
+                rows.append(row)
+                if on_done is not None: on_done(c, row)
+                bar.update(); bar.write(f"{run_id(c)}: SQuAD EM {row.get('squad_em', float('nan')):.1f}, "
+                                        f"BioASQ EM {row.get('bioasq_em', float('nan')):.1f}, {row.get('train_seconds', 0):.0f} s training")
+        except BaseException:
+            for f in futures: f.cancel()   # runs not started yet; those going finish (and are recorded by the next run_grid)
+            raise
+        finally: bar.close()
+    return rows
 
 # %% ../nbs/06_experiments.ipynb #a49e5fab
 DROPOUT_PLACEMENTS = {"before": (0.1, 0.0), "after": (0.0, 0.1), "both": (0.1, 0.1), "none": (0.0, 0.0)}
@@ -137,9 +174,9 @@ def tune(config: TrainConfig, n_trials: int = 20, layers=(3, 6), experts=(8, 16)
 # %% ../nbs/06_experiments.ipynb #cfacd51e
 REPRODUCE = {
     "paper": dict(backbone="distilbert-base-uncased", models=("vdb", "exbert"), ratios=GRID_RATIOS, orders=GRID_ORDERS,
-                  seeds=3, presets={}, common=dict(n_train=4000, max_length=384, stride=128)),
+                  seeds=3, presets={}, workers=1, common=dict(n_train=4000, max_length=384, stride=128)),
     "quick": dict(backbone="standin", models=("vdb", "exbert"), ratios=(0.0, 0.8, 1.0), orders=("shuffled",), seeds=1,
-                  presets={}, common=dict(n_train=350, max_length=256, stride=128, epochs=2, lr=1e-4, squad_eval=300,
+                  presets={}, workers=2, common=dict(n_train=350, max_length=256, stride=128, epochs=2, lr=1e-4, squad_eval=300,
                                           val_size=200, attention_dropout=0.0, qa_every_epoch=False)),
 }
 
@@ -163,7 +200,8 @@ def draw_figures(out) -> list:
         print(f"drawing figures failed: {type(e).__name__}: {e}"); return []
 
 def reproduce(preset: str = "quick", data=None, backbone=None, out=None, seeds: int | None = None, ratios=None,
-              orders=None, models=None, max_runs: int | None = None, report_to: str = "none", progress: bool = True, **common) -> pd.DataFrame:
+              orders=None, models=None, max_runs: int | None = None, report_to: str = "none", progress: bool = True,
+              workers: int | None = None, **common) -> pd.DataFrame:
     "Run a `REPRODUCE` preset's grid (resumable), print its table, draw its figures; returns the summary (mean, CI per cell)."
     if preset not in REPRODUCE: raise ValueError(f"unknown preset {preset!r}; choose one of {list(REPRODUCE)}")
     p = REPRODUCE[preset]
@@ -178,7 +216,8 @@ def reproduce(preset: str = "quick", data=None, backbone=None, out=None, seeds: 
                       seeds=range(seeds or p["seeds"]), presets=p["presets"], backbone=backbone, data=str(d),
                       report_to=report_to, **{**p["common"], **common})
     for c in cs: c.preset = preset  # the reproduce preset; the model preset is in the other fields
-    rows = run_grid(cs, out, bench=load_benchmark(d), max_runs=max_runs, progress=progress)
+    workers = min(workers or p["workers"], os.cpu_count() or 1)
+    rows = run_grid(cs, out, bench=None if workers > 1 else load_benchmark(d), max_runs=max_runs, progress=progress, workers=workers)
     ids = {run_id(c) for c in cs}
     finished = pd.DataFrame([r for r in rows if r["run_id"] in ids])
     summary = summarize(finished)
@@ -207,14 +246,16 @@ def reproduce_cli(argv: list[str]) -> int:
     ap.add_argument("--n-train", type=int, help="training examples per run (overrides the preset)")
     ap.add_argument("--max-length", type=int, help="tokens per window (overrides the preset)")
     ap.add_argument("--max-runs", type=int, help="stop after this many new runs (resume later)")
+    ap.add_argument("--workers", type=int, help="runs trained side by side, sharing the CPU threads (default: quick 2, paper 1)")
     ap.add_argument("--report-to", default="none", help="none (default), wandb, tensorboard, ...")
     a = ap.parse_args(argv)
     if a.seeds is not None and a.seeds < 1: ap.error("--seeds must be at least 1")
+    if a.workers is not None and a.workers < 1: ap.error("--workers must be at least 1")
     if a.ratios and any(not 0 <= r <= 1 for r in a.ratios): ap.error(f"--ratios must be SQuAD fractions in [0, 1], got {a.ratios}")
     common = {k: v for k, v in dict(n_train=a.n_train, max_length=a.max_length).items() if v is not None}
     try:
         reproduce(a.preset, data=a.data, backbone=a.backbone, out=a.out, seeds=a.seeds, ratios=a.ratios, orders=a.orders,
-                  models=a.models, max_runs=a.max_runs, report_to=a.report_to, **common)
+                  models=a.models, max_runs=a.max_runs, report_to=a.report_to, workers=a.workers, **common)
     except (ValueError, OSError) as e:
         print(f"exbert reproduce: error: {e}", file=sys.stderr); return 2
     return 0
