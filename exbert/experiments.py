@@ -235,7 +235,7 @@ def reproduce_cli(argv: list[str]) -> int:
     ap = argparse.ArgumentParser(prog="exbert reproduce", description="Run the paper's experiment grid (V-DB and ExBERT "
                                  "over SQuAD/BioASQ mixtures), resumably; print mean ± 95%% CI over seeds; draw figures.")
     ap.add_argument("--preset", choices=list(REPRODUCE), default="quick",
-                    help="quick: stand-in backbone, small grid (~17 min per seed on 2 CPU cores); paper: the full grid (default quick)")
+                    help="quick: stand-in backbone, small grid (~15 min per seed on 2 CPU cores); paper: the full grid (default quick)")
     ap.add_argument("--data", help="data folder (default: $EXBERT_DATA or <repo>/../shared/data)")
     ap.add_argument("--backbone", help="hub name, local DistilBERT folder, or 'standin' (default: the preset's)")
     ap.add_argument("--out", help="grid folder (default runs/<preset>); rerun with the same --out to resume")
