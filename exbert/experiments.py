@@ -216,7 +216,9 @@ def reproduce(preset: str = "quick", data=None, backbone=None, out=None, seeds: 
                       seeds=range(seeds or p["seeds"]), presets=p["presets"], backbone=backbone, data=str(d),
                       report_to=report_to, **{**p["common"], **common})
     for c in cs: c.preset = preset  # the reproduce preset; the model preset is in the other fields
-    workers = min(workers or p["workers"], os.cpu_count() or 1)
+    import torch
+    if workers is None: workers = 1 if torch.cuda.is_available() else p["workers"]  # side by side is a CPU-cores trick
+    workers = min(workers, os.cpu_count() or 1)
     rows = run_grid(cs, out, bench=None if workers > 1 else load_benchmark(d), max_runs=max_runs, progress=progress, workers=workers)
     ids = {run_id(c) for c in cs}
     finished = pd.DataFrame([r for r in rows if r["run_id"] in ids])
