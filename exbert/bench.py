@@ -106,7 +106,7 @@ def real_batches(windows, batch_size: int = 8, fixed_length: int | None = None, 
     return out
 
 # %% ../nbs/09_bench.ipynb #cdf7d0f5
-NO_DECAY = [r"bias", r"layernorm", r"rmsnorm", r"(?:^|\.)norm(?:$|\.)", r"_norm(?:$|\.)"]  # as Trainer.get_decay_parameter_names
+NO_DECAY = [r"bias", r"layernorm", r"rmsnorm", r"(?:^|\.)norm(?:$|\.)", r"_norm(?:$|\.)"]  # Trainer.get_decay_parameter_names' (a test checks)
 
 def trainer_optimizer(model, lr: float = 1e-4, weight_decay: float = 0.01):
     "The `Trainer`'s default optimizer for `model`: fused AdamW, no weight decay on biases and LayerNorm weights."
