@@ -10,16 +10,18 @@ import argparse, dataclasses, itertools, json, os, sys, tempfile, warnings
 from pathlib import Path
 
 import pandas as pd
+import torch
 from tqdm.auto import tqdm
 
-from .train import (MODELS, TrainConfig, check_config, make_config, run_data, run_id, train_and_evaluate,
+from .data import data_dir, load_benchmark
+from .train import (MODELS, PRESETS, TrainConfig, check_config, make_config, run_data, run_id, train_and_evaluate,
                           write_json, _rank)
 from .results import compare_with_paper, read_results_jsonl, results_table, summarize, write_figures
 
 # %% auto #0
 __all__ = ['GRID_RATIOS', 'GRID_ORDERS', 'DROPOUT_PLACEMENTS', 'REPRODUCE', 'read_results', 'append_result', 'grid_configs',
-           'run_grid', 'run_parallel', 'trial_params', 'f1_objective', 'tune', 'check_backbone', 'draw_figures',
-           'reproduce', 'reproduce_cli']
+           'grid_table', 'record', 'run_grid', 'run_parallel', 'trial_params', 'f1_objective', 'tune', 'preset_configs',
+           'check_backbone', 'draw_figures', 'report_grid', 'reproduce', 'reproduce_cli']
 
 # %% ../nbs/06_experiments.ipynb #9a275e35
 def read_results(path) -> list[dict]:
@@ -47,28 +49,36 @@ def append_result(path, row: dict) -> Path:
 GRID_RATIOS = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
 GRID_ORDERS = ("serial", "shuffled")
 
-def grid_configs(out, models=MODELS, ratios=GRID_RATIOS, orders=GRID_ORDERS, seeds=(0, 1, 2),
-                 presets: dict | None = None, **common) -> list[TrainConfig]:
-    """The `TrainConfig` of every run of a grid: each model's preset (default: its name) plus `common` fields.
-    Seed-major order: a grid stopped early holds whole seeds, every model paired on every mixture."""
-    presets = {m: m for m in models} | (presets or {})
+def grid_configs(out, arms=MODELS, ratios=GRID_RATIOS, orders=GRID_ORDERS, seeds=(0, 1, 2), **common) -> list[TrainConfig]:
+    """The `TrainConfig` of every run of a grid: each arm is a `PRESETS` name (its model and settings), plus `common`.
+    Seed-major order: a grid stopped early holds whole seeds, every arm paired on every mixture."""
+    bad = [a for a in arms if a not in PRESETS]
+    if bad: raise ValueError(f"unknown arm(s) {bad}; an arm is a training preset, one of {list(PRESETS)}")
     cs = []
-    for s, r, o, m in itertools.product(seeds, ratios, orders, models):
-        c = make_config(presets[m], model=m, ratio=float(r), order=o, seed=int(s), **common)
+    for s, r, o, a in itertools.product(seeds, ratios, orders, arms):
+        c = make_config(a, ratio=float(r), order=o, seed=int(s), **common)
         cs.append(dataclasses.replace(c, out=str(Path(out) / run_id(c))))
     return cs
 
-def run_grid(configs: list[TrainConfig], out, bench: dict | None = None, max_runs: int | None = None,
+def grid_table(c: TrainConfig) -> Path:
+    "The results table a grid run belongs to: `results.jsonl` beside its run directory."
+    return Path(c.out).parent / "results.jsonl"
+
+def record(c: TrainConfig, row: dict) -> None:
+    "Append a finished run's row to its grid's table (rank 0 only)."
+    grid = Path(c.out).parent
+    if _rank() == 0: append_result(grid_table(c), {**row, "grid": grid.name, "run_dir": Path(c.out).name})
+
+def run_grid(configs: list[TrainConfig], out=None, bench: dict | None = None, max_runs: int | None = None,
              before_run=None, progress: bool = True, workers: int = 1) -> list[dict]:
-    """Run every unfinished config (at most `max_runs` new ones), appending each finished run to `<out>/results.jsonl`.
-    With `workers` > 1 the runs go to that many processes (`run_parallel`)."""
-    out = Path(out); table = out / "results.jsonl"
-    def record(c, row):
-        if _rank() == 0: append_result(table, {**row, "grid": out.name, "run_dir": str(Path(c.out).relative_to(out))})
-    done = {r["run_id"] for r in read_results(table)}
+    """Run every unfinished config (at most `max_runs` new ones), appending each finished run to its grid's
+    `results.jsonl` (the folder above its run directory: configs of several grids can share one call).
+    Returns the rows of the grids' tables. With `workers` > 1 the runs go to that many processes (`run_parallel`)."""
+    tables = list(dict.fromkeys(grid_table(c) for c in configs))
+    done = {(t, r["run_id"]) for t in tables for r in read_results(t)}
     todo = []
     for c in configs:
-        if run_id(c) in done: continue
+        if (grid_table(c), run_id(c)) in done: continue
         d = Path(c.out)
         if (d / "DONE").exists() and (d / "metrics.json").exists():  # finished, but its row was not written
             record(c, json.loads((d / "metrics.json").read_text()))
@@ -76,10 +86,10 @@ def run_grid(configs: list[TrainConfig], out, bench: dict | None = None, max_run
     if workers > 1 and len(todo) > 1:
         run_parallel(todo, workers, on_done=record, before_run=before_run, progress=progress)
     else:
-        for c in tqdm(todo, desc=f"grid {out.name}", disable=not progress):
+        for c in tqdm(todo, desc=f"grid {Path(out or tables[0].parent).name}" if tables else "grid", disable=not progress):
             if before_run is not None: before_run(c)
-            record(c, train_and_evaluate(c, bench=bench, overwrite=True, progress=progress))
-    return read_results(table)
+            record(c, train_and_evaluate(c, bench=bench, progress=progress))
+    return [r for t in tables for r in read_results(t)]
 
 # %% ../nbs/06_experiments.ipynb #bd8a3102
 def run_parallel(configs: list[TrainConfig], workers: int, on_done=None, before_run=None, progress: bool = True) -> list[dict]:
@@ -132,7 +142,7 @@ def tune(config: TrainConfig, n_trials: int = 20, layers=(3, 6), experts=(8, 16)
     "Search n_layers, n_experts, learning rate and dropout placement for ExBERT; returns the best run (`BestRun`)."
     from transformers import AutoTokenizer, EarlyStoppingCallback
     from exbert.features import qa_collator
-    from exbert.train import QATrainer, build_model, model_overrides, resolve_backbone, training_args
+    from exbert.train import QATrainer, build_model, model_overrides, resolve_backbone, training_args, val_metrics
     c = check_config(dataclasses.replace(config, model="exbert"))
     path = resolve_backbone(c.backbone)
     tok = AutoTokenizer.from_pretrained(path)
@@ -158,7 +168,7 @@ def tune(config: TrainConfig, n_trials: int = 20, layers=(3, 6), experts=(8, 16)
     if backend not in ("optuna", "ray"): raise ValueError(f"backend={backend!r}; expected 'optuna' or 'ray'")
     out = Path(out or Path("runs") / "tune")
     trainer = QATrainer(model_init=model_init, args=training_args(c, out, progress), train_dataset=data["train"],
-                        eval_dataset=data["val"], data_collator=qa_collator(tok), processing_class=tok,
+                        eval_dataset=data["val"].features, compute_metrics=val_metrics(data["val"]), data_collator=qa_collator(tok), processing_class=tok,
                         callbacks=[EarlyStoppingCallback(c.early_stopping_patience)] if c.early_stopping_patience else [],
                         qa_eval=data["eval"])
     if not progress:
@@ -171,15 +181,38 @@ def tune(config: TrainConfig, n_trials: int = 20, layers=(3, 6), experts=(8, 16)
     if _rank() == 0: write_json(out / "best.json", dict(run_id=best.run_id, objective=best.objective, hyperparameters=best.hyperparameters))
     return best
 
-# %% ../nbs/06_experiments.ipynb #cfacd51e
+# %% ../nbs/06_experiments.ipynb #05cb59a2
 REPRODUCE = {
-    "paper": dict(backbone="distilbert-base-uncased", models=("vdb", "exbert"), ratios=GRID_RATIOS, orders=GRID_ORDERS,
-                  seeds=3, presets={}, workers=1, common=dict(n_train=4000, max_length=384, stride=128)),
-    "quick": dict(backbone="standin", models=("vdb", "exbert"), ratios=(0.0, 0.8, 1.0), orders=("shuffled",), seeds=1,
-                  presets={}, workers=2, common=dict(n_train=350, max_length=256, stride=128, epochs=2, lr=1e-4, squad_eval=300,
-                                          val_size=200, attention_dropout=0.0, qa_every_epoch=False)),
+    "paper": dict(backbone="distilbert-base-uncased", arms=("vdb", "exbert"), workers=1,
+                  cells=[dict(ratios=GRID_RATIOS, orders=GRID_ORDERS, seeds=3)],
+                  common=dict(n_train=4000, max_length=384, stride=128)),
+    "standard": dict(backbone="standin", arms=("vdb", "vdb-tuned", "exbert"), workers=2,
+                     cells=[dict(ratios=(0.8, 1.0, 0.0), orders=("shuffled",), seeds=3),
+                            dict(ratios=(0.2, 0.4, 0.6), orders=("shuffled",), seeds=1),
+                            dict(ratios=(0.8,), orders=("serial",), seeds=1)],
+                     common=dict(n_train=4000, max_length=256, stride=128, attention_dropout=0.0, squad_eval=1000)),
+    "quick": dict(backbone="standin", arms=("vdb-tuned", "exbert"), workers=2,
+                  cells=[dict(ratios=(0.0, 0.8, 1.0), orders=("shuffled",), seeds=1)],
+                  common=dict(n_train=350, max_length=256, stride=128, squad_eval=300, val_size=200, attention_dropout=0.0,
+                              qa_every_epoch=False)),
 }
 
+def preset_configs(preset: str, out, seeds: int | None = None, ratios=None, orders=None, arms=None, **common) -> list[TrainConfig]:
+    """The runs of a `REPRODUCE` preset, cell by cell (each cell seed-major). `seeds` sets every cell's number of
+    seeds; `ratios`/`orders` replace the cells by one (ratios x orders); `common` overrides the preset's settings."""
+    if preset not in REPRODUCE: raise ValueError(f"unknown preset {preset!r}; choose one of {list(REPRODUCE)}")
+    p = REPRODUCE[preset]
+    cells = p["cells"]
+    if ratios is not None or orders is not None:
+        cells = [dict(ratios=ratios or cells[0]["ratios"], orders=orders or cells[0]["orders"], seeds=max(c["seeds"] for c in cells))]
+    cs = {}
+    for cell in cells:
+        for c in grid_configs(out, arms=arms or p["arms"], ratios=cell["ratios"], orders=cell["orders"],
+                              seeds=range(seeds or cell["seeds"]), **{"backbone": p["backbone"], **p["common"], **common}):
+            cs.setdefault(run_id(c), c)
+    return list(cs.values())
+
+# %% ../nbs/06_experiments.ipynb #52aad72f
 def check_backbone(backbone: str) -> str:
     "Fail fast with what to pass when the backbone is neither local, `standin`, nor reachable on the hub."
     hint = "pass --backbone standin (the offline stand-in) or --backbone PATH to a local DistilBERT checkpoint"
@@ -199,65 +232,70 @@ def draw_figures(out) -> list:
     except Exception as e:  # figures must not lose a finished grid's table
         print(f"drawing figures failed: {type(e).__name__}: {e}"); return []
 
+# %% ../nbs/06_experiments.ipynb #d7443e7c
+def report_grid(name: str, out: Path, configs: list[TrainConfig], finished: pd.DataFrame) -> None:
+    "Print how far a grid is, its table and the comparison with the paper; write its summary and figures."
+    left = [run_id(c) for c in configs if run_id(c) not in set(finished.get("run_id", []))]
+    print(f"\n{name} grid in {out}: {len(finished)} of {len(configs)} runs finished")
+    if left: print(f"left to run ({len(left)}): " + ", ".join(left[:6]) + (", ..." if len(left) > 6 else ""))
+    if not len(finished):
+        print("no finished run yet: nothing to tabulate"); return
+    write_json(out / "summary.json", summarize(finished).to_dict("records"))
+    print("mean ± 95% CI half-width over seeds (percent)")
+    print(results_table(finished))
+    print(compare_with_paper(finished))
+    draw_figures(out)
+
+# %% ../nbs/06_experiments.ipynb #53b4efe1
 def reproduce(preset: str = "quick", data=None, backbone=None, out=None, seeds: int | None = None, ratios=None,
-              orders=None, models=None, max_runs: int | None = None, report_to: str = "none", progress: bool = True,
+              orders=None, arms=None, max_runs: int | None = None, report_to: str = "none", progress: bool = True,
               workers: int | None = None, **common) -> pd.DataFrame:
     "Run a `REPRODUCE` preset's grid (resumable), print its table, draw its figures; returns the summary (mean, CI per cell)."
     if preset not in REPRODUCE: raise ValueError(f"unknown preset {preset!r}; choose one of {list(REPRODUCE)}")
-    p = REPRODUCE[preset]
-    from exbert.data import data_dir, load_benchmark
     d = Path(data) if data is not None else data_dir()
     if d is None or not d.is_dir():
         raise FileNotFoundError(f"data folder {data or '$EXBERT_DATA / <repo>/../shared/data'} not found: pass --data DIR "
                                 "(e.g. --data ../shared/data) or set EXBERT_DATA")
-    backbone = check_backbone(backbone or p["backbone"])
+    backbone = check_backbone(backbone or REPRODUCE[preset]["backbone"])
     out = Path(out or Path("runs") / preset)
-    cs = grid_configs(out, models=models or p["models"], ratios=ratios or p["ratios"], orders=orders or p["orders"],
-                      seeds=range(seeds or p["seeds"]), presets=p["presets"], backbone=backbone, data=str(d),
-                      report_to=report_to, **{**p["common"], **common})
-    for c in cs: c.preset = preset  # the reproduce preset; the model preset is in the other fields
-    import torch
-    if workers is None: workers = 1 if torch.cuda.is_available() else p["workers"]  # side by side is a CPU-cores trick
+    cs = preset_configs(preset, out, seeds, ratios, orders, arms, backbone=backbone, data=str(d), report_to=report_to, **common)
+    if workers is None: workers = 1 if torch.cuda.is_available() else REPRODUCE[preset]["workers"]  # a CPU-cores trick
     workers = min(workers, os.cpu_count() or 1)
     rows = run_grid(cs, out, bench=None if workers > 1 else load_benchmark(d), max_runs=max_runs, progress=progress, workers=workers)
     ids = {run_id(c) for c in cs}
     finished = pd.DataFrame([r for r in rows if r["run_id"] in ids])
-    summary = summarize(finished)
-    if _rank() == 0:
-        write_json(out / "summary.json", summary.to_dict("records"))
-        print(f"\n{preset} grid in {out}: {len(finished)} of {len(cs)} runs finished; "
-              "mean ± 95% CI half-width over seeds (percent)")
-        print(results_table(finished))
-        print(compare_with_paper(finished))
-        draw_figures(out)
-    return summary
+    if _rank() == 0: report_grid(preset, out, cs, finished)
+    return summarize(finished) if len(finished) else pd.DataFrame()
 
+# %% ../nbs/06_experiments.ipynb #25c3f4c9
 def reproduce_cli(argv: list[str]) -> int:
-    "`exbert reproduce --preset quick|paper`: run the experiment grid, print its table, draw its figures."
+    "`exbert reproduce --preset quick|standard|paper`: run the experiment grid, print its table, draw its figures."
     ap = argparse.ArgumentParser(prog="exbert reproduce", description="Run the paper's experiment grid (V-DB and ExBERT "
                                  "over SQuAD/BioASQ mixtures), resumably; print mean ± 95%% CI over seeds; draw figures.")
     ap.add_argument("--preset", choices=list(REPRODUCE), default="quick",
-                    help="quick: stand-in backbone, small grid (~15 min per seed on 2 CPU cores); paper: the full grid (default quick)")
+                    help="quick: the 15-minute smoke grid on the stand-in; standard: the paper's question at 4,000 examples on "
+                         "the stand-in (hours on a CPU; resumable); paper: the paper's full grid (default quick)")
     ap.add_argument("--data", help="data folder (default: $EXBERT_DATA or <repo>/../shared/data)")
     ap.add_argument("--backbone", help="hub name, local DistilBERT folder, or 'standin' (default: the preset's)")
     ap.add_argument("--out", help="grid folder (default runs/<preset>); rerun with the same --out to resume")
-    ap.add_argument("--seeds", type=int, help="number of seeds 0..N-1 (default: quick 1, paper 3)")
-    ap.add_argument("--ratios", type=float, nargs="+", help="SQuAD fractions, e.g. 0 0.8 1")
+    ap.add_argument("--seeds", type=int, help="number of seeds 0..N-1 in every cell (default: the preset's)")
+    ap.add_argument("--ratios", type=float, nargs="+", help="SQuAD fractions, e.g. 0 0.8 1 (replaces the preset's cells)")
     ap.add_argument("--orders", nargs="+", choices=GRID_ORDERS)
-    ap.add_argument("--models", nargs="+", choices=MODELS)
+    ap.add_argument("--arms", nargs="+", choices=list(PRESETS), help="training presets to compare (default: the preset's)")
     ap.add_argument("--n-train", type=int, help="training examples per run (overrides the preset)")
     ap.add_argument("--max-length", type=int, help="tokens per window (overrides the preset)")
-    ap.add_argument("--max-runs", type=int, help="stop after this many new runs (resume later)")
-    ap.add_argument("--workers", type=int, help="runs trained side by side, sharing the CPU threads (default: quick 2, paper 1)")
+    ap.add_argument("--max-runs", type=int, help="stop after this many new runs (0: print the table and what is left)")
+    ap.add_argument("--workers", type=int, help="runs trained side by side, sharing the CPU threads (default: the preset's on a CPU, 1 on a GPU)")
     ap.add_argument("--report-to", default="none", help="none (default), wandb, tensorboard, ...")
     a = ap.parse_args(argv)
     if a.seeds is not None and a.seeds < 1: ap.error("--seeds must be at least 1")
     if a.workers is not None and a.workers < 1: ap.error("--workers must be at least 1")
+    if a.max_runs is not None and a.max_runs < 0: ap.error("--max-runs must be 0 or more")
     if a.ratios and any(not 0 <= r <= 1 for r in a.ratios): ap.error(f"--ratios must be SQuAD fractions in [0, 1], got {a.ratios}")
     common = {k: v for k, v in dict(n_train=a.n_train, max_length=a.max_length).items() if v is not None}
     try:
         reproduce(a.preset, data=a.data, backbone=a.backbone, out=a.out, seeds=a.seeds, ratios=a.ratios, orders=a.orders,
-                  models=a.models, max_runs=a.max_runs, report_to=a.report_to, workers=a.workers, **common)
+                  arms=a.arms, max_runs=a.max_runs, report_to=a.report_to, workers=a.workers, **common)
     except (ValueError, OSError) as e:
         print(f"exbert reproduce: error: {e}", file=sys.stderr); return 2
     return 0

@@ -17,23 +17,26 @@ from .data import DataError, atomic_write, data_dir, load_squad, load_bioasq
 from .metrics import normalize_answer, metric_max_over_ground_truths, exact_match_score
 
 # %% auto #0
-__all__ = ['paper_claims', 'DOMAINS', 'DOMAIN_NAMES', 'MODEL_NAMES', 'METRICS', 'REQUIRED', 'HPARAMS', 'COLORS', 'ORDER_STYLE',
-           'SQUAD_TEST_FILE', 'BIOASQ_TEST_FILE', 'FIGURES', 'read_results_jsonl', 'load_results', 'load_history',
-           'load_predictions', 'load_routing', 'select', 'betainc', 't_cdf', 't_quantile', 'gammaincc', 'chi2_sf',
-           'mean_ci', 'summarize', 'varying_hparams', 'main_runs', 'results_table', 'paired_differences',
-           'compare_with_paper', 'backbone_name', 'fig_single_domain', 'fig_vdb_mixtures', 'load_histories',
-           'fig_loss_curves', 'fig_exbert_vs_vdb', 'load_references', 'disagreements', 'disagreement_table',
-           'jensen_shannon', 'routing_test', 'routing_counts', 'routing_summary', 'fig_routing', 'results_report',
-           'write_figures']
+__all__ = ['paper_claims', 'DOMAINS', 'DOMAIN_NAMES', 'MODEL_NAMES', 'ARM_NAMES', 'METRICS', 'REQUIRED', 'HPARAMS', 'COLORS',
+           'ORDER_STYLE', 'ARM_STYLE', 'SELECTION_RULES', 'SQUAD_TEST_FILE', 'BIOASQ_TEST_FILE', 'FIGURES',
+           'read_results_jsonl', 'with_arms', 'load_results', 'load_history', 'load_predictions', 'load_routing',
+           'select', 'betainc', 't_cdf', 't_quantile', 'gammaincc', 'chi2_sf', 'mean_ci', 'summarize',
+           'varying_hparams', 'main_runs', 'results_table', 'paired_differences', 'compare_with_paper', 'arms_in',
+           'backbone_name', 'fig_single_domain', 'fig_vdb_mixtures', 'load_histories', 'fig_loss_curves',
+           'fig_exbert_vs_vdb', 'pick_epoch', 'at_rule', 'rule_differences', 'load_references', 'baseline_arm',
+           'disagreements', 'disagreement_table', 'jensen_shannon', 'routing_test', 'routing_counts', 'routing_summary',
+           'fig_routing', 'results_report', 'write_figures']
 
 # %% ../nbs/07_results.ipynb #7dd69e6e
 paper_claims = dict(
     vdb_squad_em=52.0,                  # V-DB exact match on SQuAD (percent)
     exbert_minus_vdb_em=(9.0, 13.0),    # ExBERT - V-DB exact match on the mixtures (percent points, range)
+    exbert_minus_vdb_80_20=dict(squad=8.0, bioasq=13.1),  # the same at 80:20, per test set
 )
 DOMAINS = ("squad", "bioasq")
 DOMAIN_NAMES = {"squad": "SQuAD", "bioasq": "BioASQ"}
 MODEL_NAMES = {"vdb": "V-DB", "exbert": "ExBERT"}
+ARM_NAMES = {**MODEL_NAMES, "vdb-tuned": "V-DB-tuned", "exbert-paper": "ExBERT-paper"}  # training presets compared
 METRICS = ("squad_em", "squad_f1", "bioasq_em", "bioasq_f1", "bioasq_strict", "bioasq_lenient", "bioasq_mrr")
 REQUIRED = ("run_id", "model", "ratio", "order", "seed")
 HPARAMS = ("preset", "n_train", "max_length", "stride", "epochs", "lr", "batch_size", "n_layers", "n_experts",
@@ -60,6 +63,12 @@ def read_results_jsonl(path, required=REQUIRED) -> list[dict]:
         records.append(rec)
     return records
 
+def with_arms(results: pd.DataFrame) -> pd.DataFrame:
+    "`results` with an `arm` column: the row's `preset` when it names an arm (`ARM_NAMES`), else its model."
+    if "arm" in results.columns or "model" not in results.columns: return results
+    preset = results["preset"] if "preset" in results.columns else pd.Series([None] * len(results), index=results.index)
+    return results.assign(arm=[p if p in ARM_NAMES else m for p, m in zip(preset, results["model"])])
+
 def load_results(out_dir) -> pd.DataFrame:
     "One row per finished run of the grid in `out_dir`, with `path` the run's folder (absolute)."
     out_dir = Path(out_dir)
@@ -73,6 +82,7 @@ def load_results(out_dir) -> pd.DataFrame:
     df = pd.DataFrame(list(seen.values()))
     if df.empty: return pd.DataFrame(columns=list(REQUIRED) + ["path"])
     df["ratio"] = df["ratio"].astype(float)
+    df = with_arms(df)
     df["path"] = [str((out_dir / (r.get("run_dir") or r["run_id"])).resolve()) for r in seen.values()]
     return df.reset_index(drop=True)
 
@@ -194,9 +204,9 @@ def _varying(g: pd.DataFrame, skip) -> list[str]:
     ignore = set(skip) | set(METRICS) | {"run_id", "run_dir", "path", "seed", "train_seconds", "best_epoch", "squad_n", "bioasq_n"}
     return [c for c in g.columns if c not in ignore and g[c].astype(str).nunique() > 1]
 
-def summarize(results: pd.DataFrame, by=("model", "ratio", "order"), metrics=METRICS, level: float = 0.95) -> pd.DataFrame:
+def summarize(results: pd.DataFrame, by=("arm", "ratio", "order"), metrics=METRICS, level: float = 0.95) -> pd.DataFrame:
     "Mean and t-based CI over seeds of each metric, per group of `by`; `n` counts the runs."
-    by = list(by)
+    results, by = with_arms(results), list(by)
     metrics = [m for m in metrics if m in results.columns]
     rows = []
     for key, g in results.groupby(by, sort=True, dropna=False):
@@ -212,21 +222,21 @@ def summarize(results: pd.DataFrame, by=("model", "ratio", "order"), metrics=MET
 
 # %% ../nbs/07_results.ipynb #22b28a91
 def _nvalues(results, c) -> int:
-    "Most distinct values column `c` takes within one model."
-    return int(results.groupby("model")[c].agg(lambda x: x.astype(str).nunique()).max()) if len(results) else 0
+    "Most distinct values column `c` takes within one arm."
+    return int(with_arms(results).groupby("arm")[c].agg(lambda x: x.astype(str).nunique()).max()) if len(results) else 0
 
 def varying_hparams(results: pd.DataFrame) -> list[str]:
-    "Hyperparameter columns that take several values within one model."
-    return [c for c in HPARAMS if c in results and _nvalues(results, c) > 1]
+    "Hyperparameter columns (other than the arm's preset) that take several values within one arm."
+    return [c for c in HPARAMS if c != "preset" and c in results and _nvalues(results, c) > 1]
 
 def main_runs(results: pd.DataFrame, quiet: bool = False) -> pd.DataFrame:
-    "Per model, only the runs at the most common value of every hyperparameter that varies (drops sweep runs)."
-    parts = []
-    for m, g in results.groupby("model", sort=False):
+    "Per arm, only the runs at the most common value of every hyperparameter that varies (drops sweep runs)."
+    parts, results = [], with_arms(results)
+    for m, g in results.groupby("arm", sort=False):
         for c in varying_hparams(g):
             vals = g[c].astype(str)
             mode = vals.value_counts().index[0]
-            if not quiet: print(f"main runs: {MODEL_NAMES.get(m, m)} at {c}={mode} ({(vals == mode).sum()} of {len(g)} runs kept)")
+            if not quiet: print(f"main runs: {ARM_NAMES.get(m, m)} at {c}={mode} ({(vals == mode).sum()} of {len(g)} runs kept)")
             g = g[vals == mode]
         parts.append(g)
     return pd.concat(parts).reset_index(drop=True) if parts else results
@@ -240,17 +250,17 @@ def _as_results(results) -> pd.DataFrame:
     return results if isinstance(results, pd.DataFrame) else load_results(results)
 
 def results_table(results, by=None, metrics=("squad_em", "squad_f1", "bioasq_em", "bioasq_f1"), level: float = 0.95) -> str:
-    "Markdown table of mean ± CI half-width over seeds per group of `by` (default: model, ratio, order + swept hyperparameters)."
-    results = _as_results(results)
-    by = list(by) if by is not None else ["model", "ratio", "order"] + varying_hparams(results)
+    "Markdown table of mean ± CI half-width over seeds per group of `by` (default: arm, ratio, order + swept hyperparameters)."
+    results = with_arms(_as_results(results))
+    by = list(by) if by is not None else ["arm", "ratio", "order"] + varying_hparams(results)
     metrics = [m for m in metrics if m in results.columns]
     s = summarize(results, by=by, metrics=metrics, level=level)
     names = {"squad_em": "SQuAD EM", "squad_f1": "SQuAD F1", "bioasq_em": "BioASQ EM", "bioasq_f1": "BioASQ F1",
              "bioasq_strict": "BioASQ strict", "bioasq_lenient": "BioASQ lenient", "bioasq_mrr": "BioASQ MRR"}
-    head = list(by) + ["seeds"] + [names.get(m, m) for m in metrics]
+    head = ["model" if b == "arm" else b for b in by] + ["seeds"] + [names.get(m, m) for m in metrics]
     lines = ["| " + " | ".join(head) + " |", "|" + "|".join(["---"] * len(head)) + "|"]
     for _, r in s.iterrows():
-        cells = [MODEL_NAMES.get(r[b], r[b]) if b == "model" else (f"{r[b]:g}" if isinstance(r[b], float) else str(r[b])) for b in by]
+        cells = [ARM_NAMES.get(r[b], r[b]) if b == "arm" else MODEL_NAMES.get(r[b], r[b]) if b == "model" else (f"{r[b]:g}" if isinstance(r[b], float) else str(r[b])) for b in by]
         cells += [str(r["n"])] + [_fmt(r[f"{m}_mean"], r[f"{m}_ci"]) for m in metrics]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + f"\n\n(mean ± {level:.0%} t-interval half-width over seeds)"
@@ -258,41 +268,55 @@ def results_table(results, by=None, metrics=("squad_em", "squad_f1", "bioasq_em"
 # %% ../nbs/07_results.ipynb #f07c8324
 def paired_differences(results: pd.DataFrame, metric: str, a: str = "exbert", b: str = "vdb",
                        keys=("ratio", "order", "seed")) -> pd.DataFrame:
-    "Rows of `keys` with `metric` of model `a` minus model `b` on the same keys (the `diff` column)."
-    keys = list(keys)
-    A = results[results.model == a][keys + [metric]]
-    B = results[results.model == b][keys + [metric]]
+    "Rows of `keys` with `metric` of arm `a` minus arm `b` on the same keys (the `diff` column)."
+    keys, results = list(keys), with_arms(results)
+    A = results[results.arm == a][keys + [metric]]
+    B = results[results.arm == b][keys + [metric]]
     for name, X in ((a, A), (b, B)):
         if X.duplicated(keys).any():
-            warnings.warn(f"model {name!r} has several runs per {keys}; pairing uses their mean")
+            warnings.warn(f"arm {name!r} has several runs per {keys}; pairing uses their mean")
     A, B = A.groupby(keys, as_index=False).mean(), B.groupby(keys, as_index=False).mean()
     m = A.merge(B, on=keys, suffixes=("_a", "_b"))
     m["diff"] = m[f"{metric}_a"] - m[f"{metric}_b"]
     return m
 
+def _diff_line(results, dom, b, level, where, claim) -> str | None:
+    "One 'ExBERT - <arm b>' line of `compare_with_paper`, or None without paired runs."
+    if f"{dom}_em" not in results: return None
+    d = paired_differences(results, f"{dom}_em", b=b)
+    if not len(d): return None
+    m, h, n = mean_ci(d["diff"].tolist(), level)
+    return (f"ExBERT - {ARM_NAMES.get(b, b)} = {m:+.1f}" + ("" if math.isnan(h) else f" ± {h:.1f}") +
+            f" EM on {DOMAIN_NAMES[dom]} ({where}, {n} paired runs) here vs {claim} claimed")
+
 def compare_with_paper(results, level: float = 0.95) -> str:
-    "Lines comparing measured V-DB SQuAD EM and ExBERT - V-DB EM on mixtures with the paper's claims."
-    results = _as_results(results)
+    "Lines comparing measured V-DB SQuAD EM and ExBERT - V-DB EM (mixtures, and 80:20) with the paper's claims, per V-DB arm."
+    results = with_arms(_as_results(results))
     lo, hi = paper_claims["exbert_minus_vdb_em"]
     out = []
-    v = select(results, model="vdb", ratio=1.0) if "squad_em" in results else results.iloc[:0]
-    if len(v):
-        v = v[v.order == _orders(v)[0]]            # one domain: the orders differ only in shuffling; count each seed once
-        m, h, n = mean_ci(v.squad_em.tolist(), level)
-        out.append(f"V-DB SQuAD EM (trained on SQuAD only) = {_fmt(m, h)} here (n={n}) vs {paper_claims['vdb_squad_em']:g} claimed")
-    mix = results[(results.ratio > 0) & (results.ratio < 1)]
-    for dom in DOMAINS:
-        if f"{dom}_em" not in mix: continue
-        d = paired_differences(mix, f"{dom}_em")
-        if len(d):
-            m, h, n = mean_ci(d["diff"].tolist(), level)
-            out.append(f"ExBERT - V-DB = {m:+.1f}" + ("" if math.isnan(h) else f" ± {h:.1f}") + f" EM on "
-                       f"{DOMAIN_NAMES[dom]} (mixtures, {n} paired runs) here vs +{lo:g}..{hi:g} claimed")
+    for b in [b for b in ARM_NAMES if b.startswith("vdb") and b in set(results.get("arm", []))]:
+        v = select(results, arm=b, ratio=1.0) if "squad_em" in results else results.iloc[:0]
+        if len(v):
+            v = v[v.order == _orders(v)[0]]            # one domain: the orders differ only in shuffling; count each seed once
+            m, h, n = mean_ci(v.squad_em.tolist(), level)
+            out.append(f"{ARM_NAMES[b]} SQuAD EM (trained on SQuAD only) = {_fmt(m, h)} here (n={n}) vs {paper_claims['vdb_squad_em']:g} claimed")
+        mix = results[(results.ratio > 0) & (results.ratio < 1)]
+        at80 = mix[np.isclose(mix.ratio, 0.8) & (mix.order == "shuffled")]
+        for dom in DOMAINS:
+            out.append(_diff_line(mix, dom, b, level, "mixtures", f"+{lo:g}..{hi:g}"))
+            out.append(_diff_line(at80, dom, b, level, "80:20 shuffled", f"+{paper_claims['exbert_minus_vdb_80_20'][dom]:g}"))
+    out = [o for o in out if o]
     return "\n".join(out) if out else "no runs to compare with the paper's claims"
 
 # %% ../nbs/07_results.ipynb #18281ff2
-COLORS = {"vdb": "tab:gray", "exbert": "tab:blue", "squad": "tab:orange", "bioasq": "tab:green"}
+COLORS = {"vdb": "tab:gray", "vdb-tuned": "black", "exbert": "tab:blue", "exbert-paper": "tab:purple", "squad": "tab:orange", "bioasq": "tab:green"}
 ORDER_STYLE = {"shuffled": "-", "serial": "--"}
+ARM_STYLE = {"vdb": "--", "vdb-tuned": "-"}            # the two V-DB arms in Fig. 3
+
+def arms_in(results, arms=tuple(ARM_NAMES)) -> list[str]:
+    "The arms of `arms` that have runs in `results`, in `ARM_NAMES` order."
+    present = set(with_arms(results).get("arm", []))
+    return [a for a in ARM_NAMES if a in arms and a in present]
 
 def backbone_name(results: pd.DataFrame) -> str:
     "Short name of the one backbone in `results` (error if they mix backbones)."
@@ -309,13 +333,13 @@ def _ci(x) -> float:
 
 # %% ../nbs/07_results.ipynb #1d13a311
 def fig_single_domain(results: pd.DataFrame) -> Figure | None:
-    "Fig. 2: EM on SQuAD and BioASQ of V-DB and ExBERT trained on SQuAD only and on BioASQ only."
-    bb = backbone_name(results)
+    "Fig. 2: EM on SQuAD and BioASQ of each arm trained on SQuAD only and on BioASQ only."
+    bb, results = backbone_name(results), with_arms(results)
     single = results[results.ratio.isin([0.0, 1.0])]
     if single.empty: return _skip("Fig. 2", "no run trained on a single domain (ratio 0.0 or 1.0)")
     single = single[single.order == _orders(single)[0]]
-    s = summarize(single, by=("model", "ratio"), metrics=("squad_em", "bioasq_em"))
-    models = [m for m in ("vdb", "exbert") if m in set(s.model)]
+    s = summarize(single, by=("arm", "ratio"), metrics=("squad_em", "bioasq_em"))
+    models = arms_in(single)
     trains = [(1.0, "trained on SQuAD"), (0.0, "trained on BioASQ")]
     fig = Figure(figsize=(9, 3.6), layout="constrained")
     axes = fig.subplots(1, 2, sharey=True)
@@ -323,11 +347,11 @@ def fig_single_domain(results: pd.DataFrame) -> Figure | None:
     for ax, dom in zip(axes, DOMAINS):
         for j, m in enumerate(models):
             for i, (r, _) in enumerate(trains):
-                row = s[(s.model == m) & np.isclose(s.ratio, r)]
+                row = s[(s.arm == m) & np.isclose(s.ratio, r)]
                 if row.empty: continue
                 row = row.iloc[0]
                 ax.bar(i + (j - (len(models) - 1) / 2) * w, row[f"{dom}_em_mean"], w, yerr=_ci(row[f"{dom}_em_ci"]),
-                       capsize=4, color=COLORS[m], label=MODEL_NAMES[m] if i == 0 else None)
+                       capsize=4, color=COLORS[m], label=ARM_NAMES[m] if i == 0 else None)
         ax.set_xticks(range(len(trains)), [t for _, t in trains])
         ax.set_title(f"evaluated on {DOMAIN_NAMES[dom]}")
     axes[0].set_ylabel("exact match (%)"); axes[0].legend()
@@ -342,27 +366,27 @@ def _band(ax, s, metric, color, ls, label):
     ax.fill_between(s.ratio, m - h, m + h, color=color, alpha=0.15, linewidth=0)
 
 def fig_vdb_mixtures(results: pd.DataFrame) -> Figure | None:
-    "Fig. 3: V-DB EM on SQuAD and BioASQ against the SQuAD share of the training mixture."
-    bb = backbone_name(results)
-    v = results[results.model == "vdb"]
+    "Fig. 3: V-DB EM on SQuAD and BioASQ against the SQuAD share of the training mixture (each V-DB arm, shuffled)."
+    bb, results = backbone_name(results), with_arms(results)
+    v = results[(results.model == "vdb") & (results.order == "shuffled")] if "shuffled" in set(results.order) else results[results.model == "vdb"]
     if v.ratio.nunique() < 2: return _skip("Fig. 3", "V-DB has runs at fewer than two ratios")
-    s = summarize(v, by=("ratio", "order"), metrics=("squad_em", "bioasq_em"))
+    s = summarize(v, by=("arm", "ratio"), metrics=("squad_em", "bioasq_em"))
     fig = Figure(figsize=(6.5, 4.2), layout="constrained")
     ax = fig.subplots()
-    orders = _orders(v)
+    arms = arms_in(v)
     for dom in DOMAINS:
-        for o in orders:
-            _band(ax, s[s.order == o], f"{dom}_em", COLORS[dom], ORDER_STYLE.get(o, ":"),
-                  DOMAIN_NAMES[dom] + (f" ({o})" if len(orders) > 1 else ""))
+        for a in arms:
+            _band(ax, s[s.arm == a], f"{dom}_em", COLORS[dom], ARM_STYLE.get(a, ":"),
+                  DOMAIN_NAMES[dom] + (f" ({ARM_NAMES[a]})" if len(arms) > 1 else ""))
     ax.set_xlabel("SQuAD fraction of the training mixture"); ax.set_ylabel("exact match (%)"); ax.legend()
     fig.suptitle(f"Fig. 3: V-DB over mixtures (backbone: {bb})\nmean ± 95% CI over seeds", fontsize="medium")
     return fig
 
 # %% ../nbs/07_results.ipynb #97fef686
-def load_histories(results: pd.DataFrame, cols=("run_id", "model", "ratio", "order", "seed", "n_layers", "lr")) -> pd.DataFrame:
+def load_histories(results: pd.DataFrame, cols=("run_id", "arm", "model", "ratio", "order", "seed", "n_layers", "lr")) -> pd.DataFrame:
     "Every run's history.json as one long table: one row per run and epoch, with the run's `cols`."
     rows = []
-    for _, r in results.iterrows():
+    for _, r in with_arms(results).iterrows():
         for e in load_history(r["path"]) or []:
             rows.append({**{c: r[c] for c in cols if c in r}, **e})
     return pd.DataFrame(rows)
@@ -372,7 +396,7 @@ def fig_loss_curves(results: pd.DataFrame, by: str = "n_layers") -> Figure | Non
     bb = backbone_name(results)
     num = {"n_layers": "Fig. 4", "lr": "Fig. 5"}.get(by, "Loss curves")
     if by not in results: return _skip(num, f"results have no column {by!r}")
-    h = load_histories(results, cols=("run_id", "model", by))
+    h = load_histories(results, cols=("run_id", "arm", by))
     if h.empty or "epoch" not in h: return _skip(num, "no run has a history.json")
     vals = sorted(h[by].dropna().unique())
     if len(vals) < 2: return _skip(num, f"only one value of {by} ({vals[0] if vals else None}) in the table")
@@ -381,12 +405,12 @@ def fig_loss_curves(results: pd.DataFrame, by: str = "n_layers") -> Figure | Non
     cmap = __import__("matplotlib").colormaps["viridis"]
     for ax, loss in zip(axes, ("train_loss", "val_loss")):
         if loss not in h: continue
-        for m in [m for m in ("vdb", "exbert") if m in set(h.model)]:
+        for m in [m for m in ARM_NAMES if m in set(h.arm)]:
             for k, v in enumerate(vals):
-                g = h[(h.model == m) & (h[by] == v)].groupby("epoch")[loss].mean()
+                g = h[(h.arm == m) & (h[by] == v)].groupby("epoch")[loss].mean()
                 if g.empty: continue
-                ax.plot(g.index, g.to_numpy(), "-" if m == "exbert" else "--", marker=".",
-                        color=cmap(k / max(1, len(vals) - 1)), label=f"{MODEL_NAMES[m]}, {by}={v:g}" if isinstance(v, (int, float, np.number)) else f"{MODEL_NAMES[m]}, {by}={v}")
+                ax.plot(g.index, g.to_numpy(), "-" if m.startswith("exbert") else "--", marker=".",
+                        color=cmap(k / max(1, len(vals) - 1)), label=f"{ARM_NAMES[m]}, {by}={v:g}" if isinstance(v, (int, float, np.number)) else f"{ARM_NAMES[m]}, {by}={v}")
         ax.set_title("training loss" if loss == "train_loss" else "validation loss"); ax.set_xlabel("epoch")
     axes[0].set_ylabel("loss"); axes[1].legend(fontsize="small")
     fig.suptitle(f"{num}: loss by {by}, mean over runs (backbone: {bb})")
@@ -395,25 +419,27 @@ def fig_loss_curves(results: pd.DataFrame, by: str = "n_layers") -> Figure | Non
 # %% ../nbs/07_results.ipynb #9f04ec50
 def fig_exbert_vs_vdb(results: pd.DataFrame) -> Figure | None:
     "Fig. 6: ExBERT and V-DB EM per test set over mixtures, mean ± 95% CI error bars, per order."
-    bb = backbone_name(results)
+    bb, results = backbone_name(results), with_arms(results)
     if not {"vdb", "exbert"} <= set(results.model): return _skip("Fig. 6", "the table needs runs of both models")
-    orders = _orders(results)
-    s = summarize(results, by=("model", "ratio", "order"), metrics=("squad_em", "bioasq_em"))
+    orders, arms = _orders(results), arms_in(results)
+    vdbs = [a for a in arms if a.startswith("vdb")]
+    s = summarize(results, by=("arm", "ratio", "order"), metrics=("squad_em", "bioasq_em"))
     fig = Figure(figsize=(10, 1 + 3.6 * len(orders)), layout="constrained")
     axes = np.atleast_2d(fig.subplots(len(orders), 2, sharex=True, squeeze=False))
     for i, o in enumerate(orders):
         for j, dom in enumerate(DOMAINS):
             ax = axes[i, j]
-            for k, m in enumerate(("vdb", "exbert")):
-                g = s[(s.model == m) & (s.order == o)].sort_values("ratio")
-                ax.errorbar(g.ratio + (k - 0.5) * 0.01, g[f"{dom}_em_mean"], yerr=g[f"{dom}_em_ci"].fillna(0),
-                            marker="o", capsize=3, color=COLORS[m], label=MODEL_NAMES[m])
+            for k, m in enumerate(arms):
+                g = s[(s.arm == m) & (s.order == o)].sort_values("ratio")
+                ax.errorbar(g.ratio + (k - (len(arms) - 1) / 2) * 0.01, g[f"{dom}_em_mean"], yerr=g[f"{dom}_em_ci"].fillna(0),
+                            marker="o", capsize=3, color=COLORS.get(m), label=ARM_NAMES[m])
             mix = results[(results.order == o) & (results.ratio > 0) & (results.ratio < 1)]
-            d = paired_differences(mix, f"{dom}_em") if len(mix) else pd.DataFrame(columns=["diff"])
             extra = ""
-            if len(d):
-                mm, hh, n = mean_ci(d["diff"].tolist())
-                extra = f"\nExBERT - V-DB on mixtures: {mm:+.1f}" + ("" if math.isnan(hh) else f" ± {hh:.1f}") + f" EM (n={n})"
+            for b in vdbs:
+                d = paired_differences(mix, f"{dom}_em", b=b) if len(mix) else pd.DataFrame(columns=["diff"])
+                if len(d):
+                    mm, hh, n = mean_ci(d["diff"].tolist())
+                    extra += f"\nExBERT - {ARM_NAMES[b]} on mixtures: {mm:+.1f}" + ("" if math.isnan(hh) else f" ± {hh:.1f}") + f" EM (n={n})"
             ax.set_title(f"{DOMAIN_NAMES[dom]}, {o}{extra}", fontsize="medium")
             ax.set_ylabel("exact match (%)")
             if i == len(orders) - 1: ax.set_xlabel("SQuAD fraction of the training mixture")
@@ -421,6 +447,46 @@ def fig_exbert_vs_vdb(results: pd.DataFrame) -> Figure | None:
     fig.suptitle(f"Fig. 6: ExBERT vs V-DB, mean ± 95% CI over seeds (backbone: {bb})\npaper's claimed gain on mixtures: "
                  f"+{paper_claims['exbert_minus_vdb_em'][0]:g}..{paper_claims['exbert_minus_vdb_em'][1]:g} EM")
     return fig
+
+# %% ../nbs/07_results.ipynb #e743bdcf
+SELECTION_RULES = {"last": None, "val_loss": ("val_loss", min), "val_f1": ("val_f1", max)}
+
+def pick_epoch(history: list[dict], rule: str) -> dict:
+    "The history entry (one epoch) that selection `rule` reports."
+    if rule not in SELECTION_RULES: raise ValueError(f"rule {rule!r}; expected one of {list(SELECTION_RULES)}")
+    if not history: raise ValueError("empty history")
+    if SELECTION_RULES[rule] is None: return history[-1]
+    key, best = SELECTION_RULES[rule]
+    scored = [h for h in history if h.get(key) is not None]
+    if not scored: raise ValueError(f"no epoch of the history has {key!r}")
+    return best(scored, key=lambda h: h[key])
+
+def at_rule(results: pd.DataFrame, rule: str) -> pd.DataFrame:
+    "`results` with each run's EM/F1 and `best_epoch` taken from the epoch `rule` picks in its history."
+    rows = []
+    for _, r in with_arms(results).iterrows():
+        h = load_history(r["path"]) or []
+        if not h or "squad_em" not in h[-1]: continue   # runs without per-epoch test scores cannot be re-read
+        e = pick_epoch(h, rule)
+        rows.append({**r.to_dict(), **{m: e[m] for m in ("squad_em", "squad_f1", "bioasq_em", "bioasq_f1")},
+                     "best_epoch": e["epoch"], "rule": rule})
+    return pd.DataFrame(rows)
+
+# %% ../nbs/07_results.ipynb #5307e0ff
+def rule_differences(results: pd.DataFrame, metrics=("squad_em", "squad_f1", "bioasq_em", "bioasq_f1"),
+                     level: float = 0.95) -> pd.DataFrame:
+    "Per arm and rule: mean ± CI of (rule - last) over runs, paired run by run, and how often the rule moved the epoch."
+    last = at_rule(results, "last")
+    if last.empty: return pd.DataFrame()
+    rows = []
+    for rule in ("val_loss", "val_f1"):
+        other = at_rule(results, rule).set_index("run_id")
+        for arm, g in last.groupby("arm", sort=False):
+            row = dict(arm=arm, rule=rule, n=len(g), moved=int((other.loc[g.run_id, "best_epoch"].to_numpy() != g.best_epoch.to_numpy()).sum()))
+            for m in metrics:
+                row[f"{m}_mean"], row[f"{m}_ci"], _ = mean_ci((other.loc[g.run_id, m].to_numpy() - g[m].to_numpy()).tolist(), level)
+            rows.append(row)
+    return pd.DataFrame(rows)
 
 # %% ../nbs/07_results.ipynb #4b93324e
 SQUAD_TEST_FILE = "squad/squad-v1.1-dev.json.gz"
@@ -437,10 +503,15 @@ def load_references(data_dir_=None) -> dict[str, dict[str, dict]]:
         out[dom] = {i: dict(question=q, answers=list(a["text"])) for i, q, a in zip(ds["id"][:], ds["question"][:], ds["answers"][:])}
     return out
 
+def baseline_arm(results) -> str:
+    "The V-DB arm ExBERT is set against in Table 1: `vdb-tuned` (the same tuning budget) when the table has it."
+    return "vdb-tuned" if "vdb-tuned" in set(with_arms(results).get("arm", [])) else "vdb"
+
 def _pick_setting(results, ratio, order, seed):
     "The (ratio, order, seed) to compare: given values, else the mixture nearest 50:50, shuffled, lowest seed."
-    both = results[results.model == "vdb"][["ratio", "order", "seed"]].merge(
-        results[results.model == "exbert"][["ratio", "order", "seed"]]).drop_duplicates()
+    results, b = with_arms(results), baseline_arm(results)
+    both = results[results.arm == b][["ratio", "order", "seed"]].merge(
+        results[results.arm == "exbert"][["ratio", "order", "seed"]]).drop_duplicates()
     if ratio is not None: both = both[np.isclose(both.ratio, ratio)]
     if order is not None: both = both[both.order == order]
     if seed is not None: both = both[both.seed == seed]
@@ -458,7 +529,8 @@ def disagreements(results: pd.DataFrame, references: dict, domain: str = "squad"
         print("Table 1: skipped (no setting with runs of both models)")
         return pd.DataFrame(columns=cols)
     r_, o_, s_ = setting
-    runs = {m: select(results, model=m, ratio=r_, order=o_, seed=s_) for m in ("vdb", "exbert")}
+    results = with_arms(results)
+    runs = {m: select(results, arm=a, ratio=r_, order=o_, seed=s_) for m, a in (("vdb", baseline_arm(results)), ("exbert", "exbert"))}
     if any(len(g) > 1 for g in runs.values()):
         warnings.warn(f"several runs per model at ratio={r_}, order={o_}, seed={s_}; using the first of each")
     preds = {}
@@ -480,7 +552,7 @@ def disagreements(results: pd.DataFrame, references: dict, domain: str = "squad"
     n_compared = sum(q in preds["vdb"] and q in preds["exbert"] for q in refs)
     if n_compared == 0: warnings.warn(f"no {domain} prediction of runs {runs['vdb'].run_id[0]!r}, {runs['exbert'].run_id[0]!r} "
                                       f"has an id in the references: wrong evaluation set?")
-    df.attrs.update(domain=domain, ratio=r_, order=o_, seed=s_, n_compared=n_compared, backbone=backbone_name(results))
+    df.attrs.update(baseline=ARM_NAMES[baseline_arm(results)], domain=domain, ratio=r_, order=o_, seed=s_, n_compared=n_compared, backbone=backbone_name(results))
     return df
 
 def disagreement_table(df: pd.DataFrame, n: int = 10, width: int = 70) -> str:
@@ -490,9 +562,9 @@ def disagreement_table(df: pd.DataFrame, n: int = 10, width: int = 70) -> str:
     counts = df.right.value_counts()
     head = (f"Table 1 ({DOMAIN_NAMES[a['domain']]}, ratio {a['ratio']:g}, {a['order']}, seed {a['seed']}, backbone "
             f"{a['backbone']}): answers differ on {len(df)} of {a['n_compared']} questions; right: ExBERT "
-            f"{counts.get('ExBERT', 0)}, V-DB {counts.get('V-DB', 0)}, both {counts.get('both', 0)}, neither {counts.get('neither', 0)}")
+            f"{counts.get('ExBERT', 0)}, {a.get('baseline', 'V-DB')} {counts.get('V-DB', 0)}, both {counts.get('both', 0)}, neither {counts.get('neither', 0)}")
     cut = lambda s: (s if len(s) <= width else s[: width - 1] + "…").replace("|", "\\|").replace("\n", " ")
-    lines = [head, "", "| question | gold | V-DB | ExBERT | right |", "|---|---|---|---|---|"]
+    lines = [head, "", f"| question | gold | {a.get('baseline', 'V-DB')} | ExBERT | right |", "|---|---|---|---|---|"]
     one_right = df.assign(_k=~df.right.isin(["ExBERT", "V-DB"])).sort_values("_k", kind="stable")   # decided cases first
     for _, r in one_right.head(n).iterrows():
         lines.append("| " + " | ".join(cut(str(r[c])) for c in ("question", "gold", "vdb", "exbert")) + f" | {r.right} |")
@@ -525,7 +597,7 @@ def routing_test(counts: dict, source="routing counts") -> dict:
 def routing_counts(results: pd.DataFrame) -> pd.DataFrame:
     "Long table of routing.json counts: one row per ExBERT run, domain and expert."
     rows = []
-    for _, r in results[results.model == "exbert"].iterrows():
+    for _, r in with_arms(results)[lambda x: x.model == "exbert"].iterrows():
         c = load_routing(r["path"])
         if c is None: continue
         for dom in DOMAINS:

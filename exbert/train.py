@@ -6,29 +6,42 @@ Docs: https://exbert-org.github.io/exbert/train.html.md"""
 
 # %% ../nbs/05_train.ipynb #2a319997
 from __future__ import annotations
-import argparse, dataclasses, json, os, shutil, sys, time
+import argparse, dataclasses, difflib, json, os, shutil, sys, time
 from dataclasses import dataclass, field, asdict
 from pathlib import Path
 from typing import NamedTuple
 
+import datasets
 import numpy as np
 import torch
+from torch.utils.data import Sampler
 from transformers import (AutoTokenizer, DistilBertForQuestionAnswering, EarlyStoppingCallback, Trainer, TrainingArguments,
                           set_seed)
 
-# %% auto #0
-__all__ = ['MODELS', 'PRESETS', 'MOE_LOSSES', 'TrainConfig', 'make_config', 'check_config', 'run_id', 'resolve_backbone',
-           'build_model', 'model_overrides', 'tiny_backbone', 'QASet', 'by_length', 'run_data', 'QATrainer',
-           'routing_counts', 'write_json', 'run_dir', 'sampling_strategy', 'training_args', 'result_row',
-           'train_and_evaluate', 'scored_features', 'final_metrics', 'check_inputs', 'train_cli']
+from .data import atomic_write, data_dir, load_benchmark, load_bioasq_test_gold, make_mixture
+from .features import postprocess_predictions, qa_collator, tokenize_eval, tokenize_train
+from .metrics import bioasq_scores, squad_scores
+from .model import ExBERTForQuestionAnswering, expert_counts, standin_distilbert
 
-# %% ../nbs/05_train.ipynb #df4dca01
+# %% auto #0
+__all__ = ['MODELS', 'SELECT_RULES', 'PRESETS', 'MOE_LOSSES', 'write_json', 'TrainConfig', 'make_config', 'check_config',
+           'run_id', 'resolve_backbone', 'build_model', 'model_overrides', 'tiny_backbone', 'spread', 'QASet',
+           'by_length', 'labelled_windows', 'run_data', 'LengthGroupedSampler', 'DomainEval', 'val_metrics',
+           'QATrainer', 'run_dir', 'training_args', 'resume_point', 'resumed_history', 'make_trainer', 'result_row',
+           'selected_evaluation', 'final_metrics', 'write_run', 'train_and_evaluate', 'check_inputs', 'train_cli']
+
+# %% ../nbs/05_train.ipynb #422964df
+def write_json(path, obj) -> Path:
+    "Write `obj` as JSON to `path` atomically (`exbert.data.atomic_write`)."
+    return atomic_write(path, json.dumps(obj, indent=1, ensure_ascii=False))
+
+# %% ../nbs/05_train.ipynb #80edd032
 @dataclass
 class TrainConfig:
     "Everything one fine-tuning run needs; `asdict(config)` is its `config.json`."
     model: str = "vdb"                       # "vdb" (DistilBertForQuestionAnswering) or "exbert"
     backbone: str = "distilbert-base-uncased"  # hub name, local DistilBERT dir, or "standin" (offline stand-in)
-    preset: str | None = None
+    preset: str | None = None                # the `PRESETS` entry this config came from (names the run)
     data: str | None = None                  # data folder (None: exbert.data.data_dir())
     ratio: float = 0.8                       # SQuAD fraction of the training mixture
     order: str = "shuffled"                  # "shuffled" or "serial"
@@ -42,7 +55,8 @@ class TrainConfig:
     eval_batch_size: int = 64
     weight_decay: float = 0.01
     warmup: float = 0.0                      # fraction of the training steps
-    early_stopping_patience: int | None = 1  # None: no early stopping (the best epoch is still restored)
+    select: str = "last"                     # the epoch reported: "last", "val_loss" (the paper's) or "val_f1"
+    early_stopping_patience: int | None = None  # epochs without improvement of `select`'s metric (None: no early stopping)
     # ExBERT only
     n_layers: int = 4
     n_experts: int = 8
@@ -52,22 +66,25 @@ class TrainConfig:
     model_overrides: dict = field(default_factory=dict)  # more ExBERTConfig (or DistilBertConfig) fields
     attention_dropout: float | None = None   # None: as the backbone's config
     # evaluation
-    squad_eval: int | None = None            # first N questions of the official dev set, in file order (None: all)
+    squad_eval: int | None = None            # N official dev questions spread evenly over the file (`spread`; None: all)
     bioasq_eval: int | None = None           # first N answerable 7b test snippets (None: all 229)
     val_size: int | None = None              # first N examples of each validation set (None: all)
-    qa_every_epoch: bool = True              # False: EM/F1 only once, on the restored best model (faster)
+    qa_every_epoch: bool = True              # False: EM/F1 only once, on the selected model (faster)
     # machinery
     out: str | None = None                   # run directory (None: runs/train/<run id>)
     report_to: str = "none"                  # "none", "wandb", "tensorboard", ...
     bf16: bool = False
-    group_by_length: bool = False
+    group_by_length: bool = False            # batches of similar length (`LengthGroupedSampler`); shuffled mixtures only
     logging_steps: int = 10
-    keep_checkpoints: bool = False           # keep the Trainer's checkpoint (the best model's weights)
+    keep_checkpoints: bool = False           # keep the last epoch checkpoint (weights, optimizer) after the run
 
+# %% ../nbs/05_train.ipynb #38dd94eb
 MODELS = ("vdb", "exbert")
+SELECT_RULES = {"last": None, "val_loss": ("eval_loss", False), "val_f1": ("eval_val_f1", True)}  # metric, greater is better
 
 PRESETS = {
     "vdb": dict(model="vdb", lr=2e-5, epochs=3),
+    "vdb-tuned": dict(model="vdb", lr=1e-4, epochs=2),
     "exbert": dict(model="exbert", n_layers=4, n_experts=8, lr=1e-4, epochs=2, dropout_before_moe=0.1, dropout_after_moe=0.0),
     "exbert-paper": dict(model="exbert", n_layers=4, n_experts=8, lr=2e-5, epochs=3, dropout_before_moe=0.1, dropout_after_moe=0.0),
 }
@@ -75,13 +92,14 @@ PRESETS = {
 def make_config(preset: str | None = None, **overrides) -> TrainConfig:
     "A `TrainConfig` from a named preset (see `PRESETS`) and field overrides."
     if preset is not None and preset not in PRESETS: raise ValueError(f"unknown preset {preset!r}; choose one of {list(PRESETS)}")
-    fields = {f.name for f in dataclasses.fields(TrainConfig)}
-    bad = sorted(set(overrides) - fields)
-    if bad: raise ValueError(f"unknown TrainConfig field(s) {bad}")
-    c = TrainConfig(**{**(PRESETS[preset] if preset else {}), "preset": preset, **overrides})
-    check_config(c)
-    return c
+    fields = [f.name for f in dataclasses.fields(TrainConfig)]
+    for k in overrides:
+        if k not in fields:
+            close = difflib.get_close_matches(k, fields, n=1)
+            raise ValueError(f"unknown TrainConfig field {k!r}" + (f"; did you mean {close[0]!r}?" if close else ""))
+    return check_config(TrainConfig(**{**(PRESETS[preset] if preset else {}), "preset": preset, **overrides}))
 
+# %% ../nbs/05_train.ipynb #7ab997b9
 def check_config(c: TrainConfig) -> TrainConfig:
     "Raise a clear `ValueError` for a config field out of range."
     if c.model not in MODELS: raise ValueError(f"TrainConfig.model={c.model!r}; expected one of {MODELS}")
@@ -91,18 +109,20 @@ def check_config(c: TrainConfig) -> TrainConfig:
         if getattr(c, name) < 1: raise ValueError(f"TrainConfig.{name}={getattr(c, name)!r}; expected a positive integer")
     if not 0 <= c.stride < c.max_length: raise ValueError(f"TrainConfig.stride={c.stride}; expected 0 <= stride < max_length={c.max_length}")
     if c.lr <= 0 or c.epochs <= 0: raise ValueError(f"TrainConfig: lr={c.lr} and epochs={c.epochs} must be positive")
+    if c.select not in SELECT_RULES: raise ValueError(f"TrainConfig.select={c.select!r}; expected one of {list(SELECT_RULES)}")
+    if c.early_stopping_patience and c.select == "last":
+        raise ValueError("early stopping needs a metric to watch: set select='val_loss' or 'val_f1'")
+    if c.order == "serial" and c.group_by_length: raise ValueError("group_by_length would destroy the order of a serial mixture")
     return c
 
 def run_id(c: TrainConfig) -> str:
-    "A run's directory name: model, SQuAD ratio, order and seed."
-    return f"{c.model}-r{c.ratio:.2f}-{c.order}-s{c.seed}"
+    "A run's directory name: preset (or model), SQuAD ratio, order and seed."
+    return f"{c.preset if c.preset in PRESETS else c.model}-r{c.ratio:.2f}-{c.order}-s{c.seed}"
 
 # %% ../nbs/05_train.ipynb #0695d3b1
 def resolve_backbone(backbone: str) -> str:
     "A loadable path or hub name for `backbone` (`standin` -> the converted offline stand-in)."
-    if str(backbone) == "standin":
-        from exbert.model import standin_distilbert
-        return str(standin_distilbert())
+    if str(backbone) == "standin": return str(standin_distilbert())
     return str(backbone)
 
 def build_model(kind: str = "vdb", backbone: str = "standin", **overrides):
@@ -111,7 +131,6 @@ def build_model(kind: str = "vdb", backbone: str = "standin", **overrides):
     if kind == "vdb":
         return DistilBertForQuestionAnswering.from_pretrained(path, **overrides)
     if kind == "exbert":
-        from exbert.model import ExBERTForQuestionAnswering
         return ExBERTForQuestionAnswering.from_distilbert(path, **overrides)
     raise ValueError(f"model kind {kind!r}; expected one of {MODELS}")
 
@@ -134,9 +153,16 @@ def tiny_backbone(out_dir, n_layers: int = 2, dim: int = 32, seed: int = 0) -> P
     out = Path(out_dir); DistilBertForQuestionAnswering(cfg).save_pretrained(out); tok.save_pretrained(out)
     return out
 
-# %% ../nbs/05_train.ipynb #bbc66373
+# %% ../nbs/05_train.ipynb #0d2b206b
 def _head(ds, n): return ds if n is None or n >= len(ds) else ds.select(range(n))
 
+def spread(ds, n: int | None):
+    "`n` rows of `ds` evenly spaced from its first to its last (all of `ds` when `n` is None or too large)."
+    if n is None or n >= len(ds): return ds
+    if n < 1: raise ValueError(f"spread: n={n}; expected a positive number of rows")
+    return ds.select(np.linspace(0, len(ds) - 1, n).round().astype(int).tolist())
+
+# %% ../nbs/05_train.ipynb #fb36d098
 class QASet(NamedTuple):
     "An evaluation set: `examples` to predict, their `features` (windows), and the `references` to score (a subset)."
     examples: object
@@ -147,16 +173,20 @@ def by_length(features):
     "`features` sorted by window length (stable), so that padded batches waste little."
     return features.select(np.argsort([len(x) for x in features["input_ids"]], kind="stable"))
 
+def labelled_windows(ds, tokenizer, **window) -> datasets.Dataset:
+    "Evaluation windows of `ds` that also carry the answer labels: one pass gives the loss and the answers."
+    feats, labels = tokenize_eval(ds, tokenizer, **window), tokenize_train(ds, tokenizer, **window)
+    if feats["input_ids"] != labels["input_ids"]: raise RuntimeError("training and evaluation windows differ")
+    return feats.add_column("start_positions", labels["start_positions"]).add_column("end_positions", labels["end_positions"])
+
+# %% ../nbs/05_train.ipynb #1e9625f6
 def run_data(c: TrainConfig, tokenizer, bench: dict | None = None) -> dict:
-    "Tokenized train/validation sets and the evaluation examples with their features, for one run."
-    from exbert.data import load_benchmark, load_bioasq_test_gold, make_mixture
-    from exbert.features import tokenize_eval, tokenize_train
-    import datasets
+    "Tokenized training windows, the validation `QASet` (labelled windows) and both test `QASet`s, for one run."
     b = bench if bench is not None else load_benchmark(c.data)
     kw = dict(max_length=c.max_length, stride=c.stride)
     mix = make_mixture(b["squad_pool"], b["bioasq_pool"], c.ratio, size=c.n_train, order=c.order, seed=c.seed)
     val = datasets.concatenate_datasets([_head(b["squad_val"], c.val_size), _head(b["bioasq_val"], c.val_size)])
-    squad = _head(b["squad_test"], c.squad_eval)
+    squad = spread(b["squad_test"], c.squad_eval)
     bioasq = _head(b["bioasq_test"], c.bioasq_eval)
     snippets, gold = load_bioasq_test_gold(c.data)
     if c.bioasq_eval is not None:  # keep only the questions of the chosen snippets
@@ -166,19 +196,72 @@ def run_data(c: TrainConfig, tokenizer, bench: dict | None = None) -> dict:
     missing = set(bioasq["id"]) - set(snippets["id"])
     if missing: raise ValueError(f"{len(missing)} answerable BioASQ test snippets (e.g. {min(missing)!r}) are not among the 7b test snippets")
     ev = lambda ds: by_length(tokenize_eval(ds, tokenizer, **kw))
-    return dict(train=tokenize_train(mix, tokenizer, **kw), val=by_length(tokenize_train(val, tokenizer, **kw)),
+    return dict(train=tokenize_train(mix, tokenizer, **kw), val=QASet(val, by_length(labelled_windows(val, tokenizer, **kw)), val),
                 eval={"squad": QASet(squad, ev(squad), squad), "bioasq": QASet(snippets, ev(snippets), bioasq)}, gold=gold)
 
-# %% ../nbs/05_train.ipynb #0b4b12e2
+# %% ../nbs/05_train.ipynb #ada9601e
+class LengthGroupedSampler(Sampler):
+    "Shuffled batches of similar-length windows: sort each block of `block` batches by length, cut, shuffle the batches."
+    def __init__(self, lengths, batch_size: int, seed: int = 0, block: int = 50):
+        self.lengths, self.batch_size, self.seed, self.block, self.epoch = np.asarray(lengths), batch_size, seed, block, 0
+
+    def set_epoch(self, epoch: int): self.epoch = int(epoch)
+    def __len__(self): return len(self.lengths)
+
+    def __iter__(self):
+        rng = np.random.default_rng([self.seed, self.epoch])
+        idx, b = rng.permutation(len(self.lengths)), self.batch_size
+        batches = []
+        for s in range(0, len(idx), b * self.block):
+            part = idx[s:s + b * self.block]
+            part = part[np.argsort(-self.lengths[part], kind="stable")]
+            batches += [part[j:j + b] for j in range(0, len(part), b)]
+        full = [x for x in batches if len(x) == b]   # at most one short batch: keep it last so batches stay aligned
+        order = [full[k] for k in rng.permutation(len(full))] + [x for x in batches if len(x) < b]
+        return iter(int(i) for x in order for i in x)
+
+# %% ../nbs/05_train.ipynb #d16f06a6
+class DomainEval(NamedTuple):
+    "One test set's answers and scores, from one prediction pass."
+    predictions: dict                 # example id -> answer text (scored examples)
+    nbest: dict                       # example id -> n-best list (every predicted example)
+    em: float
+    f1: float
+    n: int                            # scored examples
+    routing: list[int] | None         # ExBERT: top-1 expert counts of the scored examples' real tokens
+
+def val_metrics(val: QASet):
+    "A `compute_metrics` for the validation windows: EM/F1 of the answers their logits give."
+    def compute(p) -> dict:
+        preds, _ = postprocess_predictions(val.examples, val.features, *p.predictions[:2])
+        s = squad_scores(preds, val.references)
+        return {"val_em": s["exact_match"], "val_f1": s["f1"]}
+    return compute
+
+# %% ../nbs/05_train.ipynb #1bddda40
 MOE_LOSSES = ("aux_loss", "balance_loss", "router_z_loss")
 
 class QATrainer(Trainer):
-    "A `Trainer` that logs MoE losses and evaluates EM/F1 on the QA evaluation sets after each validation."
-    def __init__(self, *args, qa_eval: dict | None = None, qa_every_epoch: bool = True, **kwargs):
+    "A `Trainer` that logs MoE losses, samples by length if asked, and evaluates EM/F1 on the test sets each epoch."
+    def __init__(self, *args, qa_eval: dict | None = None, qa_every_epoch: bool = True, group_by_length: bool = False,
+                 history_path=None, history: list | None = None, **kwargs):
         super().__init__(*args, **kwargs)
-        self.qa_eval, self.qa_every_epoch, self.history, self.qa_predictions = qa_eval or {}, qa_every_epoch, [], {}
-        self.model_accepts_loss_kwargs = False  # neither model uses num_items_in_batch: average per batch
-        self._sums = {}
+        self.qa_eval, self.qa_every_epoch, self.group_by_length = qa_eval or {}, qa_every_epoch, group_by_length
+        self.history_path, self.history = history_path, list(history or [])
+        self.evals = {}                          # global step -> {domain: DomainEval}
+        self.model_accepts_loss_kwargs = False   # neither model uses num_items_in_batch: average per batch
+        self._sums, self._route, self._t0 = {}, False, time.time()
+
+    def _get_train_sampler(self, train_dataset=None):
+        if not self.group_by_length: return super()._get_train_sampler(train_dataset)
+        ds = train_dataset if train_dataset is not None else self.train_dataset
+        seed = self.args.data_seed if self.args.data_seed is not None else self.args.seed
+        return LengthGroupedSampler([len(x) for x in ds["input_ids"]], self.args.train_batch_size, seed=seed)
+
+    def train(self, *args, **kwargs):
+        "`Trainer.train`, timed: `history` records the training seconds at each epoch (continued on resume)."
+        self._t0 = time.time() - (self.history[-1]["seconds"] if self.history else 0.0)
+        return super().train(*args, **kwargs)
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         loss, outputs = super().compute_loss(model, inputs, return_outputs=True)
@@ -192,162 +275,160 @@ class QATrainer(Trainer):
     def _add(self, k, v):
         s, n = self._sums.get(k, (0.0, 0)); self._sums[k] = (s + float(v.detach().float().mean()), n + 1)
 
-    def predict_answers(self, examples, features) -> tuple[dict, dict]:
-        "Answer text and n-best list per example id."
-        from exbert.features import postprocess_predictions
-        out = self.predict(features, metric_key_prefix="qa")
-        start, end = out.predictions[:2]
-        return postprocess_predictions(examples, features, start, end)
+    def prediction_step(self, model, inputs, prediction_loss_only, ignore_keys=None):
+        if self._route: inputs = {**inputs, "output_expert_assignments": True}
+        return super().prediction_step(model, inputs, prediction_loss_only, ignore_keys=ignore_keys)
 
-    def evaluate_qa(self) -> dict:
-        "EM/F1 per domain on the QA evaluation sets; predictions kept in `qa_predictions`."
-        from exbert.metrics import squad_scores
-        m = {}
-        with torch.random.fork_rng(devices=[]):  # a DataLoader draws a seed from torch's generator: leave training's stream alone
-            for dom, s in self.qa_eval.items():
-                preds, nbest = self.predict_answers(s.examples, s.features)
-                scored = set(s.references["id"])
-                self.qa_predictions[dom] = ({k: v for k, v in preds.items() if k in scored}, nbest)
-                sc = squad_scores(preds, s.references)
-                m[f"eval_{dom}_em"], m[f"eval_{dom}_f1"], m[f"eval_{dom}_n"] = sc["exact_match"], sc["f1"], sc["n"]
-        return m
+    def evaluate_set(self, s: QASet) -> DomainEval:
+        "Answers, n-best lists, EM/F1 and (ExBERT) top-1 expert counts of one test set, from one prediction pass."
+        route = isinstance(self.model, ExBERTForQuestionAnswering)
+        ignore = [k for k in self.model.config.keys_to_ignore_at_inference if k != "expert_assignments"] if route else None
+        metrics_fn, self.compute_metrics, self._route = self.compute_metrics, None, route
+        try: out = self.predict(s.features, ignore_keys=ignore, metric_key_prefix="qa")
+        finally: self.compute_metrics, self._route = metrics_fn, False
+        preds, nbest = postprocess_predictions(s.examples, s.features, *out.predictions[:2])
+        scored = set(s.references["id"])
+        sc = squad_scores(preds, s.references)
+        routing = None
+        if route:  # the last MoE's (windows, length, top_n) expert index; -1 (padding, dropped) and -100 (batch padding) not counted
+            rows = [i for i, e in enumerate(s.features["example_id"]) if e in scored]
+            routing = expert_counts(torch.as_tensor(out.predictions[2][-1])[rows], self.model.config.n_experts)
+        return DomainEval({k: v for k, v in preds.items() if k in scored}, nbest, sc["exact_match"], sc["f1"], sc["n"], routing)
+
+    def evaluate_qa(self) -> dict[str, DomainEval]:
+        "`evaluate_set` on every test set, leaving training's random stream untouched."
+        with torch.random.fork_rng(devices=[]):
+            return {dom: self.evaluate_set(s) for dom, s in self.qa_eval.items()}
 
     def evaluate(self, eval_dataset=None, ignore_keys=None, metric_key_prefix="eval"):
+        "Validation loss and EM/F1 (one pass); at the epoch's validation also test-set EM/F1, logged and kept in `history`."
         metrics = super().evaluate(eval_dataset, ignore_keys=ignore_keys, metric_key_prefix=metric_key_prefix)
         if eval_dataset is not None or metric_key_prefix != "eval": return metrics
-        qa = self.evaluate_qa() if self.qa_every_epoch else {}
+        evals = self.evaluate_qa() if self.qa_every_epoch else {}
+        if evals: self.evals[self.state.global_step] = evals
+        qa = {f"eval_{dom}_{k}": getattr(e, k) for dom, e in evals.items() for k in ("em", "f1")}
         avg = {k: s / n for k, (s, n) in self._sums.items() if n}; self._sums = {}
         if avg: self.log({f"epoch_{k}": v for k, v in avg.items()})
         if qa: self.log(dict(qa))  # a copy: `log` adds "epoch" to the dict it is given
-        self._last_qa = (self.state.global_step, qa, dict(self.qa_predictions))
         self.history.append(dict(epoch=round(self.state.epoch or 0, 4), step=self.state.global_step,
-                                 train_loss=avg.get("train_loss"), val_loss=metrics.get("eval_loss"),
-                                 **{k[5:]: v for k, v in qa.items() if not k.endswith("_n")},
+                                 seconds=round(time.time() - self._t0, 1), train_loss=avg.get("train_loss"),
+                                 val_loss=metrics.get("eval_loss"), val_em=metrics.get("eval_val_em"),
+                                 val_f1=metrics.get("eval_val_f1"), **{k[5:]: v for k, v in qa.items()},
                                  **{k: avg[k] for k in MOE_LOSSES if k in avg}))
+        if self.history_path is not None and self.is_world_process_zero(): write_json(self.history_path, self.history)
         return {**metrics, **qa}
 
-# %% ../nbs/05_train.ipynb #da57b8b6
-@torch.no_grad()
-def routing_counts(trainer: Trainer, features, n_experts: int) -> list[int]:
-    "Top-1 expert counts of the real tokens of `features` in the MoE block (the last MoE of the model)."
-    model = trainer.model.eval()
-    counts = torch.zeros(n_experts, dtype=torch.long)
-    for batch in trainer.get_test_dataloader(features):
-        batch = {k: v for k, v in batch.items() if k in ("input_ids", "attention_mask")}
-        out = model(**batch, output_expert_assignments=True)
-        top1 = out.expert_assignments[-1][..., 0]
-        real = batch["attention_mask"].bool() & (top1 >= 0)
-        counts += torch.bincount(top1[real].cpu(), minlength=n_experts)
-    if trainer.accelerator.num_processes > 1:  # each rank saw its shard of the batches: sum them
-        counts = trainer.accelerator.reduce(counts.to(trainer.args.device), reduction="sum").cpu()
-    return counts.tolist()
-
-# %% ../nbs/05_train.ipynb #f119d417
-def write_json(path, obj) -> Path:
-    "Write `obj` as JSON to `path` atomically (`exbert.data.atomic_write`)."
-    from exbert.data import atomic_write
-    return atomic_write(path, json.dumps(obj, indent=1, ensure_ascii=False))
-
+# %% ../nbs/05_train.ipynb #23e68533
 def _rank() -> int: return int(os.environ.get("RANK", os.environ.get("LOCAL_RANK", 0)))
 
 def run_dir(c: TrainConfig) -> Path:
     "The run directory of a config: `c.out`, else `runs/train/<run id>`."
     return Path(c.out) if c.out else Path("runs") / "train" / run_id(c)
 
-def sampling_strategy(c: TrainConfig) -> str:
-    "How batches are drawn: `serial` mixtures in their order (SQuAD first, then BioASQ), shuffled ones reshuffled per epoch."
-    if c.order == "serial":
-        if c.group_by_length: raise ValueError("group_by_length would destroy the order of a serial mixture")
-        return "sequential"
-    return "group_by_length" if c.group_by_length else "random"
-
 def training_args(c: TrainConfig, output_dir, progress: bool = True, **kwargs) -> TrainingArguments:
-    "The `TrainingArguments` of a config: per-epoch validation and checkpoint, best model (lowest val loss) restored."
+    "The `TrainingArguments` of a config: validation and a full checkpoint every epoch; `select` decides what is restored."
+    rule = SELECT_RULES[c.select]
     return TrainingArguments(
         output_dir=str(output_dir), num_train_epochs=c.epochs, learning_rate=c.lr, weight_decay=c.weight_decay,
         warmup_steps=c.warmup, lr_scheduler_type="linear", per_device_train_batch_size=c.batch_size,
         per_device_eval_batch_size=c.eval_batch_size, eval_strategy="epoch", save_strategy="epoch", save_total_limit=1,
-        save_only_model=True, load_best_model_at_end=True, metric_for_best_model="eval_loss", greater_is_better=False,
-        logging_strategy="steps", logging_steps=c.logging_steps, report_to=c.report_to, run_name=run_id(c),
-        seed=c.seed, data_seed=c.seed, use_cpu=not torch.cuda.is_available(), bf16=c.bf16,
-        train_sampling_strategy=sampling_strategy(c),
+        load_best_model_at_end=rule is not None, metric_for_best_model=rule[0] if rule else None,
+        greater_is_better=rule[1] if rule else None, logging_strategy="steps", logging_steps=c.logging_steps,
+        report_to=c.report_to, run_name=run_id(c), seed=c.seed, data_seed=c.seed, use_cpu=not torch.cuda.is_available(),
+        bf16=c.bf16, train_sampling_strategy="sequential" if c.order == "serial" else "random",
         disable_tqdm=not progress, **kwargs)
 
+# %% ../nbs/05_train.ipynb #c3f2786a
+def resume_point(out: Path, c: TrainConfig) -> Path | None:
+    "The last epoch checkpoint of an interrupted run of the same config in `out` (None: start afresh)."
+    cfg = out / "config.json"
+    if not cfg.exists() or json.loads(cfg.read_text()) != json.loads(json.dumps(asdict(c))): return None
+    ckpts = [p for p in (out / "checkpoints").glob("checkpoint-*") if (p / "trainer_state.json").exists()]
+    return max(ckpts, key=lambda p: int(p.name.split("-")[1])) if ckpts else None
+
+def resumed_history(out: Path, ckpt: Path | None) -> list[dict]:
+    "The epochs of `history.json` up to the checkpoint being resumed from."
+    if ckpt is None or not (out / "history.json").exists(): return []
+    step = int(ckpt.name.split("-")[1])
+    return [h for h in json.loads((out / "history.json").read_text()) if h["step"] <= step]
+
+# %% ../nbs/05_train.ipynb #536cc2d6
+def make_trainer(c: TrainConfig, data: dict, tokenizer, out: Path, progress: bool = True, callbacks=(),
+                 history: list | None = None) -> QATrainer:
+    "The `QATrainer` of one run: its model, data, selection rule and callbacks."
+    model = build_model(c.model, resolve_backbone(c.backbone), **model_overrides(c))
+    stop = [EarlyStoppingCallback(c.early_stopping_patience)] if c.early_stopping_patience else []
+    trainer = QATrainer(model=model, args=training_args(c, out / "checkpoints", progress), train_dataset=data["train"],
+                        eval_dataset=data["val"].features, compute_metrics=val_metrics(data["val"]),
+                        data_collator=qa_collator(tokenizer), processing_class=tokenizer, callbacks=stop + list(callbacks),
+                        qa_eval=data["eval"], qa_every_epoch=c.qa_every_epoch, group_by_length=c.group_by_length,
+                        history_path=out / "history.json", history=history)
+    if not progress:
+        from transformers.trainer_callback import PrinterCallback
+        trainer.remove_callback(PrinterCallback)
+    return trainer
+
+# %% ../nbs/05_train.ipynb #e38b74da
 def result_row(c: TrainConfig, n_layers: int) -> dict:
     "The config part of a results row (the keys of the results layout)."
     ex = c.model == "exbert"
     return dict(run_id=run_id(c), model=c.model, backbone=c.backbone, preset=c.preset, ratio=c.ratio, order=c.order,
                 seed=c.seed, n_train=c.n_train, max_length=c.max_length, stride=c.stride, epochs=c.epochs, lr=c.lr,
-                batch_size=c.batch_size, n_layers=n_layers, n_experts=c.n_experts if ex else None,
+                batch_size=c.batch_size, select=c.select, group_by_length=c.group_by_length,
+                attention_dropout=c.attention_dropout, n_layers=n_layers, n_experts=c.n_experts if ex else None,
                 dropout_before_moe=c.dropout_before_moe if ex else None, dropout_after_moe=c.dropout_after_moe if ex else None,
                 expert_init=c.expert_init if ex else None)
 
+def selected_evaluation(trainer: QATrainer, c: TrainConfig) -> tuple[int, dict[str, DomainEval]]:
+    "The reported model's global step and test-set evaluation (from its epoch's evaluation when there was one)."
+    best = trainer.state.best_model_checkpoint
+    step = trainer.state.global_step if c.select == "last" or not best else int(Path(best).name.split("-")[1])
+    return step, trainer.evals.get(step) or trainer.evaluate_qa()
+
+# %% ../nbs/05_train.ipynb #eb07125c
+def final_metrics(trainer: QATrainer, c: TrainConfig, data: dict) -> tuple[dict, dict[str, DomainEval]]:
+    "The results row of a trained run (EM/F1 per domain, BioASQ strict/lenient/MRR, selected epoch) and its evaluations."
+    step, evals = selected_evaluation(trainer, c)
+    b = bioasq_scores(evals["bioasq"].nbest, data["gold"])  # every 7b test snippet's n-best list
+    epoch = next((h["epoch"] for h in trainer.history if h["step"] == step), None)
+    if epoch is not None and float(epoch).is_integer(): epoch = int(epoch)
+    sq, bi = evals["squad"], evals["bioasq"]
+    row = {**result_row(c, trainer.model.config.n_layers),
+           "squad_em": sq.em, "squad_f1": sq.f1, "squad_n": sq.n, "bioasq_em": bi.em, "bioasq_f1": bi.f1, "bioasq_n": bi.n,
+           "bioasq_strict": b["strict_acc"], "bioasq_lenient": b["lenient_acc"], "bioasq_mrr": b["mrr"],
+           "bioasq_questions": b["n_questions"], "best_epoch": epoch}
+    return row, evals
+
+def write_run(out: Path, row: dict, evals: dict[str, DomainEval], keep_checkpoints: bool = False) -> None:
+    "Write a finished run's predictions, routing and metrics, then `DONE` (rank 0 only)."
+    for dom, e in evals.items(): write_json(out / f"predictions_{dom}.json", e.predictions)
+    write_json(out / "nbest_bioasq.json", evals["bioasq"].nbest)
+    if evals["squad"].routing is not None: write_json(out / "routing.json", {dom: e.routing for dom, e in evals.items()})
+    write_json(out / "metrics.json", row)
+    if not keep_checkpoints: shutil.rmtree(out / "checkpoints", ignore_errors=True)
+    (out / "DONE").write_text(time.strftime("%Y-%m-%dT%H:%M:%S\n"))
+
+# %% ../nbs/05_train.ipynb #e8991888
 def train_and_evaluate(config: TrainConfig | dict, bench: dict | None = None, overwrite: bool = False,
-                       progress: bool = True) -> dict:
-    "Fine-tune one model on one mixture, evaluate it on both domains and write its run directory; returns the metrics."
+                       progress: bool = True, callbacks=()) -> dict:
+    "Fine-tune one model on one mixture (resuming an interrupted run), evaluate it on both domains; returns its results row."
+    t0 = time.time()
     c = check_config(config if isinstance(config, TrainConfig) else TrainConfig(**config))
     out = run_dir(c)
     if (out / "DONE").exists() and not overwrite: raise FileExistsError(f"{out} holds a finished run (DONE); pass overwrite=True to redo it")
-    if out.exists() and _rank() == 0: shutil.rmtree(out)  # an unfinished (or overwritten) run is redone from scratch
+    ckpt = None if (out / "DONE").exists() else resume_point(out, c)
+    if ckpt is None and out.exists() and _rank() == 0: shutil.rmtree(out)  # nothing to resume: redo from scratch
     if _rank() == 0: write_json(out / "config.json", asdict(c))
     set_seed(c.seed)
-    path = resolve_backbone(c.backbone)
-    tok = AutoTokenizer.from_pretrained(path)
-    from exbert.features import qa_collator
+    tok = AutoTokenizer.from_pretrained(resolve_backbone(c.backbone))
     data = run_data(c, tok, bench)
-    model = build_model(c.model, path, **model_overrides(c))
-    callbacks = [EarlyStoppingCallback(c.early_stopping_patience)] if c.early_stopping_patience else []
-    trainer = QATrainer(model=model, args=training_args(c, out / "checkpoints", progress), train_dataset=data["train"],
-                        eval_dataset=data["val"], data_collator=qa_collator(tok), processing_class=tok,
-                        callbacks=callbacks, qa_eval=data["eval"], qa_every_epoch=c.qa_every_epoch)
-    if not progress:
-        from transformers.trainer_callback import PrinterCallback
-        trainer.remove_callback(PrinterCallback)
-    t0 = time.time()
-    trainer.train()
-    train_seconds = time.time() - t0
-    metrics = final_metrics(trainer, c, data)
-    metrics["train_seconds"] = round(train_seconds, 1)
-    if trainer.is_world_process_zero():
-        write_json(out / "history.json", trainer.history)
-        for dom in ("squad", "bioasq"): write_json(out / f"predictions_{dom}.json", trainer.qa_predictions[dom][0])
-        write_json(out / "nbest_bioasq.json", metrics.pop("_nbest_bioasq"))
-        if c.model == "exbert": write_json(out / "routing.json", metrics.pop("_routing"))
-        metrics = {k: v for k, v in metrics.items() if not k.startswith("_")}
-        write_json(out / "metrics.json", metrics)
-        if not c.keep_checkpoints: shutil.rmtree(out / "checkpoints", ignore_errors=True)
-        (out / "DONE").write_text(time.strftime("%Y-%m-%dT%H:%M:%S\n"))
-    return {k: v for k, v in metrics.items() if not k.startswith("_")}
-
-def scored_features(s: QASet):
-    "The windows of the scored examples of an evaluation set (for BioASQ: of the answerable snippets)."
-    if s.references is s.examples: return s.features
-    ids = set(s.references["id"])
-    return s.features.select([i for i, e in enumerate(s.features["example_id"]) if e in ids])
-
-def final_metrics(trainer: QATrainer, c: TrainConfig, data: dict) -> dict:
-    "Scores of the restored best model: EM/F1 per domain, BioASQ strict/lenient/MRR, best epoch, routing."
-    from exbert.metrics import bioasq_scores
-    last = getattr(trainer, "_last_qa", None)
-    best_ckpt = trainer.state.best_model_checkpoint or ""
-    if last and last[1] and best_ckpt.endswith(f"checkpoint-{last[0]}"):  # the best model is the last evaluated one
-        qa, trainer.qa_predictions = last[1], last[2]
-    else: qa = trainer.evaluate_qa()
-    nbest = trainer.qa_predictions["bioasq"][1]  # every 7b test snippet's n-best list
-    b = bioasq_scores(nbest, data["gold"])
-    hist = [h for h in trainer.history if h.get("val_loss") is not None]
-    best = min(hist, key=lambda h: h["val_loss"])["epoch"] if hist else None
-    if best is not None and float(best).is_integer(): best = int(best)
-    n_layers = trainer.model.config.n_layers
-    m = {**result_row(c, n_layers),
-         "squad_em": qa["eval_squad_em"], "squad_f1": qa["eval_squad_f1"], "squad_n": qa["eval_squad_n"],
-         "bioasq_em": qa["eval_bioasq_em"], "bioasq_f1": qa["eval_bioasq_f1"], "bioasq_n": qa["eval_bioasq_n"],
-         "bioasq_strict": b["strict_acc"], "bioasq_lenient": b["lenient_acc"], "bioasq_mrr": b["mrr"],
-         "bioasq_questions": b["n_questions"], "best_epoch": best, "_nbest_bioasq": nbest}
-    if c.model == "exbert":
-        n = trainer.model.config.n_experts
-        m["_routing"] = {dom: routing_counts(trainer, scored_features(s), n) for dom, s in data["eval"].items()}
-    return m
+    trainer = make_trainer(c, data, tok, out, progress, callbacks, history=resumed_history(out, ckpt))
+    trainer.train(resume_from_checkpoint=str(ckpt) if ckpt else None)
+    row, evals = final_metrics(trainer, c, data)
+    row.update(train_seconds=trainer.history[-1]["seconds"] if trainer.history else None,
+               run_seconds=round(time.time() - t0, 1), resumed_from=int(ckpt.name.split("-")[1]) if ckpt else None)
+    if trainer.is_world_process_zero(): write_run(out, row, evals, c.keep_checkpoints)
+    return row
 
 # %% ../nbs/05_train.ipynb #c436741a
 def _parser() -> argparse.ArgumentParser:
@@ -371,18 +452,20 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--dropout-before-moe", type=float)
     p.add_argument("--dropout-after-moe", type=float)
     p.add_argument("--attention-dropout", type=float, help="override the backbone's attention dropout (0 is faster on CPU)")
-    p.add_argument("--squad-eval", type=int, help="evaluate on the first N official SQuAD dev questions (default all)")
+    p.add_argument("--squad-eval", type=int, help="evaluate on N official SQuAD dev questions spread over the file (default all)")
     p.add_argument("--val-size", type=int, help="validation loss on the first N examples of each validation set (default all)")
-    p.add_argument("--patience", type=int, help="early-stopping patience in epochs (0: none; default 1)")
+    p.add_argument("--select", choices=list(SELECT_RULES), help="epoch reported: last (default), val_loss (the paper's), val_f1")
+    p.add_argument("--patience", type=int, help="early-stopping patience in epochs, with --select val_loss/val_f1 (default none)")
+    p.add_argument("--group-by-length", action="store_true", help="batches of similar-length windows (shuffled mixtures)")
+    p.add_argument("--keep-checkpoints", action="store_true", help="keep the last epoch checkpoint after the run")
     p.add_argument("--out", help="run directory (default runs/train/<run id>)")
     p.add_argument("--report-to", help="none (default), wandb, tensorboard, ...")
     p.add_argument("--bf16", action="store_true", help="bfloat16 mixed precision")
-    p.add_argument("--overwrite", action="store_true", help="redo a finished run directory")
+    p.add_argument("--overwrite", action="store_true", help="redo a finished run directory (an interrupted one resumes)")
     return p
 
 def check_inputs(c: TrainConfig) -> TrainConfig:
     "Fail fast, saying what to pass, when the data folder or an offline backbone is missing."
-    from exbert.data import data_dir
     if (c.data is not None and not Path(c.data).is_dir()) or (c.data is None and data_dir() is None):
         raise FileNotFoundError(f"data folder {c.data or '$EXBERT_DATA / <repo>/../shared/data'} not found: pass --data DIR "
                                 "(e.g. --data ../shared/data) or set EXBERT_DATA")
@@ -396,9 +479,10 @@ def train_cli(argv: list[str]) -> int:
     "`exbert train`: fine-tune and evaluate one model; prints the final metrics."
     a = _parser().parse_args(argv)
     preset = a.preset or (a.model or "vdb")
-    over = {k: v for k, v in vars(a).items() if v is not None and k not in ("preset", "overwrite", "patience", "bf16")}
+    flags = ("bf16", "group_by_length", "keep_checkpoints")
+    over = {k: v for k, v in vars(a).items() if v is not None and k not in ("preset", "overwrite", "patience") + flags}
     if a.patience is not None: over["early_stopping_patience"] = a.patience or None
-    if a.bf16: over["bf16"] = True
+    over.update({k: True for k in flags if getattr(a, k)})
     try:
         c = check_inputs(make_config(preset, **over))
         m = train_and_evaluate(c, overwrite=a.overwrite)

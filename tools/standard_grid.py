@@ -1,0 +1,38 @@
+"""Run the `standard` grid (exbert reproduce --preset standard) together with its length-grouping check, resumably.
+
+The check: the same 80:20 runs of `vdb-tuned` and `exbert` (3 seeds) with `group_by_length=True`, in their own grid
+folder, each queued right after its random-batch partner so that the two train side by side (the speed ratio)
+and pair by seed (the accuracy difference). Rerun the same command to resume; finished runs are never repeated.
+
+    python tools/standard_grid.py [--data ../shared/data] [--out runs] [--workers 2] [--max-runs N]
+"""
+import argparse, dataclasses
+from pathlib import Path
+
+from exbert.experiments import preset_configs, report_grid, run_grid
+from exbert.train import run_id
+import pandas as pd
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", default="../shared/data")
+    ap.add_argument("--out", default="runs")
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--max-runs", type=int)
+    a = ap.parse_args()
+    out = Path(a.out)
+    std = preset_configs("standard", out / "standard", data=str(Path(a.data).resolve()))
+    chk = {run_id(c): dataclasses.replace(c, group_by_length=True, out=str(out / "standard-grouped" / run_id(c)))
+           for c in std if c.ratio == 0.8 and c.order == "shuffled" and c.preset in ("vdb-tuned", "exbert")}
+    order = []
+    for c in std:
+        order.append(c)
+        if run_id(c) in chk: order.append(chk[run_id(c)])
+    rows = run_grid(order, out / "standard", max_runs=a.max_runs, workers=a.workers)
+    for name, cs in (("standard", std), ("standard-grouped", list(chk.values()))):
+        ids = {run_id(c) for c in cs}
+        report_grid(name, out / name, cs, pd.DataFrame([r for r in rows if r["run_id"] in ids and r["grid"] == name]))
+
+
+if __name__ == "__main__":  # the grid's workers are spawned processes that import this file
+    main()
