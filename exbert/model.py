@@ -6,7 +6,7 @@ Docs: https://exbert-org.github.io/exbert/model.html.md"""
 
 # %% ../nbs/04_model.ipynb #7396f8d4
 from __future__ import annotations
-import argparse, json, os, re, shutil, tempfile
+import argparse, dataclasses, json, os, re, shutil, tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal  # transformers' config annotations name it; `show_doc`/`inspect` resolve them here
@@ -35,7 +35,7 @@ __all__ = ['logger', 'BERT_TO_DISTILBERT', 'CHECK_SENTENCES', 'LAYER_SELECTIONS'
            'convert_bert_to_distilbert', 'max_abs_diff_bert_distilbert', 'standin_distilbert', 'convert_cli',
            'ExBERTConfig', 'kept_layers', 'MoETransformerBlock', 'ExBERTModelOutput', 'ExBERTQuestionAnsweringOutput',
            'ExBERTPreTrainedModel', 'ExBERTModel', 'exbert_config_from_distilbert', 'distilbert_to_exbert_state',
-           'ExBERTForQuestionAnswering', 'answer_question', 'parameter_counts', 'expert_counts']
+           'ExBERTForQuestionAnswering', 'parameter_counts', 'expert_counts']
 
 # %% ../nbs/04_model.ipynb #f2724ea3
 BERT_TO_DISTILBERT = {  # BERT name inside `encoder.layer.{i}` -> DistilBERT name inside `transformer.layer.{i}`
@@ -236,7 +236,7 @@ class MoETransformerBlock(TransformerBlock):
         attention_output, _ = self.attention(hidden_states, attention_mask=attention_mask, **kwargs)
         attention_output = self.sa_layer_norm(attention_output + hidden_states)
         moe_output = self.ffn(attention_output, padding_mask)
-        return moe_output._replace(hidden_states=self.output_layer_norm(moe_output.hidden_states + attention_output))
+        return dataclasses.replace(moe_output, hidden_states=self.output_layer_norm(moe_output.hidden_states + attention_output))
 
 # %% ../nbs/04_model.ipynb #1a1f255f
 @dataclass
@@ -427,22 +427,6 @@ class ExBERTForQuestionAnswering(ExBERTPreTrainedModel):
 AutoConfig.register("exbert", ExBERTConfig, exist_ok=True)
 AutoModel.register(ExBERTConfig, ExBERTModel, exist_ok=True)
 AutoModelForQuestionAnswering.register(ExBERTConfig, ExBERTForQuestionAnswering, exist_ok=True)
-
-# %% ../nbs/04_model.ipynb #0b06a13c
-def answer_question(model, tokenizer, question: str, context: str, max_length: int = 384, stride: int = 128,
-                    max_answer_length: int = 30) -> dict:
-    "The best answer span in `context`, as `pipeline('question-answering')` returned it: dict(answer, score, start, end)."
-    from exbert.features import prepare_eval_features, postprocess_predictions
-    examples = {"id": ["q"], "question": [question], "context": [context]}
-    features = prepare_eval_features(examples, tokenizer, max_length=max_length, stride=stride)
-    batch = tokenizer.pad({"input_ids": features["input_ids"], "attention_mask": features["attention_mask"]}, return_tensors="pt")
-    model.eval()
-    with torch.no_grad(): out = model(**{k: v.to(model.device) for k, v in batch.items()})
-    _, nbest = postprocess_predictions(examples, features, out.start_logits.float().cpu().numpy(), out.end_logits.float().cpu().numpy(),
-                                       max_answer_length=max_answer_length)
-    if not nbest["q"]: return dict(answer="", score=0.0, start=0, end=0)
-    best = nbest["q"][0]
-    return dict(answer=best["text"], score=best["probability"], start=best["start"], end=best["end"])
 
 # %% ../nbs/04_model.ipynb #71997c9c
 def parameter_counts(model: nn.Module) -> dict:

@@ -13,7 +13,9 @@ __all__ = ['SECOND_POLICIES', 'BACKENDS', 'EXPERT_TYPES', 'Routing', 'expert_cap
            'MoEBlock', 'moe_speed']
 
 # %% ../nbs/03_moe.ipynb #de7440c0
-from typing import NamedTuple, Sequence
+import dataclasses
+from dataclasses import dataclass
+from typing import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -27,7 +29,8 @@ BACKENDS = ("stmoe", "sorted")
 EXPERT_TYPES = ("geglu", "gelu")
 
 # %% ../nbs/03_moe.ipynb #98577229
-class Routing(NamedTuple):
+@dataclass(frozen=True)
+class Routing:
     "Routing decisions for a (b, n) batch; slot tensors have shape (top_n, b, n)."
     index: torch.Tensor      # (k, b, n) long: the k-th choice of expert (whether or not it was kept)
     kept: torch.Tensor       # (k, b, n) bool: slot routed and within capacity (never true for padding)
@@ -161,7 +164,8 @@ def dispatch_sorted(x: torch.Tensor, r: Routing, experts: Sequence[nn.Module], s
     return y.index_select(0, row).view(k, b, n, d).sum(0).to(x.dtype)
 
 # %% ../nbs/03_moe.ipynb #db89deb9
-class MoEOutput(NamedTuple):
+@dataclass(frozen=True)
+class MoEOutput:
     "What `PaddingAwareMoE` and `MoEBlock` return."
     hidden_states: torch.Tensor     # (b, n, d)
     aux_loss: torch.Tensor          # balance_loss_coef * balance_loss + router_z_loss_coef * router_z_loss
@@ -289,7 +293,7 @@ class MoEBlock(nn.Module):
         out = self.moe(self.norm(x), attention_mask)
         x = out.hidden_states + x
         if self.ff_after is not None: x = self.ff_after(x) + x
-        return out._replace(hidden_states=x)
+        return dataclasses.replace(out, hidden_states=x)
 
     def upcycle_(self, ffn: nn.Module) -> "MoEBlock":
         "Copy a pretrained DistilBERT FFN into every expert (see `PaddingAwareMoE.upcycle_`)."
