@@ -10,17 +10,20 @@ from __future__ import annotations
 import argparse, json, statistics, subprocess, sys, time
 from pathlib import Path
 
+import pandas as pd
 import torch
 from torch import nn
 from tqdm.auto import tqdm
 from transformers import DistilBertConfig, DistilBertForQuestionAnswering
+
+from .results import load_results
 
 # %% auto #0
 __all__ = ['CLOCK', 'STANDIN_SIZE', 'NO_DECAY', 'PARTS', 'interleave', 'backbone_config', 'make_model', 'contenders',
            'synthetic_batch', 'standin_tokenizer', 'real_windows', 'real_batches', 'trainer_optimizer', 'train_step_fn',
            'train_flops', 'slots_per_token', 'bench_train', 'peak_memory', 'bench_inference', 'DenseBlock',
            'RawSTMoEBlock', 'bench_moe', 'profile_moe', 'sweep_moe', 'sweep_train', 'bench_padding', 'run_bench',
-           'format_report', 'bench_cli', 'plot_bench']
+           'format_report', 'run_times', 'bench_cli', 'plot_bench']
 
 # %% ../nbs/10_bench.ipynb #b7d8f09c
 CLOCK = [time.perf_counter]  # what `interleave` times with; `run_bench` sets it (process CPU time by default)
@@ -420,6 +423,16 @@ def format_report(r: dict) -> str:
         for p in r["scaling_train"]: L.append(f"  {p['batch_size']:3d} x {p['seq_len']:4d}: {p['speedup']:.2f}x")
     return "\n".join(L)
 
+# %% ../nbs/10_bench.ipynb #3a974cb1
+def run_times(before, after) -> pd.DataFrame:
+    "Runs finished in both grid folders, paired by run id: training and whole-run seconds, before/after ratio, EM."
+    cols = ["run_id", "train_seconds", "train_cpu_seconds", "run_seconds", "squad_em", "bioasq_em"]
+    a, b = (load_results(g).reindex(columns=cols) for g in (before, after))
+    m = a.merge(b, on="run_id", suffixes=("_before", "_after"))
+    for k in ("train_seconds", "train_cpu_seconds", "run_seconds"):
+        m[f"{k}_ratio"] = m[f"{k}_before"] / m[f"{k}_after"]
+    return m
+
 # %% ../nbs/10_bench.ipynb #4d27e6ee
 def bench_cli(argv: list[str]) -> int:
     "`exbert bench`: speed and memory of V-DB, ExBERT and the MoE block, measured side by side."
@@ -435,9 +448,12 @@ def bench_cli(argv: list[str]) -> int:
     p.add_argument("--attention-dropout", type=float, default=0.0)
     p.add_argument("--threads", type=int, default=1, help="torch threads (default 1: see the docs)")
     p.add_argument("--clock", choices=("cpu", "wall"), default="cpu", help="time process CPU time (default) or wall time")
-    p.add_argument("--data-dir", default=None, help="data folder (default: exbert.data.data_dir())")
+    p.add_argument("--data", "--data-dir", dest="data_dir", default=None, help="data folder (default: $EXBERT_DATA or <repo>/../shared/data)")
+    p.add_argument("--runs", nargs=2, metavar=("BEFORE", "AFTER"), help="only compare the finished runs of two grid folders (`run_times`)")
     p.add_argument("--json", default=None, help="also write the results as JSON to this file ('-': stdout only JSON)")
     a = p.parse_args(argv)
+    if a.runs:
+        print(run_times(*a.runs).to_string(index=False, float_format=lambda x: f"{x:.2f}")); return 0
     parts = tuple(s for s in a.parts.split(",") if s)
     if bad := [s for s in parts if s not in PARTS]: p.error(f"unknown parts {bad}; choose from {PARTS}")
     log = (lambda s: print(s, file=sys.stderr)) if a.json == "-" else print

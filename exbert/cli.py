@@ -20,6 +20,7 @@ SUBCOMMANDS = {
     "predict":   ("exbert.predict",     "answer every question of a SQuAD-format or JSON Lines file with a model folder"),
     "evaluate":  ("exbert.predict",     "official EM/F1 (and BioASQ strict/lenient/MRR) of a model folder on a file"),
     "reproduce": ("exbert.experiments", "run an experiment grid (preset quick|standard|paper), print its table, draw its figures"),
+    "demo":      ("exbert.demo",        "serve a local page that answers questions with a model folder and shows each token's expert"),
     "bench":     ("exbert.bench",       "benchmark training, inference and the MoE layer side by side"),
 }
 

@@ -6,7 +6,7 @@ Docs: https://exbert-org.github.io/exbert/data.html.md"""
 
 # %% ../nbs/00_data.ipynb #761e4152
 from __future__ import annotations
-import argparse, functools, gzip, json, os, re, sys, tempfile, warnings
+import argparse, difflib, functools, gzip, json, os, re, sys, tempfile, warnings
 from collections import Counter
 from pathlib import Path
 
@@ -24,7 +24,7 @@ __all__ = ['FEATURES', 'COLUMNS', 'DOMAINS', 'LOAD_STATS', 'BIOASQ_VAL_BATCHES',
            'column', 'take', 'DataError', 'data_dir', 'read_json', 'find_answer', 'squad_columns', 'load_qa_file',
            'load_squad', 'load_bioasq', 'load_bioasq_gold', 'answerable_from_gold', 'load_bioasq_test_gold',
            'split_by_group', 'normalize_question', 'bioasq_validation', 'load_benchmark', 'bioasq_val_report',
-           'make_mixture', 'composition', 'atomic_write', 'write_jsonl', 'read_jsonl', 'mix_cli']
+           'make_mixture', 'composition', 'atomic_write', 'write_jsonl', 'read_jsonl', 'mix_cli', 'check_keys']
 
 # %% ../nbs/00_data.ipynb #b206fbc4
 FEATURES = Features({
@@ -420,3 +420,12 @@ def mix_cli(argv: list[str] | None = None) -> int:
     print(f"  order: {a.order} (seed {a.seed}); first domain {c['first_domain']}, last domain {c['last_domain']}; "
           f"all SQuAD before all BioASQ: {c['squad_before_bioasq']}")
     return 0
+
+# %% ../nbs/00_data.ipynb #146264f6
+def check_keys(keys, valid, what: str) -> None:
+    "Raise a `ValueError` naming the first of `keys` not in `valid`, and the closest valid one (a typo is not a silent default)."
+    valid = list(valid)
+    for k in keys:
+        if k not in valid:
+            close = difflib.get_close_matches(k, valid, n=1)
+            raise ValueError(f"unknown {what} field {k!r}" + (f"; did you mean {close[0]!r}?" if close else ""))

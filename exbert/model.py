@@ -6,7 +6,7 @@ Docs: https://exbert-org.github.io/exbert/model.html.md"""
 
 # %% ../nbs/04_model.ipynb #7396f8d4
 from __future__ import annotations
-import argparse, dataclasses, json, os, re, shutil, tempfile
+import argparse, dataclasses, difflib, json, os, re, shutil, tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal  # transformers' config annotations name it; `show_doc`/`inspect` resolve them here
@@ -341,6 +341,10 @@ DISTILBERT_FIELDS = ["vocab_size", "max_position_embeddings", "dim", "n_heads", 
 
 def exbert_config_from_distilbert(source: DistilBertConfig, **overrides) -> ExBERTConfig:
     "ExBERT config with the DistilBERT fields of `source`, ExBERT's fields from `overrides`, and the kept source blocks."
+    fields = [f.name for f in dataclasses.fields(ExBERTConfig)]
+    if bad := [k for k in overrides if k not in fields]:   # a typo must not silently keep a default (no exbert import: remote code)
+        close = difflib.get_close_matches(bad[0], fields, n=1)
+        raise ValueError(f"unknown ExBERTConfig field {bad[0]!r}" + (f"; did you mean {close[0]!r}?" if close else ""))
     config = ExBERTConfig(**{**{k: getattr(source, k) for k in DISTILBERT_FIELDS}, **overrides})
     if config.source_layers is None: config.source_layers = kept_layers(source.n_layers, config.n_layers, config.layer_selection)
     if len(config.source_layers) != config.n_layers or not all(0 <= i < source.n_layers for i in config.source_layers):

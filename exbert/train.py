@@ -15,13 +15,13 @@ import datasets
 import numpy as np
 import torch
 from torch.utils.data import Sampler
-from transformers import (AutoTokenizer, DistilBertForQuestionAnswering, EarlyStoppingCallback, Trainer, TrainingArguments,
+from transformers import (AutoTokenizer, DistilBertConfig, DistilBertForQuestionAnswering, EarlyStoppingCallback, Trainer, TrainingArguments,
                           set_seed)
 
-from .data import atomic_write, data_dir, load_benchmark, load_bioasq_test_gold, make_mixture
+from .data import atomic_write, check_keys, data_dir, load_benchmark, load_bioasq_test_gold, make_mixture
 from .features import postprocess_predictions, qa_collator, tokenize_eval, tokenize_train
 from .metrics import bioasq_scores, squad_scores
-from .model import ExBERTForQuestionAnswering, standin_distilbert
+from .model import ExBERTConfig, ExBERTForQuestionAnswering, standin_distilbert
 from .predict import DomainEval, QASet, by_length, save_qa_model, score_set, spread
 
 # %% auto #0
@@ -114,6 +114,8 @@ def check_config(c: TrainConfig) -> TrainConfig:
     if c.select not in SELECT_RULES: raise ValueError(f"TrainConfig.select={c.select!r}; expected one of {list(SELECT_RULES)}")
     if c.early_stopping_patience and c.select == "last":
         raise ValueError("early stopping needs a metric to watch: set select='val_loss' or 'val_f1'")
+    kind = ExBERTConfig if c.model == "exbert" else DistilBertConfig
+    check_keys(c.model_overrides, [f.name for f in dataclasses.fields(kind)], f"{kind.__name__} (model_overrides)")
     if c.order == "serial" and c.group_by_length: raise ValueError("group_by_length would destroy the order of a serial mixture")
     return c
 
