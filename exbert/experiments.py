@@ -60,15 +60,18 @@ def grid_configs(out, arms=MODELS, ratios=GRID_RATIOS, orders=GRID_ORDERS, seeds
         cs.append(dataclasses.replace(c, out=str(Path(out) / run_id(c))))
     return cs
 
+# %% ../nbs/08_experiments.ipynb #c00b75f7
 def grid_table(c: TrainConfig) -> Path:
     "The results table a grid run belongs to: `results.jsonl` beside its run directory."
     return Path(c.out).parent / "results.jsonl"
 
+# %% ../nbs/08_experiments.ipynb #0cbc93a1
 def record(c: TrainConfig, row: dict) -> None:
     "Append a finished run's row to its grid's table (rank 0 only)."
     grid = Path(c.out).parent
     if _rank() == 0: append_result(grid_table(c), {**row, "grid": grid.name, "run_dir": Path(c.out).name})
 
+# %% ../nbs/08_experiments.ipynb #c48e53ff
 def run_grid(configs: list[TrainConfig], out=None, bench: dict | None = None, max_runs: int | None = None,
              before_run=None, progress: bool = True, workers: int = 1) -> list[dict]:
     """Run every unfinished config (at most `max_runs` new ones), appending each finished run to its grid's

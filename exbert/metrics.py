@@ -29,6 +29,7 @@ def normalize_answer(s: str) -> str:
     def lower(text): return text.lower()
     return white_space_fix(remove_articles(remove_punc(lower(s))))
 
+# %% ../nbs/02_metrics.ipynb #6991115b
 def f1_score(prediction: str, ground_truth: str) -> float:
     "Token-level F1 of normalised prediction and gold, with multiset overlap (official SQuAD v1.1)."
     prediction_tokens = normalize_answer(prediction).split()
@@ -40,10 +41,12 @@ def f1_score(prediction: str, ground_truth: str) -> float:
     recall = 1.0 * num_same / len(ground_truth_tokens)
     return (2 * precision * recall) / (precision + recall)
 
+# %% ../nbs/02_metrics.ipynb #c3e7440e
 def exact_match_score(prediction: str, ground_truth: str) -> bool:
     "Whether prediction and gold are equal after normalisation (official SQuAD v1.1)."
     return normalize_answer(prediction) == normalize_answer(ground_truth)
 
+# %% ../nbs/02_metrics.ipynb #5a736a17
 def metric_max_over_ground_truths(metric_fn, prediction: str, ground_truths: list[str]):
     "Best score of `prediction` over all gold answers (official SQuAD v1.1)."
     return max(metric_fn(prediction, gt) for gt in ground_truths)
@@ -79,10 +82,12 @@ def textrip(text: str) -> str:
     if ("(" not in text) and (")" in text): return ""
     return text
 
+# %% ../nbs/02_metrics.ipynb #cf46c32c
 def question_id(snippet_id: str) -> str:
     "BioASQ question id of a BioBERT snippet id `<question id>_<NNN>`."
     return snippet_id.rsplit("_", 1)[0]
 
+# %% ../nbs/02_metrics.ipynb #c67ac701
 def _probabilities(entries: list[dict]) -> list[float]:
     "`probability` of each n-best entry, or the softmax of their `score`s when absent."
     if all("probability" in e for e in entries): return [float(e["probability"]) for e in entries]
@@ -107,6 +112,7 @@ def bioasq_answers(nbest: dict[str, list[dict]], top_k: int = 5) -> dict[str, li
         ranked[qid] = [(spelling[k], v) for k, v in sorted(sums.items(), key=lambda kv: -kv[1])][:top_k]
     return ranked
 
+# %% ../nbs/02_metrics.ipynb #5d886cbb
 def _synonyms(gold_answer) -> set[str]:
     "All gold strings of one factoid question, lowercased (list of synonym lists, or list of strings)."
     return {s.lower() for a in gold_answer for s in ([a] if isinstance(a, str) else a)}

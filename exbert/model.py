@@ -6,7 +6,7 @@ Docs: https://exbert-org.github.io/exbert/model.html.md"""
 
 # %% ../nbs/04_model.ipynb #7396f8d4
 from __future__ import annotations
-import argparse, dataclasses, difflib, json, os, re, shutil, tempfile
+import argparse, dataclasses, difflib, json, os, re, shutil, sys, tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal  # transformers' config annotations name it; `show_doc`/`inspect` resolve them here
@@ -92,6 +92,8 @@ CHECK_SENTENCES = ["The quick brown fox jumps over the lazy dog.",
 def convert_bert_to_distilbert(bert_dir, out_dir, tol: float = 1e-4, overwrite: bool = False) -> float:
     "Convert the BERT safetensors checkpoint in `bert_dir` into a DistilBERT checkpoint in `out_dir`; returns the max abs diff."
     bert_dir, out_dir = Path(bert_dir), Path(out_dir)
+    if not bert_dir.is_dir(): raise FileNotFoundError(f"BERT checkpoint folder {bert_dir} does not exist")
+    if not (bert_dir / "config.json").is_file(): raise FileNotFoundError(f"{bert_dir}: no config.json (not a Hugging Face model folder)")
     if out_dir.exists() and any(out_dir.iterdir()) and not overwrite: raise FileExistsError(f"{out_dir} exists and is not empty")
     config = distilbert_config_from_bert(BertConfig.from_pretrained(bert_dir))
     bert_state = load_safetensors_dir(bert_dir)
@@ -151,7 +153,9 @@ def convert_cli(argv: list[str]) -> int:
     p.add_argument("--overwrite", action="store_true", help="replace out_dir if it exists")
     p.add_argument("--tol", type=float, default=1e-4, help="largest allowed |BERT - DistilBERT| (default 1e-4)")
     args = p.parse_args(argv)
-    diff = convert_bert_to_distilbert(args.bert_dir, args.out_dir, tol=args.tol, overwrite=args.overwrite)
+    try: diff = convert_bert_to_distilbert(args.bert_dir, args.out_dir, tol=args.tol, overwrite=args.overwrite)
+    except (ValueError, OSError) as e:
+        print(f"exbert convert: error: {e}", file=sys.stderr); return 2
     print(f"wrote {args.out_dir}: max abs difference of last hidden states vs BERT = {diff:.2e}")
     return 0
 

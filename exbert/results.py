@@ -23,9 +23,9 @@ __all__ = ['paper_claims', 'DOMAINS', 'DOMAIN_NAMES', 'MODEL_NAMES', 'ARM_NAMES'
            'select', 'betainc', 't_cdf', 't_quantile', 'gammaincc', 'chi2_sf', 'mean_ci', 'summarize',
            'varying_hparams', 'main_runs', 'results_table', 'paired_differences', 'compare_with_paper', 'arms_in',
            'backbone_name', 'fig_single_domain', 'fig_vdb_mixtures', 'load_histories', 'fig_loss_curves',
-           'fig_exbert_vs_vdb', 'pick_epoch', 'at_rule', 'rule_differences', 'load_references', 'baseline_arm',
-           'disagreements', 'disagreement_table', 'jensen_shannon', 'routing_test', 'routing_counts', 'routing_summary',
-           'fig_routing', 'results_report', 'write_figures']
+           'fig_exbert_vs_vdb', 'paired_by_run', 'pick_epoch', 'at_rule', 'rule_differences', 'load_references',
+           'baseline_arm', 'disagreements', 'disagreement_table', 'jensen_shannon', 'routing_test', 'routing_counts',
+           'routing_summary', 'fig_routing', 'results_report', 'write_figures']
 
 # %% ../nbs/07_results.ipynb #7dd69e6e
 paper_claims = dict(
@@ -63,12 +63,14 @@ def read_results_jsonl(path, required=REQUIRED) -> list[dict]:
         records.append(rec)
     return records
 
+# %% ../nbs/07_results.ipynb #543d8699
 def with_arms(results: pd.DataFrame) -> pd.DataFrame:
     "`results` with an `arm` column: the row's `preset` when it names an arm (`ARM_NAMES`), else its model."
     if "arm" in results.columns or "model" not in results.columns: return results
     preset = results["preset"] if "preset" in results.columns else pd.Series([None] * len(results), index=results.index)
     return results.assign(arm=[p if p in ARM_NAMES else m for p, m in zip(preset, results["model"])])
 
+# %% ../nbs/07_results.ipynb #3d289bfb
 def load_results(out_dir) -> pd.DataFrame:
     "One row per finished run of the grid in `out_dir`, with `path` the run's folder (absolute)."
     out_dir = Path(out_dir)
@@ -86,6 +88,7 @@ def load_results(out_dir) -> pd.DataFrame:
     df["path"] = [str((out_dir / (r.get("run_dir") or r["run_id"])).resolve()) for r in seen.values()]
     return df.reset_index(drop=True)
 
+# %% ../nbs/07_results.ipynb #64c10ff1
 def _run_json(run_path, name):
     "A run's JSON file, or None when the run did not write it."
     p = Path(run_path) / name
@@ -97,15 +100,18 @@ def load_history(run_path) -> list[dict] | None:
     "A run's per-epoch history (history.json), or None."
     return _run_json(run_path, "history.json")
 
+# %% ../nbs/07_results.ipynb #2cf798c0
 def load_predictions(run_path, domain: str) -> dict[str, str] | None:
     "A run's `{id: answer}` predictions on the `domain` evaluation set, or None."
     if domain not in DOMAINS: raise ValueError(f"domain must be one of {DOMAINS}, not {domain!r}")
     return _run_json(run_path, f"predictions_{domain}.json")
 
+# %% ../nbs/07_results.ipynb #e0863249
 def load_routing(run_path) -> dict[str, list[int]] | None:
     "A run's routing counts `{domain: [tokens per expert]}` (routing.json, ExBERT only), or None."
     return _run_json(run_path, "routing.json")
 
+# %% ../nbs/07_results.ipynb #06d5bfd9
 def _orders(results) -> list[str]:
     "Orders present, shuffled first."
     return sorted(set(results["order"]), key=lambda o: (o != "shuffled", o))
@@ -143,11 +149,13 @@ def betainc(a: float, b: float, x: float) -> float:
     if x < (a + 1) / (a + b + 2): return math.exp(lbt) * _betacf(a, b, x) / a
     return 1 - math.exp(lbt) * _betacf(b, a, 1 - x) / b
 
+# %% ../nbs/07_results.ipynb #9108d0d3
 def t_cdf(t: float, df: float) -> float:
     "Student-t cumulative distribution function."
     p = 0.5 * betainc(df / 2, 0.5, df / (df + t * t))
     return 1 - p if t > 0 else p
 
+# %% ../nbs/07_results.ipynb #e8866a4a
 def t_quantile(q: float, df: float) -> float:
     "Student-t quantile (inverse CDF) by bisection; uses SciPy when present."
     if not 0 < q < 1 or df <= 0: raise ValueError(f"need 0 < q < 1 and df > 0, got q={q}, df={df}")
@@ -165,6 +173,7 @@ def t_quantile(q: float, df: float) -> float:
         if hi - lo < 1e-12 * max(1.0, hi): break
     return (lo + hi) / 2
 
+# %% ../nbs/07_results.ipynb #b4f7f78d
 def gammaincc(a: float, x: float) -> float:
     "Regularised upper incomplete gamma function Q(a, x)."
     if x <= 0: return 1.0
@@ -185,6 +194,7 @@ def gammaincc(a: float, x: float) -> float:
         if abs(d * c - 1) < 1e-15: break
     return math.exp(lg) * h
 
+# %% ../nbs/07_results.ipynb #3a4b906a
 def chi2_sf(x: float, df: float) -> float:
     "Chi-square upper tail probability P(X >= x)."
     return gammaincc(df / 2, x / 2)
@@ -318,6 +328,7 @@ def arms_in(results, arms=tuple(ARM_NAMES)) -> list[str]:
     present = set(with_arms(results).get("arm", []))
     return [a for a in ARM_NAMES if a in arms and a in present]
 
+# %% ../nbs/07_results.ipynb #db561c71
 def backbone_name(results: pd.DataFrame) -> str:
     "Short name of the one backbone in `results` (error if they mix backbones)."
     b = results["backbone"].dropna().astype(str).unique().tolist() if "backbone" in results else []
@@ -448,6 +459,19 @@ def fig_exbert_vs_vdb(results: pd.DataFrame) -> Figure | None:
                  f"+{paper_claims['exbert_minus_vdb_em'][0]:g}..{paper_claims['exbert_minus_vdb_em'][1]:g} EM")
     return fig
 
+# %% ../nbs/07_results.ipynb #1193ff7c
+def paired_by_run(a: pd.DataFrame, b: pd.DataFrame, metrics=("squad_em", "squad_f1", "bioasq_em", "bioasq_f1"),
+                  level: float = 0.95) -> pd.DataFrame:
+    "Per arm: mean ± CI over paired runs of `b - a` for each metric, runs paired by `run_id`."
+    a, b = with_arms(a), with_arms(b)
+    m = a[["run_id", "arm", *metrics]].merge(b[["run_id", *metrics]], on="run_id", suffixes=("_a", "_b"))
+    rows = []
+    for arm, g in m.groupby("arm", sort=False):
+        row = dict(arm=arm, n=len(g))
+        for k in metrics: row[f"{k}_mean"], row[f"{k}_ci"], _ = mean_ci((g[f"{k}_b"] - g[f"{k}_a"]).tolist(), level)
+        rows.append(row)
+    return pd.DataFrame(rows)
+
 # %% ../nbs/07_results.ipynb #e743bdcf
 SELECTION_RULES = {"last": None, "val_loss": ("val_loss", min), "val_f1": ("val_f1", max)}
 
@@ -503,10 +527,12 @@ def load_references(data_dir_=None) -> dict[str, dict[str, dict]]:
         out[dom] = {i: dict(question=q, answers=list(a["text"])) for i, q, a in zip(ds["id"][:], ds["question"][:], ds["answers"][:])}
     return out
 
+# %% ../nbs/07_results.ipynb #a3dcb6f6
 def baseline_arm(results) -> str:
     "The V-DB arm ExBERT is set against in Table 1: `vdb-tuned` (the same tuning budget) when the table has it."
     return "vdb-tuned" if "vdb-tuned" in set(with_arms(results).get("arm", [])) else "vdb"
 
+# %% ../nbs/07_results.ipynb #37928f4a
 def _pick_setting(results, ratio, order, seed):
     "The (ratio, order, seed) to compare: given values, else the mixture nearest 50:50, shuffled, lowest seed."
     results, b = with_arms(results), baseline_arm(results)
@@ -555,6 +581,7 @@ def disagreements(results: pd.DataFrame, references: dict, domain: str = "squad"
     df.attrs.update(baseline=ARM_NAMES[baseline_arm(results)], domain=domain, ratio=r_, order=o_, seed=s_, n_compared=n_compared, backbone=backbone_name(results))
     return df
 
+# %% ../nbs/07_results.ipynb #ea83b550
 def disagreement_table(df: pd.DataFrame, n: int = 10, width: int = 70) -> str:
     "Markdown Table 1: a count line and `n` disagreements, those only one model got right first (texts cut to `width`)."
     a = df.attrs
@@ -579,6 +606,7 @@ def jensen_shannon(p, q) -> float:
     kl = lambda a: float(np.sum(a[a > 0] * np.log2(a[a > 0] / m[a > 0])))
     return max(0.0, 0.5 * kl(p) + 0.5 * kl(q))
 
+# %% ../nbs/07_results.ipynb #c280dfc0
 def routing_test(counts: dict, source="routing counts") -> dict:
     "Chi-square test of independence of expert and domain, Cramér's V and JS divergence for one run's counts."
     for dom in DOMAINS:
@@ -594,6 +622,7 @@ def routing_test(counts: dict, source="routing counts") -> dict:
     return dict(chi2=chi2, df=df, p_value=chi2_sf(chi2, df) if df > 0 else 1.0, cramers_v=math.sqrt(chi2 / n),
                 jsd_bits=jensen_shannon(t[0], t[1]), n_tokens=int(n))
 
+# %% ../nbs/07_results.ipynb #d4ef882c
 def routing_counts(results: pd.DataFrame) -> pd.DataFrame:
     "Long table of routing.json counts: one row per ExBERT run, domain and expert."
     rows = []
@@ -606,6 +635,7 @@ def routing_counts(results: pd.DataFrame) -> pd.DataFrame:
                 rows.append(dict(run_id=r["run_id"], ratio=r["ratio"], order=r["order"], seed=r["seed"], domain=dom, expert=e, count=k))
     return pd.DataFrame(rows, columns=["run_id", "ratio", "order", "seed", "domain", "expert", "count"])
 
+# %% ../nbs/07_results.ipynb #d9c4c3b9
 def _run_tables(rc: pd.DataFrame):
     "Per run: (run_id, ratio, order, seed, counts dict)."
     for (rid, ratio, order, seed), g in rc.groupby(["run_id", "ratio", "order", "seed"], sort=True):
