@@ -21,6 +21,7 @@ SUBCOMMANDS = {
     "evaluate":  ("exbert.predict",     "official EM/F1 (and BioASQ strict/lenient/MRR) of a model folder on a file"),
     "reproduce": ("exbert.experiments", "run an experiment grid (preset quick|standard|paper), print its table, draw its figures"),
     "demo":      ("exbert.demo",        "serve a local page that answers questions with a model folder and shows each token's expert"),
+    "tune":      ("exbert.experiments", "search ExBERT's blocks, experts, lr and dropout on validation F1 (Optuna, resumable)"),
     "bench":     ("exbert.bench",       "benchmark training, inference and the MoE layer side by side"),
 }
 

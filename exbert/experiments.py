@@ -11,17 +11,19 @@ from pathlib import Path
 
 import pandas as pd
 import torch
+from transformers import AutoConfig
 from tqdm.auto import tqdm
 
 from .data import data_dir, load_benchmark
-from .train import (MODELS, PRESETS, TrainConfig, check_config, make_config, run_data, run_id, train_and_evaluate,
+from .train import (MODELS, PRESETS, TrainConfig, resolve_backbone, check_config, make_config, run_data, run_id, train_and_evaluate,
                           write_json, _rank)
 from .results import compare_with_paper, read_results_jsonl, results_table, summarize, write_figures
 
 # %% auto #0
 __all__ = ['GRID_RATIOS', 'GRID_ORDERS', 'DROPOUT_PLACEMENTS', 'REPRODUCE', 'read_results', 'append_result', 'grid_configs',
-           'grid_table', 'record', 'run_grid', 'run_parallel', 'trial_params', 'f1_objective', 'tune', 'preset_configs',
-           'check_backbone', 'draw_figures', 'report_grid', 'reproduce', 'reproduce_cli']
+           'grid_table', 'record', 'run_grid', 'run_parallel', 'check_space', 'trial_config', 'trial_run',
+           'validation_f1', 'tune', 'preset_configs', 'check_backbone', 'draw_figures', 'report_grid', 'reproduce',
+           'reproduce_cli', 'tune_cli']
 
 # %% ../nbs/08_experiments.ipynb #9a275e35
 def read_results(path) -> list[dict]:
@@ -127,62 +129,69 @@ def run_parallel(configs: list[TrainConfig], workers: int, on_done=None, before_
         finally: bar.close()
     return rows
 
-# %% ../nbs/08_experiments.ipynb #a49e5fab
+# %% ../nbs/08_experiments.ipynb #2e5362aa
 DROPOUT_PLACEMENTS = {"before": (0.1, 0.0), "after": (0.0, 0.1), "both": (0.1, 0.1), "none": (0.0, 0.0)}
 
-def trial_params(trial) -> dict:
-    "The searched values of a trial (an Optuna trial, a Ray config dict, or None)."
-    if trial is None: return {}
-    return dict(trial.params) if hasattr(trial, "params") else dict(trial)
+def check_space(layers, experts, lr_range, placements, backbone_layers: int) -> None:
+    "Raise a clear `ValueError` for an empty or impossible search range."
+    lo, hi = layers
+    if lo > hi: raise ValueError(f"layers range {layers} is empty (low > high)")
+    if lo < 1 or hi > backbone_layers: raise ValueError(f"layers {layers}: the backbone has {backbone_layers} blocks, so 1..{backbone_layers}")
+    if not experts or any(int(e) < 1 for e in experts): raise ValueError(f"experts {experts}: need one or more positive numbers")
+    if lr_range[0] <= 0 or lr_range[1] <= 0: raise ValueError(f"learning rates {lr_range} must be positive")
+    if lr_range[0] > lr_range[1]: raise ValueError(f"learning-rate range {lr_range} is empty (low > high)")
+    if bad := [p for p in placements if p not in DROPOUT_PLACEMENTS]:
+        raise ValueError(f"dropout placements {bad}; choose from {list(DROPOUT_PLACEMENTS)}")
 
-def f1_objective(metrics: dict) -> float:
-    "Mean of SQuAD F1 and BioASQ F1 (the search maximises it)."
-    return (metrics["eval_squad_f1"] + metrics["eval_bioasq_f1"]) / 2
+def trial_config(base: TrainConfig, p: dict, out) -> TrainConfig:
+    "One trial's run: `base` with the trial's values, in a folder named by them (a re-queued trial finds its checkpoint)."
+    before, after = DROPOUT_PLACEMENTS[p["dropout"]]
+    name = f"l{p['n_layers']}-e{p['n_experts']}-lr{p['learning_rate']:.3g}-{p['dropout']}"
+    return dataclasses.replace(base, model="exbert", n_layers=int(p["n_layers"]), n_experts=int(p["n_experts"]), lr=float(p["learning_rate"]),
+                               dropout_before_moe=before, dropout_after_moe=after, out=str(Path(out) / "trials" / name))
 
+# %% ../nbs/08_experiments.ipynb #0ea4433f
+def trial_run(c: TrainConfig, bench: dict | None = None) -> dict:
+    "A trial's results row: trained now, resumed, or read back when its run finished before the search was killed."
+    done = Path(c.out) / "metrics.json"
+    if (Path(c.out) / "DONE").exists() and done.exists(): return json.loads(done.read_text())
+    return train_and_evaluate(c, bench=bench, progress=False)
+
+def validation_f1(row: dict) -> float:
+    "The search objective: validation F1 of the epoch a run reports (from its history)."
+    hist = json.loads((Path(row["run_dir_abs"]) / "history.json").read_text())
+    return float(next(h for h in hist if h["epoch"] == row["best_epoch"])["val_f1"])
+
+# %% ../nbs/08_experiments.ipynb #050ee623
 def tune(config: TrainConfig, n_trials: int = 20, layers=(3, 6), experts=(8, 16), lr_range=(1e-5, 1e-4),
-         placements=tuple(DROPOUT_PLACEMENTS), backend: str = "optuna", bench: dict | None = None,
-         out=None, progress: bool = True):
-    "Search n_layers, n_experts, learning rate and dropout placement for ExBERT; returns the best run (`BestRun`)."
-    from transformers import AutoTokenizer, EarlyStoppingCallback
-    from exbert.features import qa_collator
-    from exbert.train import QATrainer, build_model, model_overrides, resolve_backbone, training_args, val_metrics
+         placements=tuple(DROPOUT_PLACEMENTS), out=None, bench: dict | None = None, progress: bool = True, callbacks=()) -> dict:
+    "Search n_layers, n_experts, learning rate and dropout placement for ExBERT on validation F1; resumable; returns the best."
+    import optuna   # lazy: only the search needs it
+    from optuna.trial import TrialState
     c = check_config(dataclasses.replace(config, model="exbert"))
-    path = resolve_backbone(c.backbone)
-    tok = AutoTokenizer.from_pretrained(path)
-    data = run_data(c, tok, bench)
-
-    def model_init(trial=None):
-        p = trial_params(trial)
-        before, after = DROPOUT_PLACEMENTS[p.get("dropout", "before")]
-        cc = dataclasses.replace(c, n_layers=int(p.get("n_layers", layers[0])), n_experts=int(p.get("n_experts", experts[0])),
-                                 dropout_before_moe=before, dropout_after_moe=after)
-        return build_model("exbert", path, **model_overrides(cc))
-
-    def optuna_space(trial):
-        return dict(n_layers=trial.suggest_int("n_layers", *layers), n_experts=trial.suggest_categorical("n_experts", list(experts)),
-                    learning_rate=trial.suggest_float("learning_rate", *lr_range, log=True),
-                    dropout=trial.suggest_categorical("dropout", list(placements)))
-
-    def ray_space(trial):
-        from ray import tune as rt
-        return dict(n_layers=rt.randint(layers[0], layers[1] + 1), n_experts=rt.choice(list(experts)),
-                    learning_rate=rt.loguniform(*lr_range), dropout=rt.choice(list(placements)))
-
-    if backend not in ("optuna", "ray"): raise ValueError(f"backend={backend!r}; expected 'optuna' or 'ray'")
-    out = Path(out or Path("runs") / "tune")
-    trainer = QATrainer(model_init=model_init, args=training_args(c, out, progress), train_dataset=data["train"],
-                        eval_dataset=data["val"].features, compute_metrics=val_metrics(data["val"]), data_collator=qa_collator(tok), processing_class=tok,
-                        callbacks=[EarlyStoppingCallback(c.early_stopping_patience)] if c.early_stopping_patience else [],
-                        qa_eval=data["eval"])
-    if not progress:
-        from transformers.trainer_callback import PrinterCallback
-        trainer.remove_callback(PrinterCallback)
-    kw = dict(sampler=__import__("optuna").samplers.TPESampler(seed=c.seed)) if backend == "optuna" else {}
-    best = trainer.hyperparameter_search(hp_space=optuna_space if backend == "optuna" else ray_space,
-                                         compute_objective=f1_objective, n_trials=n_trials, direction="maximize",
-                                         backend=backend, **kw)
-    if _rank() == 0: write_json(out / "best.json", dict(run_id=best.run_id, objective=best.objective, hyperparameters=best.hyperparameters))
-    return best
+    check_space(layers, experts, lr_range, placements, AutoConfig.from_pretrained(resolve_backbone(c.backbone)).n_layers)
+    out = Path(out or Path("runs") / "tune"); out.mkdir(parents=True, exist_ok=True)
+    study = optuna.create_study(study_name="exbert-tune", storage=f"sqlite:///{out / 'study.db'}", load_if_exists=True,
+                                direction="maximize")
+    study.sampler = optuna.samplers.TPESampler(seed=c.seed + len(study.trials))   # a resumed search draws new values
+    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):   # killed mid-trial: run those values again
+        study.tell(t.number, state=TrialState.FAIL); study.enqueue_trial(t.params)
+    def objective(trial):
+        p = dict(n_layers=trial.suggest_int("n_layers", *layers), n_experts=trial.suggest_categorical("n_experts", [int(e) for e in experts]),
+                 learning_rate=trial.suggest_float("learning_rate", *lr_range, log=True),
+                 dropout=trial.suggest_categorical("dropout", list(placements)))
+        tc = trial_config(c, p, out)
+        row = {**trial_run(tc, bench), "run_dir_abs": tc.out}
+        trial.set_user_attr("run", tc.out)
+        trial.set_user_attr("test", {k: row[k] for k in ("squad_em", "squad_f1", "bioasq_em", "bioasq_f1")})
+        return validation_f1(row)
+    left = n_trials - len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
+    if left > 0: study.optimize(objective, n_trials=left, show_progress_bar=progress, callbacks=list(callbacks))
+    best = study.best_trial
+    result = dict(trials=len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))), best_params=best.params,
+                  validation_f1=best.value, test=best.user_attrs["test"], run=best.user_attrs["run"])
+    if _rank() == 0: write_json(out / "best.json", result)
+    return result
 
 # %% ../nbs/08_experiments.ipynb #05cb59a2
 REPRODUCE = {
@@ -301,4 +310,34 @@ def reproduce_cli(argv: list[str]) -> int:
                   arms=a.arms, max_runs=a.max_runs, report_to=a.report_to, workers=a.workers, **common)
     except (ValueError, OSError) as e:
         print(f"exbert reproduce: error: {e}", file=sys.stderr); return 2
+    return 0
+
+# %% ../nbs/08_experiments.ipynb #8b435637
+def tune_cli(argv: list[str]) -> int:
+    "`exbert tune`: the resumable Optuna search over ExBERT's layers, experts, learning rate and dropout placement."
+    ap = argparse.ArgumentParser(prog="exbert tune", description="Search ExBERT's kept blocks, experts, learning rate and dropout "
+                                 "placement on validation F1 (Optuna, resumable: rerun with the same --out), and report the best "
+                                 "trial's test scores once.")
+    ap.add_argument("--data", help="data folder (default: $EXBERT_DATA or <repo>/../shared/data)")
+    ap.add_argument("--backbone", default="standin", help="hub name, local DistilBERT folder, or 'standin' (default)")
+    ap.add_argument("--out", default="runs/tune", help="search folder: study.db, trials/, best.json (default runs/tune)")
+    ap.add_argument("--n-trials", type=int, default=20)
+    ap.add_argument("--layers", type=int, nargs=2, default=(3, 6), metavar=("LOW", "HIGH"), help="kept blocks (default 3 6)")
+    ap.add_argument("--experts", type=int, nargs="+", default=(8, 16), help="numbers of experts to try (default 8 16)")
+    ap.add_argument("--lr", type=float, nargs=2, default=(1e-5, 1e-4), metavar=("LOW", "HIGH"), help="learning-rate range, log scale")
+    ap.add_argument("--placements", nargs="+", default=list(DROPOUT_PLACEMENTS), help=f"dropout placements ({', '.join(DROPOUT_PLACEMENTS)})")
+    ap.add_argument("--ratio", type=float, default=0.8, help="SQuAD fraction of the training mixture (default 0.8)")
+    ap.add_argument("--n-train", type=int, default=4000)
+    ap.add_argument("--max-length", type=int, default=256)
+    ap.add_argument("--epochs", type=float, default=2)
+    a = ap.parse_args(argv)
+    if a.n_trials < 1: ap.error("--n-trials must be at least 1")
+    try:
+        c = make_config("exbert", backbone=check_backbone(a.backbone), data=a.data or (str(data_dir()) if data_dir() else None),
+                        ratio=a.ratio, n_train=a.n_train, max_length=a.max_length, epochs=a.epochs, attention_dropout=0.0, squad_eval=1000)
+        if c.data is None or not Path(c.data).is_dir(): raise FileNotFoundError("data folder not found: pass --data DIR or set EXBERT_DATA")
+        best = tune(c, a.n_trials, tuple(a.layers), tuple(a.experts), tuple(a.lr), tuple(a.placements), out=a.out)
+    except (ValueError, OSError) as e:
+        print(f"exbert tune: error: {e}", file=sys.stderr); return 2
+    print(json.dumps(best, indent=1))
     return 0
