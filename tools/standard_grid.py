@@ -1,5 +1,8 @@
 """Run the `standard` grid (exbert reproduce --preset standard) together with its length-grouping check, resumably.
 
+Runs already committed under nbs/results/<grid>/ (by tools/collect_results.py) count as finished, so a new
+machine continues where the last one stopped instead of starting over.
+
 The check: the same 80:20 runs of `vdb-tuned` and `exbert` (3 seeds) with `group_by_length=True`, in their own grid
 folder, each queued right after its random-batch partner so that the two train side by side (the speed ratio)
 and pair by seed (the accuracy difference). Rerun the same command to resume; finished runs are never repeated.
@@ -9,7 +12,7 @@ and pair by seed (the accuracy difference). Rerun the same command to resume; fi
 import argparse, dataclasses
 from pathlib import Path
 
-from exbert.experiments import preset_configs, report_grid, run_grid
+from exbert.experiments import append_result, preset_configs, read_results, report_grid, run_grid
 from exbert.train import run_id
 import pandas as pd
 
@@ -19,8 +22,13 @@ def main():
     ap.add_argument("--out", default="runs")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--max-runs", type=int)
+    ap.add_argument("--committed", default="nbs/results", help="where finished runs are committed (they are not rerun)")
     a = ap.parse_args()
     out = Path(a.out)
+    for name in ("standard", "standard-grouped"):   # finished runs committed by an earlier machine are not rerun
+        have = {r["run_id"] for r in read_results(out / name / "results.jsonl")}
+        for r in read_results(Path(a.committed) / name / "results.jsonl"):
+            if r["run_id"] not in have: append_result(out / name / "results.jsonl", r)
     std = preset_configs("standard", out / "standard", data=str(Path(a.data).resolve()))
     chk = {run_id(c): dataclasses.replace(c, group_by_length=True, out=str(out / "standard-grouped" / run_id(c)))
            for c in std if c.ratio == 0.8 and c.order == "shuffled" and c.preset in ("vdb-tuned", "exbert")}
