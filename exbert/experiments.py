@@ -15,7 +15,7 @@ from transformers import AutoConfig
 from tqdm.auto import tqdm
 
 from .data import data_dir, load_benchmark
-from .train import (MODELS, PRESETS, TrainConfig, resolve_backbone, check_config, make_config, run_data, run_id, train_and_evaluate,
+from .train import (MODELS, PRESETS, TrainConfig, resolve_backbone, check_config, make_config, run_id, train_and_evaluate,
                           write_json, _rank)
 from .results import compare_with_paper, read_results_jsonl, results_table, summarize, write_figures
 

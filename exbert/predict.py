@@ -8,7 +8,6 @@ Docs: https://exbert-org.github.io/exbert/predict.html.md"""
 from __future__ import annotations
 import argparse, json, sys
 from pathlib import Path
-import dataclasses
 from dataclasses import dataclass
 
 import datasets

@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse, dataclasses, difflib, json, os, shutil, sys, time
 from dataclasses import dataclass, field, asdict
 from pathlib import Path
-from typing import NamedTuple
 
 import datasets
 import numpy as np
@@ -19,8 +18,8 @@ from transformers import (AutoTokenizer, DistilBertConfig, DistilBertForQuestion
                           set_seed)
 
 from .data import atomic_write, check_keys, data_dir, load_benchmark, load_bioasq_test_gold, make_mixture
-from .features import postprocess_predictions, qa_collator, tokenize_eval, tokenize_train
-from .metrics import bioasq_scores, squad_scores
+from .features import qa_collator, tokenize_eval, tokenize_train
+from .metrics import bioasq_scores
 from .model import ExBERTConfig, ExBERTForQuestionAnswering, standin_distilbert
 from .predict import DomainEval, QASet, by_length, save_qa_model, score_set, spread
 
