@@ -2,8 +2,9 @@
 
     python tools/collect_results.py runs/standard nbs/results/standard [--figures]
 
-Copies `results.jsonl` and, of every run in it, its JSON files (history, metrics, predictions, routing, n-best,
-run config); never checkpoints or model weights. Rerun it as more runs finish: it replaces the copy."""
+Copies `results.jsonl` and, of every run in it, its JSON files (history, metrics, predictions, routing, run
+config) and its model card; never n-best lists (1.7 MB a run; their scores are in metrics.json), checkpoints or
+model weights. Rerun it as more runs finish: it replaces the copy."""
 import argparse, shutil, sys
 from pathlib import Path
 
@@ -19,7 +20,8 @@ def collect(src: Path, dst: Path) -> int:
         out = dst / run.name
         if out.exists(): shutil.rmtree(out)
         out.mkdir()
-        for f in run.glob("*.json"): shutil.copy2(f, out / f.name)
+        for f in run.glob("*.json"):
+            if not f.name.startswith("nbest"): shutil.copy2(f, out / f.name)   # n-best lists: 1.7 MB a run, scores are in metrics
         if (run / "model" / "README.md").is_file(): shutil.copy2(run / "model" / "README.md", out / "model_card.md")
     shutil.copy2(table, dst / "results.jsonl")
     return len(rows)
