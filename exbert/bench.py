@@ -46,6 +46,7 @@ def backbone_config(dim=384, n_layers=6, n_heads=12, hidden_dim=1536, attention_
     return DistilBertConfig(dim=dim, n_layers=n_layers, n_heads=n_heads, hidden_dim=hidden_dim,
                             attention_dropout=attention_dropout, vocab_size=vocab_size)
 
+# %% ../nbs/10_bench.ipynb #4c141afb
 def make_model(kind: str, cfg: DistilBertConfig, n_layers: int = 4, n_experts: int = 8, backend: str = "sorted"):
     "A randomly initialised \"vdb\" (`DistilBertForQuestionAnswering`) or \"exbert\" QA model of backbone size `cfg`."
     torch.manual_seed(0)
@@ -56,6 +57,7 @@ def make_model(kind: str, cfg: DistilBertConfig, n_layers: int = 4, n_experts: i
                                                                         n_experts=n_experts, moe_backend=backend))
     raise ValueError(f"kind={kind!r}, expected 'vdb' or 'exbert'")
 
+# %% ../nbs/10_bench.ipynb #55126346
 def contenders(cfg, experts=(8, 16), backends=("sorted",), n_layers=4) -> dict:
     "Name -> model: V-DB and ExBERT-`n_layers`L-<e>E for each number of experts and MoE backend."
     out = {f"V-DB-{cfg.n_layers}L": make_model("vdb", cfg)}
@@ -287,6 +289,7 @@ def sweep_moe(batch_sizes=(4, 8, 16), seq_lens=(64, 128, 256, 384), base_batch=8
     pts = [(b, base_len) for b in batch_sizes] + [(base_batch, n) for n in seq_lens if n != base_len]
     return [bench_moe(b, n, **kw) for b, n in tqdm(pts, desc="MoE sweep", leave=False)]
 
+# %% ../nbs/10_bench.ipynb #2bced5df
 def sweep_train(cfg, batch_sizes=(4, 8, 16), seq_lens=(128, 256, 384), base_batch=8, base_len=256, repeats=3,
                 n_experts=8, backend="sorted") -> list[dict]:
     "ExBERT-4L vs V-DB training speed-up on synthetic batches over batch sizes and sequence lengths."

@@ -41,6 +41,7 @@ def column(ds, name: str) -> list:
     col = ds[name]
     return col[:] if not isinstance(col, list) else col
 
+# %% ../nbs/00_data.ipynb #170e402d
 def take(ds: Dataset, indices) -> Dataset:
     "Rows `indices` of `ds` as a new in-memory Dataset, in that order, without an indices mapping."
     indices = [int(i) for i in indices]
@@ -275,6 +276,7 @@ def normalize_question(q: str) -> str:
     "Lower case, punctuation removed, whitespace collapsed: the key for spotting the same question twice."
     return " ".join(re.sub(r"[^\w\s]", " ", q.lower()).split())
 
+# %% ../nbs/00_data.ipynb #18a6c487
 BIOASQ_VAL_BATCHES = [f"{y}b-{b}" for y in (4, 5, 6) for b in range(1, 6)]
 
 def bioasq_validation(d: Path, pool: Dataset, test: Dataset) -> tuple[Dataset, dict]:
@@ -329,6 +331,7 @@ def load_benchmark(data_dir=None, *, squad_val_size: int = SQUAD_VAL_SIZE, seed:
     "The fixed pools and held-out sets: squad_pool/val/test and bioasq_pool/val/test (cached per process)."
     return dict(_benchmark(str(_resolve_dir(data_dir)), squad_val_size, seed)[0])
 
+# %% ../nbs/00_data.ipynb #7a3a8db1
 def bioasq_val_report(data_dir=None, *, squad_val_size: int = SQUAD_VAL_SIZE, seed: int = 0) -> dict:
     "How the BioASQ validation set was filtered: 4b-6b questions, overlaps with 7b train/test, what was kept."
     return dict(_benchmark(str(_resolve_dir(data_dir)), squad_val_size, seed)[1])

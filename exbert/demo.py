@@ -49,6 +49,7 @@ def coloured_passage(context: str, tokens) -> str:
         pos = e
     return "".join(out) + html.escape(context[pos:])
 
+# %% ../nbs/11_demo.ipynb #484e8cc0
 def page(question: str = "", context: str = "", answer: dict | None = None, tokens=None, model_name: str = "") -> str:
     "The whole demo page: the form, and when asked, the answer with its score and the coloured passage."
     result = ""
@@ -84,6 +85,7 @@ def make_server(qa: QAModel, host: str = "127.0.0.1", port: int = 7860, model_na
         def log_message(self, *args): pass
     return ThreadingHTTPServer((host, port), Handler)
 
+# %% ../nbs/11_demo.ipynb #236b2745
 def demo_cli(argv: list[str]) -> int:
     "`exbert demo MODEL`: serve the demo page for a model folder until interrupted."
     p = argparse.ArgumentParser(prog="exbert demo", description="Serve a page that answers questions with a model folder and shows its routing.")

@@ -31,6 +31,7 @@ def read_results(path) -> list[dict]:
     path = Path(path)
     return read_results_jsonl(path, required=("run_id",)) if path.exists() else []
 
+# %% ../nbs/08_experiments.ipynb #1fdb902d
 def append_result(path, row: dict) -> Path:
     "Add one row to a results table atomically (rewrite to a temp file, fsync, `os.replace`)."
     path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
@@ -143,6 +144,7 @@ def check_space(layers, experts, lr_range, placements, backbone_layers: int) -> 
     if bad := [p for p in placements if p not in DROPOUT_PLACEMENTS]:
         raise ValueError(f"dropout placements {bad}; choose from {list(DROPOUT_PLACEMENTS)}")
 
+# %% ../nbs/08_experiments.ipynb #03c03137
 def trial_config(base: TrainConfig, p: dict, out) -> TrainConfig:
     "One trial's run: `base` with the trial's values, in a folder named by them (a re-queued trial finds its checkpoint)."
     before, after = DROPOUT_PLACEMENTS[p["dropout"]]
@@ -157,6 +159,7 @@ def trial_run(c: TrainConfig, bench: dict | None = None) -> dict:
     if (Path(c.out) / "DONE").exists() and done.exists(): return json.loads(done.read_text())
     return train_and_evaluate(c, bench=bench, progress=False)
 
+# %% ../nbs/08_experiments.ipynb #4c08ba42
 def validation_f1(row: dict) -> float:
     "The search objective: validation F1 of the epoch a run reports (from its history)."
     hist = json.loads((Path(row["run_dir_abs"]) / "history.json").read_text())
@@ -238,6 +241,7 @@ def check_backbone(backbone: str) -> str:
         raise FileNotFoundError(f"backbone {backbone!r} could not be loaded from the hub ({type(e).__name__}): {hint}") from None
     return backbone
 
+# %% ../nbs/08_experiments.ipynb #d10d82d7
 def draw_figures(out) -> list:
     "Draw the figures of a finished grid with `exbert.results.write_figures`; a failure is reported, never fatal."
     try: return write_figures(out)

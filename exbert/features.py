@@ -83,6 +83,7 @@ def tokenize_train(ds, tokenizer, max_length=384, stride=128, pad_to_max_length=
                                  pad_to_max_length=pad_to_max_length, return_token_type_ids=return_token_type_ids),
                   **map_kwargs)
 
+# %% ../nbs/01_features.ipynb #e514216f
 def tokenize_eval(ds, tokenizer, max_length=384, stride=128, pad_to_max_length=False, return_token_type_ids=False,
                   **map_kwargs):
     "Evaluation windows of a QA `Dataset` (model inputs plus `example_id` and `offset_mapping`)."
@@ -91,6 +92,7 @@ def tokenize_eval(ds, tokenizer, max_length=384, stride=128, pad_to_max_length=F
                                  pad_to_max_length=pad_to_max_length, return_token_type_ids=return_token_type_ids),
                   **map_kwargs)
 
+# %% ../nbs/01_features.ipynb #8bc9f5b0
 def qa_collator(tokenizer, pad_to_multiple_of: int | None = None):
     "A data collator that pads each batch to its longest window and drops non-model columns."
     def collate(features: list[dict]) -> dict:

@@ -119,6 +119,7 @@ def convert_bert_to_distilbert(bert_dir, out_dir, tol: float = 1e-4, overwrite: 
     finally: shutil.rmtree(tmp, ignore_errors=True)
     return diff
 
+# %% ../nbs/04_model.ipynb #66cf0d78
 def max_abs_diff_bert_distilbert(bert_dir, distilbert_dir, sentences=CHECK_SENTENCES) -> float:
     "Largest |BERT - DistilBERT| over the last hidden states of `sentences` (padded batch, real tokens only)."
     tokenizer = AutoTokenizer.from_pretrained(bert_dir)
@@ -254,6 +255,7 @@ class ExBERTModelOutput(ModelOutput):
     router_z_loss: torch.FloatTensor | None = None
     expert_assignments: tuple[torch.LongTensor, ...] | None = None
 
+# %% ../nbs/04_model.ipynb #bc54ff15
 @dataclass
 class ExBERTQuestionAnsweringOutput(ModelOutput):
     "Output of `ExBERTForQuestionAnswering`: `loss` is the QA loss (`qa_loss`) plus the MoE's `aux_loss`."
@@ -294,7 +296,7 @@ class ExBERTPreTrainedModel(PreTrainedModel):
         if kwargs.get("use_safetensors") is False: raise ValueError("exbert loads safetensors weights only")
         return super().from_pretrained(pretrained_model_name_or_path, *args, **{**kwargs, "use_safetensors": True})
 
-
+# %% ../nbs/04_model.ipynb #039a7caa
 class ExBERTModel(ExBERTPreTrainedModel):
     "DistilBERT embeddings, `n_layers` DistilBERT blocks and the MoE block."
     def __init__(self, config: ExBERTConfig):
@@ -357,6 +359,7 @@ def exbert_config_from_distilbert(source: DistilBertConfig, **overrides) -> ExBE
         config.upcycle_from_layer = min(max(config.source_layers) + 1, source.n_layers - 1)
     return config
 
+# %% ../nbs/04_model.ipynb #bf2e3d2c
 def distilbert_to_exbert_state(source_state: dict, config: ExBERTConfig) -> dict:
     "The `ExBERTModel` weights found in DistilBERT weights `source_state`: embeddings and kept blocks (but replaced FFNs)."
     state = {k: v for k, v in source_state.items() if k.startswith("embeddings.") and k != "embeddings.position_ids"}

@@ -34,10 +34,12 @@ class QASet:
     features: object
     references: object
 
+# %% ../nbs/05_predict.ipynb #06b1869e
 def by_length(features):
     "`features` sorted by window length (stable), so that padded batches waste little."
     return features.select(np.argsort([len(x) for x in features["input_ids"]], kind="stable"))
 
+# %% ../nbs/05_predict.ipynb #80c77880
 def spread(ds, n: int | None):
     "`n` rows of `ds` evenly spaced from its first to its last (all of `ds` when `n` is None or too large)."
     if n is None or n >= len(ds): return ds
@@ -55,6 +57,7 @@ class DomainEval:
     n: int                            # scored examples
     routing: list[int] | None         # ExBERT: top-1 expert counts of the scored examples' real tokens
 
+# %% ../nbs/05_predict.ipynb #ae7031ee
 def score_set(s: QASet, start_logits, end_logits, expert_index=None, n_experts: int | None = None) -> DomainEval:
     "Answers and official EM/F1 of one evaluation set from its windows' logits (and ExBERT's expert index, if given)."
     preds, nbest = postprocess_predictions(s.examples, s.features, start_logits, end_logits)
@@ -75,6 +78,7 @@ class QAModel:
     max_length: int
     stride: int
 
+# %% ../nbs/05_predict.ipynb #70fb2b11
 def save_qa_model(model, tokenizer, path, max_length: int, stride: int, card: str | None = None) -> Path:
     "Write a model folder: config (with window settings; ExBERT: `auto_map` + source files), safetensors weights, tokenizer, card."
     path = Path(path)
@@ -100,6 +104,7 @@ def check_model_folder(path) -> Path:
         raise FileNotFoundError(f"{p}: no model.safetensors (a folder without weights?)")
     return p
 
+# %% ../nbs/05_predict.ipynb #edc767d9
 def load_qa_model(path, max_length: int | None = None, stride: int | None = None, device=None) -> QAModel:
     "A model folder (local path; a hub name when online) as a `QAModel`, in eval mode; window settings as saved unless given."
     p = Path(path)
@@ -169,6 +174,7 @@ def predict(qa: QAModel, examples, batch_size: int = 64, progress: bool = True, 
     start, end, experts = predict_logits(qa.model, qa.tokenizer, feats, batch_size, progress)
     return score_set(s, start, end, experts, getattr(qa.model.config, "n_experts", None))
 
+# %% ../nbs/05_predict.ipynb #586db5f4
 def write_answers(ev: DomainEval, out) -> tuple[Path, Path]:
     "The official predictions file `{id: answer}` at `out`, and `<out>.nbest.json` beside it (score, offsets, n-best)."
     out = Path(out)
@@ -257,6 +263,7 @@ def predict_cli(argv: list[str]) -> int:
     print(f"wrote {out} ({len(ev.nbest)} answers) and {nb}")
     return 0
 
+# %% ../nbs/05_predict.ipynb #3fba88bc
 def evaluate_cli(argv: list[str]) -> int:
     "`exbert evaluate MODEL FILE [--gold GOLD]`: official EM/F1 (and BioASQ strict/lenient/MRR) of a model folder."
     p = _model_args(argparse.ArgumentParser(prog="exbert evaluate", description="Score a model folder on a question file with answers."))

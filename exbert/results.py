@@ -209,6 +209,7 @@ def mean_ci(values, level: float = 0.95) -> tuple[float, float, int]:
     half = t_quantile(0.5 + level / 2, n - 1) * v.std(ddof=1) / math.sqrt(n)
     return float(v.mean()), float(half), n
 
+# %% ../nbs/07_results.ipynb #5ccba284
 def _varying(g: pd.DataFrame, skip) -> list[str]:
     "Columns (other than `skip` and bookkeeping) that take several values within `g`."
     ignore = set(skip) | set(METRICS) | {"run_id", "run_dir", "path", "seed", "train_seconds", "best_epoch", "squad_n", "bioasq_n"}
@@ -239,6 +240,7 @@ def varying_hparams(results: pd.DataFrame) -> list[str]:
     "Hyperparameter columns (other than the arm's preset) that take several values within one arm."
     return [c for c in HPARAMS if c != "preset" and c in results and _nvalues(results, c) > 1]
 
+# %% ../nbs/07_results.ipynb #503be234
 def main_runs(results: pd.DataFrame, quiet: bool = False) -> pd.DataFrame:
     "Per arm, only the runs at the most common value of every hyperparameter that varies (drops sweep runs)."
     parts, results = [], with_arms(results)
@@ -290,6 +292,7 @@ def paired_differences(results: pd.DataFrame, metric: str, a: str = "exbert", b:
     m["diff"] = m[f"{metric}_a"] - m[f"{metric}_b"]
     return m
 
+# %% ../nbs/07_results.ipynb #2e897b22
 def _diff_line(results, dom, b, level, where, claim) -> str | None:
     "One 'ExBERT - <arm b>' line of `compare_with_paper`, or None without paired runs."
     if f"{dom}_em" not in results: return None
@@ -402,6 +405,7 @@ def load_histories(results: pd.DataFrame, cols=("run_id", "arm", "model", "ratio
             rows.append({**{c: r[c] for c in cols if c in r}, **e})
     return pd.DataFrame(rows)
 
+# %% ../nbs/07_results.ipynb #49af5008
 def fig_loss_curves(results: pd.DataFrame, by: str = "n_layers") -> Figure | None:
     "Figs. 4/5: mean training and validation loss per epoch for each value of `by` (n_layers or lr)."
     bb = backbone_name(results)
@@ -485,6 +489,7 @@ def pick_epoch(history: list[dict], rule: str) -> dict:
     if not scored: raise ValueError(f"no epoch of the history has {key!r}")
     return best(scored, key=lambda h: h[key])
 
+# %% ../nbs/07_results.ipynb #09be1bf7
 def at_rule(results: pd.DataFrame, rule: str) -> pd.DataFrame:
     "`results` with each run's EM/F1 and `best_epoch` taken from the epoch `rule` picks in its history."
     rows = []
@@ -714,6 +719,7 @@ def results_report(results: pd.DataFrame, references=None) -> str:
             parts += ["", disagreement_table(disagreements(results, references, dom))]
     return "\n".join(parts) + "\n"
 
+# %% ../nbs/07_results.ipynb #2cd803c1
 def write_figures(out_dir, fig_dir=None, references="auto", dpi: int = 120) -> list[Path]:
     "Save every figure the grid in `out_dir` allows as PNG (and results.md) in `fig_dir`; returns the paths."
     results = load_results(out_dir)

@@ -118,6 +118,7 @@ def check_config(c: TrainConfig) -> TrainConfig:
     if c.order == "serial" and c.group_by_length: raise ValueError("group_by_length would destroy the order of a serial mixture")
     return c
 
+# %% ../nbs/06_train.ipynb #07e39b06
 def run_id(c: TrainConfig) -> str:
     "A run's directory name: preset (or model), SQuAD ratio, order and seed."
     return f"{c.preset if c.preset in PRESETS else c.model}-r{c.ratio:.2f}-{c.order}-s{c.seed}"
@@ -128,6 +129,7 @@ def resolve_backbone(backbone: str) -> str:
     if str(backbone) == "standin": return str(standin_distilbert())
     return str(backbone)
 
+# %% ../nbs/06_train.ipynb #d1eaa683
 def build_model(kind: str = "vdb", backbone: str = "standin", **overrides):
     "A QA model to fine-tune: `vdb` (DistilBertForQuestionAnswering) or `exbert` (ExBERT from the backbone)."
     path = resolve_backbone(backbone)
@@ -137,6 +139,7 @@ def build_model(kind: str = "vdb", backbone: str = "standin", **overrides):
         return ExBERTForQuestionAnswering.from_distilbert(path, **overrides)
     raise ValueError(f"model kind {kind!r}; expected one of {MODELS}")
 
+# %% ../nbs/06_train.ipynb #f339adcd
 def model_overrides(c: TrainConfig) -> dict:
     "The model config fields a `TrainConfig` sets."
     o = {} if c.attention_dropout is None else {"attention_dropout": c.attention_dropout}
@@ -298,6 +301,7 @@ def run_dir(c: TrainConfig) -> Path:
     "The run directory of a config: `c.out`, else `runs/train/<run id>`."
     return Path(c.out) if c.out else Path("runs") / "train" / run_id(c)
 
+# %% ../nbs/06_train.ipynb #be5ff3a1
 def training_args(c: TrainConfig, output_dir, progress: bool = True, **kwargs) -> TrainingArguments:
     "The `TrainingArguments` of a config: validation and a full checkpoint every epoch; `select` decides what is restored."
     rule = SELECT_RULES[c.select]
@@ -321,6 +325,7 @@ def resume_point(out: Path, c: TrainConfig) -> Path | None:
     ckpts = [p for p in (out / "checkpoints").glob("checkpoint-*") if (p / "trainer_state.json").exists()]
     return max(ckpts, key=lambda p: int(p.name.split("-")[1])) if ckpts else None
 
+# %% ../nbs/06_train.ipynb #b1374777
 def resumed_history(out: Path, ckpt: Path | None) -> list[dict]:
     "The epochs of `history.json` up to the checkpoint being resumed from."
     if ckpt is None or not (out / "history.json").exists(): return []
@@ -354,6 +359,7 @@ def result_row(c: TrainConfig, n_layers: int) -> dict:
                 dropout_before_moe=c.dropout_before_moe if ex else None, dropout_after_moe=c.dropout_after_moe if ex else None,
                 expert_init=c.expert_init if ex else None)
 
+# %% ../nbs/06_train.ipynb #1d10054d
 def selected_evaluation(trainer: QATrainer, c: TrainConfig) -> tuple[int, dict[str, DomainEval]]:
     "The reported model's global step and test-set evaluation (from its epoch's evaluation when there was one)."
     best = trainer.state.best_model_checkpoint
@@ -425,6 +431,7 @@ def final_metrics(trainer: QATrainer, c: TrainConfig, data: dict) -> tuple[dict,
            "bioasq_questions": b["n_questions"], "best_epoch": epoch}
     return row, evals
 
+# %% ../nbs/06_train.ipynb #34862031
 def write_run(out: Path, row: dict, evals: dict[str, DomainEval], trainer: QATrainer, c: TrainConfig) -> None:
     "Write a finished run: its model folder (`<run>/model`), predictions, routing and metrics, then `DONE` (rank 0 only)."
     save_qa_model(trainer.model, trainer.processing_class, out / "model", c.max_length, c.stride, card=model_card(c, row))
@@ -444,6 +451,7 @@ def reporting(c: TrainConfig) -> list[str]:
     if "wandb" in to or "all" in to: os.environ.setdefault("WANDB_PROJECT", "exbert")
     return to
 
+# %% ../nbs/06_train.ipynb #12fc04da
 def finish_reporting(trainer: QATrainer, c: TrainConfig, row: dict) -> None:
     "Log the run's final scores (`final_*`) and close its wandb run, so that the next run in this process gets its own."
     to = reporting(c)
@@ -524,6 +532,7 @@ def check_inputs(c: TrainConfig) -> TrainConfig:
                                 "pass --backbone standin (the offline stand-in) or --backbone PATH")
     return c
 
+# %% ../nbs/06_train.ipynb #2b08dd83
 def train_cli(argv: list[str]) -> int:
     "`exbert train`: fine-tune and evaluate one model; prints the final metrics."
     a = _parser().parse_args(argv)
