@@ -16,14 +16,14 @@ from torch import nn
 from tqdm.auto import tqdm
 from transformers import DistilBertConfig, DistilBertForQuestionAnswering
 
-from .results import load_results
+from .results import run_times
 
 # %% auto #0
 __all__ = ['CLOCK', 'STANDIN_SIZE', 'NO_DECAY', 'PARTS', 'interleave', 'backbone_config', 'make_model', 'contenders',
            'synthetic_batch', 'standin_tokenizer', 'real_windows', 'real_batches', 'trainer_optimizer', 'train_step_fn',
            'train_flops', 'slots_per_token', 'bench_train', 'peak_memory', 'bench_inference', 'DenseBlock',
            'RawSTMoEBlock', 'bench_moe', 'profile_moe', 'sweep_moe', 'sweep_train', 'bench_padding', 'run_bench',
-           'format_report', 'run_times', 'bench_cli', 'plot_bench']
+           'format_report', 'bench_cli', 'plot_bench']
 
 # %% ../nbs/10_bench.ipynb #b7d8f09c
 CLOCK = [time.perf_counter]  # what `interleave` times with; `run_bench` sets it (process CPU time by default)
@@ -434,16 +434,6 @@ def format_report(r: dict) -> str:
         L.append("\nScaling: ExBERT-4L training speed-up over V-DB (synthetic batches)")
         for p in r["scaling_train"]: L.append(f"  {p['batch_size']:3d} x {p['seq_len']:4d}: {p['speedup']:.2f}x")
     return "\n".join(L)
-
-# %% ../nbs/10_bench.ipynb #3a974cb1
-def run_times(before, after) -> pd.DataFrame:
-    "Runs finished in both grid folders, paired by run id: training and whole-run seconds, before/after ratio, EM."
-    cols = ["run_id", "train_seconds", "train_cpu_seconds", "run_seconds", "squad_em", "bioasq_em"]
-    a, b = (load_results(g).reindex(columns=cols) for g in (before, after))
-    m = a.merge(b, on="run_id", suffixes=("_before", "_after"))
-    for k in ("train_seconds", "train_cpu_seconds", "run_seconds"):
-        m[f"{k}_ratio"] = m[f"{k}_before"] / m[f"{k}_after"]
-    return m
 
 # %% ../nbs/10_bench.ipynb #4d27e6ee
 def bench_cli(argv: list[str]) -> int:

@@ -23,9 +23,9 @@ __all__ = ['paper_claims', 'DOMAINS', 'DOMAIN_NAMES', 'MODEL_NAMES', 'ARM_NAMES'
            'select', 'betainc', 't_cdf', 't_quantile', 'gammaincc', 'chi2_sf', 'mean_ci', 'summarize',
            'varying_hparams', 'main_runs', 'results_table', 'paired_differences', 'compare_with_paper', 'arms_in',
            'backbone_name', 'fig_single_domain', 'fig_vdb_mixtures', 'load_histories', 'fig_loss_curves',
-           'fig_exbert_vs_vdb', 'paired_by_run', 'pick_epoch', 'at_rule', 'rule_differences', 'load_references',
-           'baseline_arm', 'disagreements', 'disagreement_table', 'jensen_shannon', 'routing_test', 'routing_counts',
-           'routing_summary', 'fig_routing', 'results_report', 'write_figures']
+           'fig_exbert_vs_vdb', 'paired_by_run', 'run_times', 'pick_epoch', 'at_rule', 'rule_differences',
+           'load_references', 'baseline_arm', 'disagreements', 'disagreement_table', 'jensen_shannon', 'routing_test',
+           'routing_counts', 'routing_summary', 'fig_routing', 'results_report', 'write_figures']
 
 # %% ../nbs/07_results.ipynb #7dd69e6e
 paper_claims = dict(
@@ -475,6 +475,16 @@ def paired_by_run(a: pd.DataFrame, b: pd.DataFrame, metrics=("squad_em", "squad_
         for k in metrics: row[f"{k}_mean"], row[f"{k}_ci"], _ = mean_ci((g[f"{k}_b"] - g[f"{k}_a"]).tolist(), level)
         rows.append(row)
     return pd.DataFrame(rows)
+
+# %% ../nbs/07_results.ipynb #980955d3
+def run_times(before, after) -> pd.DataFrame:
+    "Runs finished in both grid folders, paired by run id: training and whole-run seconds, before/after ratio, EM."
+    cols = ["run_id", "train_seconds", "train_cpu_seconds", "run_seconds", "squad_em", "bioasq_em"]
+    a, b = (load_results(g).reindex(columns=cols) for g in (before, after))
+    m = a.merge(b, on="run_id", suffixes=("_before", "_after"))
+    for k in ("train_seconds", "train_cpu_seconds", "run_seconds"):
+        m[f"{k}_ratio"] = m[f"{k}_before"] / m[f"{k}_after"]
+    return m
 
 # %% ../nbs/07_results.ipynb #e743bdcf
 SELECTION_RULES = {"last": None, "val_loss": ("val_loss", min), "val_f1": ("val_f1", max)}
