@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse, json, statistics, subprocess, sys, time
 from pathlib import Path
 
-import pandas as pd
 import torch
 from torch import nn
 from tqdm.auto import tqdm
