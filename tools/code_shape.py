@@ -1,0 +1,82 @@
+"""Measure the library's shape against the limits the project keeps (issue #15), and fail if one is broken.
+
+    python tools/code_shape.py          # prints every offender and a summary; exit 1 if a limit is broken
+
+Limits: an export cell holds at most 60 lines (a cell holding only a model or layer class aside: one `class` whose
+bases name `Module`, `PreTrainedModel` or `PretrainedConfig`) and at most 3 top-level definitions; no function in
+`exbert/` over 60 lines; at most 3 imports of exbert's own modules inside functions (each a lazy import the CLI's
+start-up time needs); no notebook imports a module that a later notebook defines."""
+import ast, json, re, sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+MAX_CELL, MAX_DEFS, MAX_FUNC, MAX_LAZY = 60, 3, 60, 3
+MODEL_BASES = ("Module", "PreTrainedModel", "PretrainedConfig", "PreTrainedConfig")
+
+def export_cells():
+    "Yield (notebook, cell index, source) of every `#| export` cell."
+    for nb in sorted((ROOT / "nbs").glob("*.ipynb")):
+        for i, c in enumerate(json.loads(nb.read_text())["cells"]):
+            src = "".join(c["source"])
+            if c["cell_type"] == "code" and any(l.strip() in ("#| export", "#|export") for l in src.splitlines()): yield nb.name, i, src
+
+def is_model_class(tree) -> bool:
+    "True when a cell is one class deriving from a torch module or a Hugging Face model/config base."
+    defs = [n for n in tree.body if isinstance(n, (ast.FunctionDef, ast.ClassDef, ast.AsyncFunctionDef))]
+    return len(defs) == 1 and isinstance(defs[0], ast.ClassDef) and any(
+        (b.attr if isinstance(b, ast.Attribute) else getattr(b, "id", "")).endswith(MODEL_BASES) for b in defs[0].bases)
+
+def cell_problems():
+    "Export cells over the line or definition limit."
+    out = []
+    for nb, i, src in export_cells():
+        tree = ast.parse("\n".join(l for l in src.splitlines() if not l.startswith("#|")))
+        n = len([l for l in src.splitlines() if l.strip()])
+        defs = [n_.name for n_ in tree.body if isinstance(n_, (ast.FunctionDef, ast.ClassDef, ast.AsyncFunctionDef))]
+        if n > MAX_CELL and not is_model_class(tree): out.append(f"{nb} cell {i}: {n} lines")
+        if len(defs) > MAX_DEFS: out.append(f"{nb} cell {i}: {len(defs)} definitions ({', '.join(defs)})")
+    return out
+
+def function_problems():
+    "Functions in exbert/ over the line limit, and imports of exbert's own modules inside functions."
+    long, lazy = [], []
+    for f in sorted((ROOT / "exbert").glob("*.py")):
+        if f.name in ("_modidx.py",): continue
+        tree = ast.parse(f.read_text())
+        for fn in ast.walk(tree):
+            if not isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)): continue
+            n = fn.end_lineno - fn.lineno + 1
+            if n > MAX_FUNC: long.append(f"exbert/{f.name}:{fn.lineno} {fn.name}: {n} lines")
+            for node in ast.walk(fn):
+                if isinstance(node, ast.ImportFrom) and (node.level > 0 or (node.module or "").startswith("exbert")):
+                    lazy.append(f"exbert/{f.name}:{node.lineno} in {fn.name}: from {'.' * node.level}{node.module or ''} import ...")
+                elif isinstance(node, ast.Import) and any(a.name.startswith("exbert") for a in node.names):
+                    lazy.append(f"exbert/{f.name}:{node.lineno} in {fn.name}: import {node.names[0].name}")
+    return long, sorted(set(lazy))
+
+def order_problems():
+    "Notebooks that import an exbert module defined in a later notebook (a reader would meet it before its definition)."
+    nbs = sorted((ROOT / "nbs").glob("[0-9]*.ipynb"))
+    home = {}
+    for k, nb in enumerate(nbs):
+        for c in json.loads(nb.read_text())["cells"]:
+            for l in "".join(c["source"]).splitlines():
+                if l.startswith("#| default_exp "): home[l.split()[-1]] = k
+    out = []
+    for k, nb in enumerate(nbs):
+        src = "\n".join("".join(c["source"]) for c in json.loads(nb.read_text())["cells"] if c["cell_type"] == "code")
+        for mod in sorted(set(re.findall(r"(?:from|import) exbert\.(\w+)", src))):
+            if home.get(mod, -1) > k: out.append(f"{nb.name} imports exbert.{mod}, defined later in {nbs[home[mod]].name}")
+    return out
+
+def main() -> int:
+    cells = cell_problems() + order_problems()
+    long, lazy = function_problems()
+    for title, xs in (("export cells over the limits, and imports out of notebook order", cells), (f"functions over {MAX_FUNC} lines", long),
+                      ("imports of exbert's own modules inside functions", lazy)):
+        print(f"{title}: {len(xs)}"); [print("  " + x) for x in xs]
+    bad = bool(cells or long or len(lazy) > MAX_LAZY)
+    print("code shape:", "BROKEN" if bad else "ok")
+    return int(bad)
+
+if __name__ == "__main__": sys.exit(main())
