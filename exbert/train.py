@@ -483,7 +483,8 @@ def train_and_evaluate(config: TrainConfig | dict, bench: dict | None = None, ov
     row, evals = final_metrics(trainer, c, data)
     row.update(train_seconds=trainer.history[-1]["seconds"] if trainer.history else None,
                train_cpu_seconds=trainer.history[-1].get("cpu_seconds") if trainer.history else None,
-               run_seconds=round(time.time() - t0, 1), resumed_from=int(ckpt.name.split("-")[1]) if ckpt else None)
+               run_seconds=round(time.time() - t0, 1), resumed_from=int(ckpt.name.split("-")[1]) if ckpt else None,
+               world_size=trainer.args.world_size)   # `batch_size` is per process: the global batch is batch_size x world_size
     finish_reporting(trainer, c, row)
     if trainer.is_world_process_zero(): write_run(out, row, evals, trainer, c)
     return row
