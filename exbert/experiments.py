@@ -6,7 +6,7 @@ Docs: https://exbert-org.github.io/exbert/experiments.html.md"""
 
 # %% ../nbs/08_experiments.ipynb #9f235aed
 from __future__ import annotations
-import argparse, dataclasses, itertools, json, os, sys, tempfile, warnings
+import argparse, dataclasses, itertools, json, os, sys, warnings
 import multiprocessing
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from unittest.mock import patch
@@ -17,7 +17,7 @@ import torch
 from transformers import AutoConfig
 from tqdm.auto import tqdm
 
-from .data import load_benchmark, require_data_dir
+from .data import atomic_write, load_benchmark, require_data_dir
 from .train import (MODELS, PRESETS, TrainConfig, resolve_backbone, check_config, make_config, run_id, train_and_evaluate,
                           write_json, _rank)
 from .results import compare_with_paper, read_results_jsonl, results_table, summarize, write_figures
@@ -36,20 +36,11 @@ def read_results(path) -> list[dict]:
 
 # %% ../nbs/08_experiments.ipynb #1fdb902d
 def append_result(path, row: dict) -> Path:
-    "Add one row to a results table atomically (rewrite to a temp file, fsync, `os.replace`)."
-    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
+    "Add one row to a results table atomically (the whole table rewritten with `exbert.data.atomic_write`)."
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         rows = read_results(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            for r in rows + [row]: f.write(json.dumps(r, ensure_ascii=False) + "\n")
-            f.flush(); os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True); raise
-    return path
+    return atomic_write(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows + [row]))
 
 # %% ../nbs/08_experiments.ipynb #8291fb6f
 GRID_RATIOS = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
