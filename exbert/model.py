@@ -160,6 +160,23 @@ def convert_cli(argv: list[str]) -> int:
     print(f"wrote {args.out_dir}: max abs difference of last hidden states vs BERT = {diff:.2e}")
     return 0
 
+# %% ../nbs/04_model.ipynb #e5de1a58
+def _check_exbert_config(c, extra: dict) -> None:
+    "Validate an `ExBERTConfig` `c` in place (defaults that depend on other fields filled in); `extra`: its unknown keys."
+    # extra keys pass through, as Hugging Face configs allow (auto_map, model_type, ...); a near miss is a typo
+    for k in extra:
+        if near := difflib.get_close_matches(k, [f.name for f in dataclasses.fields(c)], n=1, cutoff=0.8):
+            raise ValueError(f"unknown ExBERTConfig field {k!r}; did you mean {near[0]!r}?")
+    for name, allowed in [("layer_selection", LAYER_SELECTIONS), ("expert_init", EXPERT_INITS), ("moe_backend", MOE_BACKENDS)]:
+        if getattr(c, name) not in allowed: raise ValueError(f"ExBERTConfig.{name}={getattr(c, name)!r}; expected one of {allowed}")
+    if c.expert_type is None: c.expert_type = "gelu" if c.expert_init == "upcycle" else "geglu"
+    if c.expert_type not in EXPERT_TYPES: raise ValueError(f"ExBERTConfig.expert_type={c.expert_type!r}; expected one of {EXPERT_TYPES}")
+    if c.expert_init == "upcycle" and c.expert_type != "gelu": raise ValueError("expert_init='upcycle' needs expert_type='gelu' (DistilBERT's FFN)")
+    if c.expert_type == "gelu" and c.expert_hidden is None: c.expert_hidden = c.hidden_dim
+    c.moe_replace_ffn_layers = sorted(set(c.moe_replace_ffn_layers))
+    if any(not 0 <= i < c.n_layers for i in c.moe_replace_ffn_layers):
+        raise ValueError(f"ExBERTConfig.moe_replace_ffn_layers={c.moe_replace_ffn_layers}: indices of kept blocks, 0..{c.n_layers - 1}")
+
 # %% ../nbs/04_model.ipynb #734a3eb8
 LAYER_SELECTIONS, EXPERT_INITS, EXPERT_TYPES, MOE_BACKENDS = ("first", "spread"), ("random", "upcycle"), ("geglu", "gelu"), ("stmoe", "sorted")
 
@@ -204,19 +221,7 @@ class ExBERTConfig(PreTrainedConfig):
     moe_backend: str = "sorted"          # "sorted" (faster) or "stmoe" (st-moe-pytorch's dispatch); same model
 
     def __post_init__(self, **kwargs):
-        # extra keys pass through, as Hugging Face configs allow (auto_map, model_type, ...); a near miss is a typo
-        for k in kwargs:
-            if near := difflib.get_close_matches(k, [f.name for f in dataclasses.fields(self)], n=1, cutoff=0.8):
-                raise ValueError(f"unknown ExBERTConfig field {k!r}; did you mean {near[0]!r}?")
-        for name, allowed in [("layer_selection", LAYER_SELECTIONS), ("expert_init", EXPERT_INITS), ("moe_backend", MOE_BACKENDS)]:
-            if getattr(self, name) not in allowed: raise ValueError(f"ExBERTConfig.{name}={getattr(self, name)!r}; expected one of {allowed}")
-        if self.expert_type is None: self.expert_type = "gelu" if self.expert_init == "upcycle" else "geglu"
-        if self.expert_type not in EXPERT_TYPES: raise ValueError(f"ExBERTConfig.expert_type={self.expert_type!r}; expected one of {EXPERT_TYPES}")
-        if self.expert_init == "upcycle" and self.expert_type != "gelu": raise ValueError("expert_init='upcycle' needs expert_type='gelu' (DistilBERT's FFN)")
-        if self.expert_type == "gelu" and self.expert_hidden is None: self.expert_hidden = self.hidden_dim
-        self.moe_replace_ffn_layers = sorted(set(self.moe_replace_ffn_layers))
-        if any(not 0 <= i < self.n_layers for i in self.moe_replace_ffn_layers):
-            raise ValueError(f"ExBERTConfig.moe_replace_ffn_layers={self.moe_replace_ffn_layers}: indices of kept blocks, 0..{self.n_layers - 1}")
+        _check_exbert_config(self, kwargs)
         super().__post_init__(**kwargs)
 
     def moe_kwargs(self) -> dict:

@@ -175,6 +175,30 @@ class MoEOutput:
     combine_weights: torch.Tensor   # (b, n, top_n) float32; 0 where expert_index is -1
     router_logits: torch.Tensor     # (b, n, n_experts) float32
 
+# %% ../nbs/03_moe.ipynb #417b1395
+def _moe_thresholds(n_experts: int, top_n: int, threshold, backend: str, second_policy_eval: str) -> tuple[float, ...]:
+    "Check `PaddingAwareMoE`'s routing arguments; the second-expert threshold(s), one per expert after the first."
+    if backend not in BACKENDS: raise ValueError(f"backend={backend!r}, expected one of {BACKENDS}")
+    if second_policy_eval not in SECOND_POLICIES:
+        raise ValueError(f"second_policy_eval={second_policy_eval!r}, expected one of {SECOND_POLICIES}")
+    if not 2 <= top_n <= n_experts: raise ValueError(f"top_n={top_n} must be in [2, n_experts={n_experts}] (st-moe needs 2 or more)")
+    thresholds = tuple(float(t) for t in threshold) if isinstance(threshold, (tuple, list)) else (float(threshold),) * (top_n - 1)
+    if len(thresholds) != top_n - 1: raise ValueError(f"threshold needs top_n - 1 = {top_n - 1} values, got {thresholds}")
+    return thresholds
+
+# %% ../nbs/03_moe.ipynb #ea41308f
+@torch.no_grad()
+def _upcycle_experts_(experts: nn.ModuleList, ffn: nn.Module) -> None:
+    "Copy the `lin1`/`lin2` weights of a pretrained DistilBERT FFN into every (\"gelu\") expert, checking the shapes."
+    for name in ("lin1", "lin2"):
+        src = getattr(ffn, name, None)
+        if src is None: raise ValueError(f"upcycle_: {type(ffn).__name__} has no `{name}` (expected a DistilBERT FFN)")
+        for i, e in enumerate(experts):
+            dst = getattr(e, name)
+            if src.weight.shape != dst.weight.shape:
+                raise ValueError(f"upcycle_: {name}.weight is {tuple(src.weight.shape)}, expert {i} has {tuple(dst.weight.shape)}")
+            dst.weight.copy_(src.weight); dst.bias.copy_(src.bias)
+
 # %% ../nbs/03_moe.ipynb #8f9727ac
 class PaddingAwareMoE(nn.Module):
     "st-moe's MoE routing only real tokens, one capacity group per row, deterministic in eval, float32 router."
@@ -193,12 +217,7 @@ class PaddingAwareMoE(nn.Module):
                  second_policy_eval: str = "mode",    # deterministic second-expert rule in eval (see above)
                  expert_dropout: float = 0.0):        # dropout after `lin2` in "gelu" experts (as DistilBERT's FFN); unused by geglu
         super().__init__()
-        if backend not in BACKENDS: raise ValueError(f"backend={backend!r}, expected one of {BACKENDS}")
-        if second_policy_eval not in SECOND_POLICIES:
-            raise ValueError(f"second_policy_eval={second_policy_eval!r}, expected one of {SECOND_POLICIES}")
-        if not 2 <= top_n <= n_experts: raise ValueError(f"top_n={top_n} must be in [2, n_experts={n_experts}] (st-moe needs 2 or more)")
-        thresholds = tuple(float(t) for t in threshold) if isinstance(threshold, (tuple, list)) else (float(threshold),) * (top_n - 1)
-        if len(thresholds) != top_n - 1: raise ValueError(f"threshold needs top_n - 1 = {top_n - 1} values, got {thresholds}")
+        thresholds = _moe_thresholds(n_experts, top_n, threshold, backend, second_policy_eval)
         self.dim, self.n_experts, self.top_n, self.thresholds = dim, n_experts, top_n, thresholds
         self.capacity_factor_train, self.capacity_factor_eval = capacity_factor_train, capacity_factor_eval
         self.expert_type, self.backend, self.second_policy_eval = expert_type, backend, second_policy_eval
@@ -234,19 +253,10 @@ class PaddingAwareMoE(nn.Module):
         expert_index = torch.where(r.kept, r.index, -1).movedim(0, -1)
         return MoEOutput(out, aux, r.balance_loss, r.router_z_loss, expert_index, r.weights.movedim(0, -1), r.logits)
 
-    @torch.no_grad()
     def upcycle_(self, ffn: nn.Module) -> "PaddingAwareMoE":
         "Copy a pretrained DistilBERT FFN (a module with `lin1`, `lin2`) into every expert (sparse upcycling)."
         if self.expert_type != "gelu": raise ValueError(f"upcycling needs expert_type='gelu', this layer has {self.expert_type!r}")
-        for name in ("lin1", "lin2"):
-            src = getattr(ffn, name, None)
-            if src is None: raise ValueError(f"upcycle_: {type(ffn).__name__} has no `{name}` (expected a DistilBERT FFN)")
-            for i, e in enumerate(self.experts):
-                dst = getattr(e, name)
-                if src.weight.shape != dst.weight.shape:
-                    raise ValueError(f"upcycle_: {name}.weight is {tuple(src.weight.shape)}, expert {i} has {tuple(dst.weight.shape)}")
-                dst.weight.copy_(src.weight); dst.bias.copy_(src.bias)
-        return self
+        _upcycle_experts_(self.experts, ffn); return self
 
 # %% ../nbs/03_moe.ipynb #36849102
 def expert_counts(expert_index: torch.Tensor, n_experts: int, choice: int = 0) -> list[int]:

@@ -228,8 +228,33 @@ def epoch_record(epoch: float, step: int, seconds: float, cpu_seconds: float, me
                 val_f1=metrics.get("eval_val_f1"), **{k.removeprefix("eval_"): v for k, v in qa.items()},
                 **{k: train[k] for k in MOE_LOSSES if k in train})
 
+# %% ../nbs/06_train.ipynb #a9d84045
+class _TestSetEval:
+    "The `Trainer` mixin that scores the test sets (`qa_eval`: domain -> `QASet`) from one prediction pass each."
+    _route = False   # True while `evaluate_set` predicts: ExBERT then returns its expert assignments too
+
+    def prediction_step(self, model, inputs, prediction_loss_only, ignore_keys=None):
+        if self._route: inputs = {**inputs, "output_expert_assignments": True}
+        return super().prediction_step(model, inputs, prediction_loss_only, ignore_keys=ignore_keys)
+
+    def evaluate_set(self, s: QASet) -> DomainEval:
+        "Answers, n-best lists, EM/F1 and (ExBERT) top-1 expert counts of one test set, from one prediction pass."
+        route = isinstance(self.model, ExBERTForQuestionAnswering)
+        ignore = [k for k in self.model.config.keys_to_ignore_at_inference if k != "expert_assignments"] if route else None
+        metrics_fn, self.compute_metrics, self._route = self.compute_metrics, None, route
+        try: out = self.predict(s.features, ignore_keys=ignore, metric_key_prefix="qa")
+        finally: self.compute_metrics, self._route = metrics_fn, False
+        experts = out.predictions[2][-1] if route else None   # the last MoE's (windows, length, top_n) expert index
+        return score_set(s, out.predictions[0], out.predictions[1], experts, getattr(self.model.config, "n_experts", None))
+
+    def evaluate_qa(self) -> dict[str, DomainEval]:
+        "`evaluate_set` on every test set, leaving training's random stream untouched."
+        with torch.random.fork_rng(devices=[]):
+            return {dom: self.evaluate_set(s) for dom, s in self.qa_eval.items()}
+
+
 # %% ../nbs/06_train.ipynb #1bddda40
-class QATrainer(Trainer):
+class QATrainer(_TestSetEval, Trainer):
     "A `Trainer` that logs MoE losses, samples by length if asked, and evaluates EM/F1 on the test sets each epoch."
     def __init__(self, *args, qa_eval: dict | None = None, qa_every_epoch: bool = True, group_by_length: bool = False,
                  history_path=None, history: list | None = None, **kwargs):
@@ -262,25 +287,6 @@ class QATrainer(Trainer):
 
     def _add(self, k, v):
         s, n = self._sums.get(k, (0.0, 0)); self._sums[k] = (s + float(v.detach().float().mean()), n + 1)
-
-    def prediction_step(self, model, inputs, prediction_loss_only, ignore_keys=None):
-        if self._route: inputs = {**inputs, "output_expert_assignments": True}
-        return super().prediction_step(model, inputs, prediction_loss_only, ignore_keys=ignore_keys)
-
-    def evaluate_set(self, s: QASet) -> DomainEval:
-        "Answers, n-best lists, EM/F1 and (ExBERT) top-1 expert counts of one test set, from one prediction pass."
-        route = isinstance(self.model, ExBERTForQuestionAnswering)
-        ignore = [k for k in self.model.config.keys_to_ignore_at_inference if k != "expert_assignments"] if route else None
-        metrics_fn, self.compute_metrics, self._route = self.compute_metrics, None, route
-        try: out = self.predict(s.features, ignore_keys=ignore, metric_key_prefix="qa")
-        finally: self.compute_metrics, self._route = metrics_fn, False
-        experts = out.predictions[2][-1] if route else None   # the last MoE's (windows, length, top_n) expert index
-        return score_set(s, out.predictions[0], out.predictions[1], experts, getattr(self.model.config, "n_experts", None))
-
-    def evaluate_qa(self) -> dict[str, DomainEval]:
-        "`evaluate_set` on every test set, leaving training's random stream untouched."
-        with torch.random.fork_rng(devices=[]):
-            return {dom: self.evaluate_set(s) for dom, s in self.qa_eval.items()}
 
     def evaluate(self, eval_dataset=None, ignore_keys=None, metric_key_prefix="eval"):
         "Validation loss and EM/F1 (one pass); at the epoch's validation also test-set EM/F1, logged and kept in `history`."

@@ -31,7 +31,7 @@ def cell_problems():
     out = []
     for nb, i, src in export_cells():
         tree = ast.parse("\n".join(l for l in src.splitlines() if not l.startswith("#|")))
-        n = len([l for l in src.splitlines() if l.strip()])
+        n = len(src.splitlines())
         defs = [n_.name for n_ in tree.body if isinstance(n_, (ast.FunctionDef, ast.ClassDef, ast.AsyncFunctionDef))]
         if n > MAX_CELL and not is_model_class(tree): out.append(f"{nb} cell {i}: {n} lines")
         if len(defs) > MAX_DEFS: out.append(f"{nb} cell {i}: {len(defs)} definitions ({', '.join(defs)})")
