@@ -23,10 +23,11 @@ from .train import (MODELS, PRESETS, TrainConfig, resolve_backbone, check_config
 from .results import compare_with_paper, read_results_jsonl, results_table, summarize, write_figures
 
 # %% auto #0
-__all__ = ['GRID_RATIOS', 'GRID_ORDERS', 'DROPOUT_PLACEMENTS', 'REPRODUCE', 'read_results', 'append_result', 'grid_configs',
-           'grid_table', 'record', 'run_grid', 'run_parallel', 'check_space', 'trial_config', 'trial_run',
-           'validation_f1', 'tune', 'preset_configs', 'check_backbone', 'draw_figures', 'report_grid', 'reproduce',
-           'reproduce_cli', 'tune_cli']
+__all__ = ['GRID_RATIOS', 'GRID_ORDERS', 'DROPOUT_PLACEMENTS', 'TEST_METRICS', 'REPRODUCE', 'read_results', 'append_result',
+           'grid_configs', 'grid_table', 'record', 'run_grid', 'finished_line', 'run_parallel', 'import_ray',
+           'ray_start', 'run_ray', 'check_space', 'trial_config', 'trial_run', 'validation_f1', 'run_trial',
+           'search_setup', 'tune', 'tune_ray', 'preset_configs', 'check_backbone', 'draw_figures', 'report_grid',
+           'reproduce', 'reproduce_cli', 'tune_cli']
 
 # %% ../nbs/08_experiments.ipynb #9a275e35
 def read_results(path) -> list[dict]:
@@ -70,10 +71,11 @@ def record(c: TrainConfig, row: dict) -> None:
 
 # %% ../nbs/08_experiments.ipynb #c48e53ff
 def run_grid(configs: list[TrainConfig], out=None, bench: dict | None = None, max_runs: int | None = None,
-             before_run=None, progress: bool = True, workers: int = 1) -> list[dict]:
+             before_run=None, progress: bool = True, workers: int = 1, ray: str | bool | None = None) -> list[dict]:
     """Run every unfinished config (at most `max_runs` new ones), appending each finished run to its grid's
     `results.jsonl` (the folder above its run directory: configs of several grids can share one call).
-    Returns the rows of the grids' tables. With `workers` > 1 the runs go to that many processes (`run_parallel`)."""
+    Returns the rows of the grids' tables. With `workers` > 1 the runs go to that many processes (`run_parallel`);
+    with `ray` (True, or a cluster address) they go to Ray tasks (`run_ray`)."""
     tables = list(dict.fromkeys(grid_table(c) for c in configs))
     done = {(t, r["run_id"]) for t in tables for r in read_results(t)}
     todo = []
@@ -83,7 +85,9 @@ def run_grid(configs: list[TrainConfig], out=None, bench: dict | None = None, ma
         if (d / "DONE").exists() and (d / "metrics.json").exists():  # finished, but its row was not written
             record(c, json.loads((d / "metrics.json").read_text()))
         elif max_runs is None or len(todo) < max_runs: todo.append(c)
-    if workers > 1 and len(todo) > 1:
+    if ray and todo:
+        run_ray(todo, None if ray is True else ray, on_done=record, before_run=before_run, progress=progress)
+    elif workers > 1 and len(todo) > 1:
         run_parallel(todo, workers, on_done=record, before_run=before_run, progress=progress)
     else:
         for c in tqdm(todo, desc=f"grid {Path(out or tables[0].parent).name}" if tables else "grid", disable=not progress):
@@ -92,6 +96,11 @@ def run_grid(configs: list[TrainConfig], out=None, bench: dict | None = None, ma
     return [r for t in tables for r in read_results(t)]
 
 # %% ../nbs/08_experiments.ipynb #bd8a3102
+def finished_line(c: TrainConfig, row: dict) -> str:
+    "The line a grid prints as a run ends."
+    return (f"{run_id(c)}: SQuAD EM {row.get('squad_em', float('nan')):.1f}, BioASQ EM {row.get('bioasq_em', float('nan')):.1f}, "
+            f"{row.get('train_seconds', 0):.0f} s training")
+
 def run_parallel(configs: list[TrainConfig], workers: int, on_done=None, before_run=None, progress: bool = True) -> list[dict]:
     "Train `configs` in `workers` processes of `torch.get_num_threads() // workers` threads; `on_done(config, row)` as each ends."
     if int(os.environ.get("WORLD_SIZE", 1)) > 1:
@@ -113,12 +122,58 @@ def run_parallel(configs: list[TrainConfig], workers: int, on_done=None, before_
                 c, row = futures[f], f.result()
                 rows.append(row)
                 if on_done is not None: on_done(c, row)
-                bar.update(); bar.write(f"{run_id(c)}: SQuAD EM {row.get('squad_em', float('nan')):.1f}, "
-                                        f"BioASQ EM {row.get('bioasq_em', float('nan')):.1f}, {row.get('train_seconds', 0):.0f} s training")
+                bar.update(); bar.write(finished_line(c, row))
         except BaseException:
             for f in futures: f.cancel()   # runs not started yet; those going finish (and are recorded by the next run_grid)
             raise
         finally: bar.close()
+    return rows
+
+# %% ../nbs/08_experiments.ipynb #01d826a6
+def import_ray():
+    "Ray, the optional extra for clusters, or an `ImportError` that says how to install it."
+    try: import ray
+    except ImportError:
+        raise ImportError("this needs Ray, an optional extra: pip install 'exbert[ray]' (or pip install 'ray[tune]')") from None
+    return ray
+
+# %% ../nbs/08_experiments.ipynb #039bbb3a
+def ray_start(address=None):
+    "Ray, connected to `address` (None: a local instance, or the one already started); returns (ray, GPUs per task)."
+    ray = import_ray()
+    if not ray.is_initialized(): ray.init(address=address, log_to_driver=False)
+    return ray, 1 if ray.cluster_resources().get("GPU", 0) >= 1 else 0
+
+def _ray_run(c: TrainConfig, threads: int) -> dict:
+    "One grid run inside a Ray task, with the task's CPUs as its torch threads."
+    torch.set_num_threads(threads)
+    return train_and_evaluate(c, None, True, False)   # as run_parallel: run_grid chose it
+
+# %% ../nbs/08_experiments.ipynb #de6fc79e
+def run_ray(configs: list[TrainConfig], address=None, on_done=None, before_run=None, progress: bool = True,
+            cpus_per_run: int = 1, gpus_per_run: int | None = None) -> list[dict]:
+    "Train `configs` as Ray tasks (`cpus_per_run` CPUs, one GPU each where there are GPUs); `on_done(config, row)` as each ends."
+    if missing := [run_id(c) for c in configs if c.data is None]:
+        raise ValueError(f"Ray tasks need each config's `data` folder (they load the data themselves); missing in {missing}")
+    ray, gpus = ray_start(address)
+    task = ray.remote(num_cpus=cpus_per_run, num_gpus=gpus if gpus_per_run is None else gpus_per_run, max_retries=0)(_ray_run)
+    refs = {}
+    for c in configs:
+        if before_run is not None: before_run(c)
+        refs[task.remote(c, cpus_per_run)] = c
+    rows, pending = [], list(refs)
+    bar = tqdm(total=len(refs), desc=f"{len(refs)} runs on Ray", disable=not progress)
+    try:
+        while pending:
+            [ref], pending = ray.wait(pending, num_returns=1)
+            c, row = refs[ref], ray.get(ref)
+            rows.append(row)
+            if on_done is not None: on_done(c, row)
+            bar.update(); bar.write(finished_line(c, row))
+    except BaseException:
+        for ref in pending: ray.cancel(ref)   # as run_parallel: a failure stops what has not finished; the next run_grid resumes
+        raise
+    finally: bar.close()
     return rows
 
 # %% ../nbs/08_experiments.ipynb #2e5362aa
@@ -156,15 +211,29 @@ def validation_f1(row: dict) -> float:
     hist = json.loads((Path(row["run_dir_abs"]) / "history.json").read_text())
     return float(next(h for h in hist if h["epoch"] == row["best_epoch"])["val_f1"])
 
+# %% ../nbs/08_experiments.ipynb #c61bb629
+TEST_METRICS = ("squad_em", "squad_f1", "bioasq_em", "bioasq_f1")
+
+def run_trial(base: TrainConfig, p: dict, out, bench: dict | None = None) -> tuple[float, dict, str]:
+    "Train (or resume, or read back) the trial of values `p`: its validation F1, its test scores and its folder."
+    tc = trial_config(base, p, out)
+    row = {**trial_run(tc, bench), "run_dir_abs": tc.out}
+    return validation_f1(row), {m: row[m] for m in TEST_METRICS}, tc.out
+
+def search_setup(config: TrainConfig, layers, experts, lr_range, placements, out) -> tuple[TrainConfig, Path]:
+    "A search's checked base config and its folder (made); bad ranges raise before anything trains."
+    c = check_config(dataclasses.replace(config, model="exbert"))
+    check_space(layers, experts, lr_range, placements, AutoConfig.from_pretrained(resolve_backbone(c.backbone)).n_layers)
+    out = Path(out or Path("runs") / "tune"); out.mkdir(parents=True, exist_ok=True)
+    return c, out
+
 # %% ../nbs/08_experiments.ipynb #050ee623
 def tune(config: TrainConfig, n_trials: int = 20, layers=(3, 6), experts=(8, 16), lr_range=(1e-5, 1e-4),
          placements=tuple(DROPOUT_PLACEMENTS), out=None, bench: dict | None = None, progress: bool = True, callbacks=()) -> dict:
     "Search n_layers, n_experts, learning rate and dropout placement for ExBERT on validation F1; resumable; returns the best."
     import optuna   # lazy: only the search needs it (an import of about a second)
     from optuna.trial import TrialState
-    c = check_config(dataclasses.replace(config, model="exbert"))
-    check_space(layers, experts, lr_range, placements, AutoConfig.from_pretrained(resolve_backbone(c.backbone)).n_layers)
-    out = Path(out or Path("runs") / "tune"); out.mkdir(parents=True, exist_ok=True)
+    c, out = search_setup(config, layers, experts, lr_range, placements, out)
     study = optuna.create_study(study_name="exbert-tune", storage=f"sqlite:///{out / 'study.db'}", load_if_exists=True,
                                 direction="maximize")
     study.sampler = optuna.samplers.TPESampler(seed=c.seed + len(study.trials))   # a resumed search draws new values
@@ -174,17 +243,41 @@ def tune(config: TrainConfig, n_trials: int = 20, layers=(3, 6), experts=(8, 16)
         p = dict(n_layers=trial.suggest_int("n_layers", *layers), n_experts=trial.suggest_categorical("n_experts", [int(e) for e in experts]),
                  learning_rate=trial.suggest_float("learning_rate", *lr_range, log=True),
                  dropout=trial.suggest_categorical("dropout", list(placements)))
-        tc = trial_config(c, p, out)
-        row = {**trial_run(tc, bench), "run_dir_abs": tc.out}
-        trial.set_user_attr("run", tc.out)
-        trial.set_user_attr("test", {k: row[k] for k in ("squad_em", "squad_f1", "bioasq_em", "bioasq_f1")})
-        return validation_f1(row)
+        f1, test, run = run_trial(c, p, out, bench)
+        trial.set_user_attr("run", run); trial.set_user_attr("test", test)
+        return f1
     left = n_trials - len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
     if left > 0: study.optimize(objective, n_trials=left, show_progress_bar=progress, callbacks=list(callbacks))
     best = study.best_trial
     result = dict(trials=len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))), best_params=best.params,
                   validation_f1=best.value, test=best.user_attrs["test"], run=best.user_attrs["run"])
     if _rank() == 0: write_json(out / "best.json", result)
+    return result
+
+# %% ../nbs/08_experiments.ipynb #377fa23a
+def tune_ray(config: TrainConfig, n_trials: int = 20, layers=(3, 6), experts=(8, 16), lr_range=(1e-5, 1e-4),
+             placements=tuple(DROPOUT_PLACEMENTS), out=None, address=None, cpus_per_trial: int = 1, progress: bool = True) -> dict:
+    "`tune` on Ray Tune: the same space, objective and trial folders; trials are Ray tasks; resumable from `<out>/ray`."
+    ray, gpus = ray_start(address)
+    from ray import tune as rt
+    from ray.tune.search.optuna import OptunaSearch
+    c, out = search_setup(config, layers, experts, lr_range, placements, out)
+    def trainable(p):
+        torch.set_num_threads(cpus_per_trial)
+        f1, test, run = run_trial(c, p, out)
+        rt.report({"validation_f1": f1, **test, "run": run})
+    job, path = rt.with_resources(trainable, {"cpu": cpus_per_trial, "gpu": gpus}), (out / "ray").resolve()
+    if rt.Tuner.can_restore(path / "exbert-tune"): tuner = rt.Tuner.restore(str(path / "exbert-tune"), job, resume_errored=True)
+    else:
+        space = dict(n_layers=rt.randint(layers[0], layers[1] + 1), n_experts=rt.choice([int(e) for e in experts]),
+                     learning_rate=rt.loguniform(*lr_range), dropout=rt.choice(list(placements)))
+        tuner = rt.Tuner(job, param_space=space, run_config=rt.RunConfig(name="exbert-tune", storage_path=str(path), verbose=int(progress)),
+                         tune_config=rt.TuneConfig(metric="validation_f1", mode="max", num_samples=n_trials, search_alg=OptunaSearch(seed=c.seed)))
+    grid = tuner.fit()
+    best = grid.get_best_result()
+    result = dict(trials=sum(r.error is None for r in grid), best_params=best.config, validation_f1=best.metrics["validation_f1"],
+                  test={m: best.metrics[m] for m in TEST_METRICS}, run=best.metrics["run"], backend="ray")
+    write_json(out / "best.json", result)
     return result
 
 # %% ../nbs/08_experiments.ipynb #05cb59a2
@@ -255,7 +348,7 @@ def report_grid(name: str, out: Path, configs: list[TrainConfig], finished: pd.D
 # %% ../nbs/08_experiments.ipynb #53b4efe1
 def reproduce(preset: str = "quick", data=None, backbone=None, out=None, seeds: int | None = None, ratios=None,
               orders=None, arms=None, max_runs: int | None = None, report_to: str = "none", progress: bool = True,
-              workers: int | None = None, **common) -> pd.DataFrame:
+              workers: int | None = None, ray: str | bool | None = None, **common) -> pd.DataFrame:
     "Run a `REPRODUCE` preset's grid (resumable), print its table, draw its figures; returns the summary (mean, CI per cell)."
     if preset not in REPRODUCE: raise ValueError(f"unknown preset {preset!r}; choose one of {list(REPRODUCE)}")
     d = require_data_dir(data)
@@ -264,7 +357,7 @@ def reproduce(preset: str = "quick", data=None, backbone=None, out=None, seeds: 
     cs = preset_configs(preset, out, seeds, ratios, orders, arms, backbone=backbone, data=str(d), report_to=report_to, **common)
     if workers is None: workers = 1 if torch.cuda.is_available() else REPRODUCE[preset]["workers"]  # a CPU-cores trick
     workers = min(workers, os.cpu_count() or 1)
-    rows = run_grid(cs, out, bench=None if workers > 1 else load_benchmark(d), max_runs=max_runs, progress=progress, workers=workers)
+    rows = run_grid(cs, out, bench=None if workers > 1 or ray else load_benchmark(d), max_runs=max_runs, progress=progress, workers=workers, ray=ray)
     ids = {run_id(c) for c in cs}
     finished = pd.DataFrame([r for r in rows if r["run_id"] in ids])
     if _rank() == 0: report_grid(preset, out, cs, finished)
@@ -289,6 +382,8 @@ def reproduce_cli(argv: list[str]) -> int:
     ap.add_argument("--max-length", type=int, help="tokens per window (overrides the preset)")
     ap.add_argument("--max-runs", type=int, help="stop after this many new runs (0: print the table and what is left)")
     ap.add_argument("--workers", type=int, help="runs trained side by side, sharing the CPU threads (default: the preset's on a CPU, 1 on a GPU)")
+    ap.add_argument("--ray", nargs="?", const="", metavar="ADDRESS",
+                    help="run the grid's runs as Ray tasks: on a local Ray instance, or on the cluster at ADDRESS (needs exbert[ray])")
     ap.add_argument("--report-to", default="none", help="none (default), wandb, tensorboard, ...")
     a = ap.parse_args(argv)
     if a.seeds is not None and a.seeds < 1: ap.error("--seeds must be at least 1")
@@ -298,8 +393,9 @@ def reproduce_cli(argv: list[str]) -> int:
     common = {k: v for k, v in dict(n_train=a.n_train, max_length=a.max_length).items() if v is not None}
     try:
         reproduce(a.preset, data=a.data, backbone=a.backbone, out=a.out, seeds=a.seeds, ratios=a.ratios, orders=a.orders,
-                  arms=a.arms, max_runs=a.max_runs, report_to=a.report_to, workers=a.workers, **common)
-    except (ValueError, OSError) as e:
+                  arms=a.arms, max_runs=a.max_runs, report_to=a.report_to, workers=a.workers,
+                  ray=None if a.ray is None else (a.ray or True), **common)
+    except (ValueError, OSError, ImportError) as e:
         print(f"exbert reproduce: error: {e}", file=sys.stderr); return 2
     return 0
 
@@ -321,13 +417,17 @@ def tune_cli(argv: list[str]) -> int:
     ap.add_argument("--n-train", type=int, default=4000)
     ap.add_argument("--max-length", type=int, default=256)
     ap.add_argument("--epochs", type=float, default=2)
+    ap.add_argument("--backend", choices=("optuna", "ray"), default="optuna", help="optuna: trials one after another here (default); "
+                    "ray: Ray Tune, trials as Ray tasks (needs exbert[ray])")
+    ap.add_argument("--ray-address", help="with --backend ray: the cluster's address (default: a local Ray instance)")
     a = ap.parse_args(argv)
     if a.n_trials < 1: ap.error("--n-trials must be at least 1")
     try:
         c = make_config("exbert", backbone=check_backbone(a.backbone), data=str(require_data_dir(a.data)),
                         ratio=a.ratio, n_train=a.n_train, max_length=a.max_length, epochs=a.epochs, attention_dropout=0.0, squad_eval=1000)
-        best = tune(c, a.n_trials, tuple(a.layers), tuple(a.experts), tuple(a.lr), tuple(a.placements), out=a.out)
-    except (ValueError, OSError) as e:
+        space = (c, a.n_trials, tuple(a.layers), tuple(a.experts), tuple(a.lr), tuple(a.placements))
+        best = tune(*space, out=a.out) if a.backend == "optuna" else tune_ray(*space, out=a.out, address=a.ray_address)
+    except (ValueError, OSError, ImportError) as e:
         print(f"exbert tune: error: {e}", file=sys.stderr); return 2
     print(json.dumps(best, indent=1))
     return 0

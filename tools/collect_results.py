@@ -18,11 +18,15 @@ def collect(src: Path, dst: Path) -> int:
     for r in rows:
         run = src / (r.get("run_dir") or r["run_id"])
         out = dst / run.name
+        if not run.is_dir():   # a row restored from an earlier commit without its folder: keep the committed copy
+            if not out.is_dir(): sys.exit(f"{table}: run {r['run_id']} has no folder {run} and no copy in {dst}")
+            print(f"{r['run_id']}: no folder in {src}; keeping {out}"); continue
         if out.exists(): shutil.rmtree(out)
         out.mkdir()
         for f in run.glob("*.json"):
             if not f.name.startswith("nbest"): shutil.copy2(f, out / f.name)   # n-best lists: 1.7 MB a run, scores are in metrics
-        if (run / "model" / "README.md").is_file(): shutil.copy2(run / "model" / "README.md", out / "model_card.md")
+        for card in (run / "model" / "README.md", run / "model_card.md"):   # a run restored from an earlier commit has the copy
+            if card.is_file(): shutil.copy2(card, out / "model_card.md")
     shutil.copy2(table, dst / "results.jsonl")
     return len(rows)
 
