@@ -422,6 +422,7 @@ def tune_cli(argv: list[str]) -> int:
     ap.add_argument("--ray-address", help="with --backend ray: the cluster's address (default: a local Ray instance)")
     a = ap.parse_args(argv)
     if a.n_trials < 1: ap.error("--n-trials must be at least 1")
+    if a.ray_address and a.backend != "ray": ap.error("--ray-address needs --backend ray")
     try:
         c = make_config("exbert", backbone=check_backbone(a.backbone), data=str(require_data_dir(a.data)),
                         ratio=a.ratio, n_train=a.n_train, max_length=a.max_length, epochs=a.epochs, attention_dropout=0.0, squad_eval=1000)

@@ -47,7 +47,7 @@ def main():
     for c in std:
         order.append(c)
         if a.grouped and run_id(c) in chk: order.append(chk[run_id(c)])
-    rows = run_grid(order, out / "standard", max_runs=a.max_runs, workers=a.workers)
+    run_grid(order, out / "standard", max_runs=a.max_runs, workers=a.workers)
     for name, cs in (("standard", std), ("standard-grouped", list(chk.values()))):
         ids = {run_id(c) for c in cs}
         done = [r for r in read_results(out / name / "results.jsonl") if r["run_id"] in ids]   # queued or not
