@@ -28,12 +28,13 @@ from .moe import MoEBlock, make_experts
 from .results import run_times
 
 # %% auto #0
-__all__ = ['CLOCK', 'STANDIN_SIZE', 'NO_DECAY', 'PARTS', 'interleave', 'backbone_config', 'make_model', 'contenders',
-           'synthetic_batch', 'standin_tokenizer', 'real_windows', 'real_batches', 'trainer_optimizer', 'train_step_fn',
-           'train_flops', 'slots_per_token', 'bench_train', 'peak_memory', 'bench_inference', 'inference_batches',
-           'synthetic_windows', 'infer_flops', 'bench_batched_inference', 'DenseBlock', 'RawSTMoEBlock', 'bench_moe',
-           'profile_moe', 'sweep_moe', 'sweep_train', 'bench_padding', 'machine', 'run_bench', 'format_report',
-           'bench_cli', 'plot_bench']
+__all__ = ['CLOCK', 'STANDIN_SIZE', 'NO_DECAY', 'PEAK_TFLOPS', 'GPU_SHAPES', 'PARTS', 'interleave', 'sync_clock',
+           'backbone_config', 'make_model', 'contenders', 'synthetic_batch', 'standin_tokenizer', 'real_windows',
+           'real_batches', 'trainer_optimizer', 'train_step_fn', 'train_flops', 'slots_per_token', 'bench_train',
+           'peak_memory', 'bench_inference', 'inference_batches', 'synthetic_windows', 'infer_flops',
+           'bench_batched_inference', 'DenseBlock', 'RawSTMoEBlock', 'bench_moe', 'profile_moe', 'sweep_moe',
+           'sweep_train', 'bench_padding', 'peak_tflops', 'bench_device', 'device_part', 'machine', 'run_bench',
+           'format_device', 'format_report', 'bench_cli', 'plot_bench']
 
 # %% ../nbs/10_bench.ipynb #b7d8f09c
 CLOCK = [time.perf_counter]  # what `interleave` times with; `run_bench` sets it (process CPU time by default)
@@ -47,6 +48,13 @@ def interleave(fns: dict, repeats: int = 5, warmup: int = 1, clock=None) -> dict
             t0 = clock(); fns[k](i); dt = clock() - t0
             if i >= warmup: times[k].append(dt)
     return {k: statistics.median(v) for k, v in times.items()}
+
+# %% ../nbs/10_bench.ipynb #fd0a8ed2
+def sync_clock(device="cpu"):
+    "A wall clock for timing work on `device`: on a CUDA GPU it first waits for the queued kernels."
+    if torch.device(device).type != "cuda": return time.perf_counter
+    def clock(): torch.cuda.synchronize(device); return time.perf_counter()
+    return clock
 
 # %% ../nbs/10_bench.ipynb #656aac1d
 STANDIN_SIZE = dict(dim=384, n_layers=6, n_heads=12, hidden_dim=1536)
@@ -128,12 +136,12 @@ def trainer_optimizer(model, lr: float = 1e-4, weight_decay: float = 0.01):
     return torch.optim.AdamW(groups, lr=lr, fused=True)
 
 # %% ../nbs/10_bench.ipynb #56fda822
-def train_step_fn(model, batches: list[dict], lr: float = 1e-4, max_grad_norm: float = 1.0):
-    "A function `step(i)` that trains `model` for one step on `batches[i % len(batches)]`, as the `Trainer` does."
+def train_step_fn(model, batches: list[dict], lr: float = 1e-4, max_grad_norm: float = 1.0, bf16: bool = False):
+    "A function `step(i)` that trains `model` for one step on `batches[i % len(batches)]`, as the `Trainer` does (`bf16`: autocast)."
     model.train()
-    opt = trainer_optimizer(model, lr)
+    opt, kind = trainer_optimizer(model, lr), batches[0]["input_ids"].device.type
     def step(i):
-        out = model(**batches[i % len(batches)])
+        with torch.autocast(kind, dtype=torch.bfloat16, enabled=bf16): out = model(**batches[i % len(batches)])
         out.loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), max_grad_norm)
         opt.step(); opt.zero_grad(set_to_none=True)
@@ -273,31 +281,34 @@ class RawSTMoEBlock(nn.Module):
         return x + out, aux
 
 # %% ../nbs/10_bench.ipynb #34d9fb07
-def _fwd_bwd(block, x, mask):
-    "A function `f(i)`: forward and backward of `block` on `x` (b, n, d)."
+def _fwd_bwd(block, x, mask, bf16: bool = False):
+    "A function `f(i)`: forward (bf16 autocast if `bf16`) and backward of `block` on `x` (b, n, d)."
     block.train()
     def f(i):
-        out = block(x, mask)
-        if isinstance(out, torch.Tensor): loss = out.sum()
-        elif isinstance(out, tuple) and not hasattr(out, "aux_loss"): loss = out[0].sum() + out[1]
-        else: loss = out.hidden_states.sum() + out.aux_loss
-        loss.backward(); block.zero_grad(set_to_none=True); x.grad = None
+        with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=bf16):
+            out = block(x, mask)
+            if isinstance(out, torch.Tensor): loss = out.sum()
+            elif isinstance(out, tuple) and not hasattr(out, "aux_loss"): loss = out[0].sum() + out[1]
+            else: loss = out.hidden_states.sum() + out.aux_loss
+        loss.float().backward(); block.zero_grad(set_to_none=True); x.grad = None
     return f
 
 def bench_moe(batch_size: int = 8, seq_len: int = 256, dim: int = 384, n_experts: int = 8, repeats: int = 5,
-              backends=("stmoe", "sorted"), raw: bool = True, expert_type: str = "geglu") -> dict:
-    "Forward+backward seconds of the MoE block (raw st-moe and each backend) vs a dense block, and vs the ideal."
+              backends=("stmoe", "sorted"), raw: bool = True, expert_type: str = "geglu", device="cpu", bf16: bool = False) -> dict:
+    "Forward+backward seconds of the MoE block (raw st-moe and each backend) vs a dense block, and vs the ideal, on `device`."
     torch.manual_seed(0)
-    x = torch.randn(batch_size, seq_len, dim, requires_grad=True)
-    mask = torch.ones(batch_size, seq_len, dtype=torch.long)
+    x = torch.randn(batch_size, seq_len, dim, device=device, requires_grad=True)
+    mask = torch.ones(batch_size, seq_len, dtype=torch.long, device=device)
     blocks = {"dense": DenseBlock(dim, expert_type)}
     if raw: blocks["st-moe-raw"] = RawSTMoEBlock(dim, n_experts, expert_type)
     for b in backends:
         torch.manual_seed(0); blocks[f"moe-{b}"] = MoEBlock(dim, n_experts, expert_type=expert_type, backend=b)
+    blocks = {k: m.to(device) for k, m in blocks.items()}
     mb = blocks[f"moe-{backends[0]}"].train()
     with torch.no_grad(): slots = ((mb(x, mask).expert_index >= 0).sum() / mask.sum()).item()
-    t = interleave({k: _fwd_bwd(m, x, mask) for k, m in blocks.items()}, repeats)
-    res = dict(batch_size=batch_size, seq_len=seq_len, dim=dim, n_experts=n_experts, slots_per_token=slots,
+    clock = sync_clock(device) if torch.device(device).type == "cuda" else None   # on a CPU: `CLOCK[0]`
+    t = interleave({k: _fwd_bwd(m, x, mask, bf16) for k, m in blocks.items()}, repeats, clock=clock)
+    res = dict(batch_size=batch_size, seq_len=seq_len, dim=dim, n_experts=n_experts, slots_per_token=slots, bf16=bf16,
                seconds={k: v for k, v in t.items()})
     res["vs_dense"] = {k: v / t["dense"] for k, v in t.items() if k != "dense"}
     res["vs_ideal"] = {k: v / (t["dense"] * slots) for k, v in t.items() if k != "dense"}
@@ -354,6 +365,56 @@ def bench_padding(models: dict, windows, batch_size: int = 8, n_batches: int = 4
         out[k] = dict(dynamic_examples_per_s=n / t[f"{k}|dynamic"], fixed_examples_per_s=n / t[f"{k}|fixed"],
                       speedup=t[f"{k}|fixed"] / t[f"{k}|dynamic"])
     return out
+
+# %% ../nbs/10_bench.ipynb #0554598c
+PEAK_TFLOPS = {"H200": 989.4, "H100": 989.4, "A100": 312.0, "L40S": 362.0, "L4": 121.0}   # dense bf16 tensor-core peaks
+
+def peak_tflops(device="cuda") -> float | None:
+    "The dense bf16 peak (TFLOP/s) of a CUDA `device`, from `PEAK_TFLOPS` by device name (None on a CPU or an unlisted GPU)."
+    if torch.device(device).type != "cuda": return None
+    name = torch.cuda.get_device_name(device)
+    return next((v for k, v in PEAK_TFLOPS.items() if k in name), None)
+
+# %% ../nbs/10_bench.ipynb #f688c8e5
+def _peak_mib(step, device) -> float | None:
+    "Peak device memory (MiB) while `step(0)` runs once (None on a CPU: see `peak_memory` for processes)."
+    if torch.device(device).type != "cuda": return None
+    torch.cuda.synchronize(device); torch.cuda.reset_peak_memory_stats(device)
+    step(0); torch.cuda.synchronize(device)
+    return torch.cuda.max_memory_allocated(device) / 2**20
+
+def bench_device(cfg, device="cuda", batch_size: int = 16, seq_len: int = 256, n_experts=(8, 16), repeats: int = 10,
+                 bf16: bool | None = None) -> dict:
+    "Training tokens/s, TFLOP/s, MFU and peak memory of V-DB and ExBERT-4L on `device`, side by side (bf16 where supported)."
+    dev = torch.device(device)
+    if bf16 is None: bf16 = dev.type == "cuda" and torch.cuda.is_bf16_supported()
+    models = {k: m.to(dev) for k, m in contenders(cfg, n_experts, ("sorted",)).items()}
+    batches = [{k: v.to(dev) for k, v in synthetic_batch(batch_size, seq_len, cfg.vocab_size, s).items()} for s in range(2)]
+    steps = {k: train_step_fn(m, batches, bf16=bf16) for k, m in models.items()}
+    mem = {k: _peak_mib(s, dev) for k, s in steps.items()}
+    t = interleave(steps, repeats, warmup=2, clock=sync_clock(dev))
+    flops = {k: train_flops(models[k], batches[0]) for k in t}
+    ref, peak = next(iter(t)), peak_tflops(dev)
+    out = dict(device=torch.cuda.get_device_name(dev) if dev.type == "cuda" else str(dev), bf16=bf16, batch_size=batch_size,
+               seq_len=seq_len, repeats=repeats, peak_tflops=peak, models={})
+    for k, v in t.items():
+        tf = flops[k] / v / 1e12
+        out["models"][k] = dict(step_s=v, tokens_per_s=batch_size * seq_len / v, tflops_per_s=tf, mfu=tf / peak if peak else None,
+                                speedup_vs_first=t[ref] / v, flop_speedup_vs_first=flops[ref] / flops[k], peak_mib=mem[k])
+    return out
+
+# %% ../nbs/10_bench.ipynb #25ab13c2
+GPU_SHAPES = ((16, 256), (64, 384))
+
+def device_part(cfg, n_experts=(8, 16), repeats: int = 10, dim: int | None = None, log=print) -> dict | str:
+    "`run_bench`'s `gpu` part: `bench_device` and the MoE block vs its ideal at `GPU_SHAPES` on the GPU (a message without one)."
+    if not torch.cuda.is_available(): return "skipped: no CUDA device"
+    log("training on the GPU, V-DB vs ExBERT ...")
+    res = dict(train=[bench_device(cfg, "cuda", b, n, n_experts, repeats) for b, n in GPU_SHAPES])
+    log("MoE block vs ideal on the GPU ...")
+    res["moe"] = [bench_moe(b, n, dim or cfg.dim, e, repeats, backends=("stmoe", "sorted"), raw=False, device="cuda",
+                            bf16=torch.cuda.is_bf16_supported()) for e in n_experts for b, n in GPU_SHAPES]
+    return res
 
 # %% ../nbs/10_bench.ipynb #ba5e00fc
 def machine() -> str:
@@ -425,7 +486,7 @@ def _run_bench(quick, parts, size, batch_size, seq_len, repeats, data_dir, n_exp
 
 
 # %% ../nbs/10_bench.ipynb #386a1e0b
-PARTS = ("moe", "train", "padding", "inference", "memory", "scaling")
+PARTS = ("moe", "train", "padding", "inference", "memory", "scaling", "gpu")
 
 def run_bench(quick: bool = True, parts=PARTS, size: dict | None = None, batch_size: int = 8, seq_len: int = 256,
               repeats: int | None = None, data_dir=None, n_experts=(8, 16), threads: int = 1, clock: str = "cpu",
@@ -434,9 +495,29 @@ def run_bench(quick: bool = True, parts=PARTS, size: dict | None = None, batch_s
     old = torch.get_num_threads(), CLOCK[0]
     torch.set_num_threads(threads)
     CLOCK[0] = dict(cpu=time.process_time, wall=time.perf_counter)[clock]
-    try: return _run_bench(quick, parts, size, batch_size, seq_len, repeats, data_dir, n_experts, log, clock)
+    try:
+        r = _run_bench(quick, parts, size, batch_size, seq_len, repeats, data_dir, n_experts, log, clock)
+        if "gpu" in parts: r["gpu"] = device_part(backbone_config(**r["size"]), n_experts, 3 * r["repeats"], log=log)
+        return r
     finally: torch.set_num_threads(old[0]); CLOCK[0] = old[1]
 
+
+# %% ../nbs/10_bench.ipynb #ed86a596
+def format_device(g) -> list[str]:
+    "The lines of `format_report` for the `gpu` part."
+    if isinstance(g, str): return [f"\nGPU: {g}"]
+    L = []
+    for d in g["train"]:
+        L.append(f"\nTraining on {d['device']} ({'bf16 autocast' if d['bf16'] else 'fp32'}), {d['batch_size']}x{d['seq_len']} tokens, "
+                 f"synthetic batches, peak {d['peak_tflops'] or '?'} TFLOP/s")
+        for k, v in d["models"].items():
+            mfu = f"MFU {100 * v['mfu']:4.1f}%" if v["mfu"] is not None else "MFU ?"
+            L.append(f"  {k:<22} {v['tokens_per_s']:9.0f} tokens/s  {v['speedup_vs_first']:5.2f}x V-DB (FLOP ideal "
+                     f"{v['flop_speedup_vs_first']:4.2f}x)  {v['tflops_per_s']:6.1f} TFLOP/s  {mfu}  peak {v['peak_mib'] or 0:6.0f} MiB")
+    for m in g["moe"]:
+        L.append(f"  MoE block on the GPU, {m['batch_size']}x{m['seq_len']}, {m['n_experts']} experts: "
+                 + "  ".join(f"{k} {v:.2f}x ideal" for k, v in m["vs_ideal"].items()))
+    return L
 
 # %% ../nbs/10_bench.ipynb #d9d7c31c
 def format_report(r: dict) -> str:
@@ -487,6 +568,7 @@ def format_report(r: dict) -> str:
     if "scaling_train" in r:
         L.append("\nScaling: ExBERT-4L training speed-up over V-DB (synthetic batches)")
         for p in r["scaling_train"]: L.append(f"  {p['batch_size']:3d} x {p['seq_len']:4d}: {p['speedup']:.2f}x")
+    if "gpu" in r: L += format_device(r["gpu"])
     return "\n".join(L)
 
 # %% ../nbs/10_bench.ipynb #4d27e6ee

@@ -19,7 +19,7 @@ from tqdm.auto import tqdm
 
 from .data import atomic_write, load_benchmark, require_data_dir
 from .train import (MODELS, PRESETS, TrainConfig, resolve_backbone, check_config, make_config, run_id, train_and_evaluate,
-                          write_json, _rank)
+                          write_json, _rank, grid_worker, visible_gpus)
 from .results import compare_with_paper, read_results_jsonl, results_table, summarize, write_figures
 
 # %% auto #0
@@ -102,16 +102,16 @@ def finished_line(c: TrainConfig, row: dict) -> str:
             f"{row.get('train_seconds', 0):.0f} s training")
 
 def run_parallel(configs: list[TrainConfig], workers: int, on_done=None, before_run=None, progress: bool = True) -> list[dict]:
-    "Train `configs` in `workers` processes of `torch.get_num_threads() // workers` threads; `on_done(config, row)` as each ends."
+    "Train `configs` in `workers` processes (`grid_worker`: a share of the threads, a GPU each); `on_done(config, row)` as each ends."
     if int(os.environ.get("WORLD_SIZE", 1)) > 1:
         raise ValueError("workers > 1 runs several processes itself: do not combine it with torchrun / accelerate launch")
     if missing := [run_id(c) for c in configs if c.data is None]:
         raise ValueError(f"workers > 1 needs each config's `data` folder (workers load the data themselves); missing in {missing}")
-    threads = max(1, torch.get_num_threads() // workers)
-    rows = []
+    threads, gpus = max(1, torch.get_num_threads() // workers), visible_gpus()
+    rows, ctx = [], multiprocessing.get_context("spawn")
     quiet = dict(HF_DATASETS_DISABLE_PROGRESS_BARS="1", HF_HUB_DISABLE_PROGRESS_BARS="1", TRANSFORMERS_VERBOSITY="error")
     with patch.dict(os.environ, quiet), ProcessPoolExecutor(  # workers inherit `quiet`: one progress bar, the parent's
-            workers, mp_context=multiprocessing.get_context("spawn"), initializer=torch.set_num_threads, initargs=(threads,)) as pool:
+            workers, mp_context=ctx, initializer=grid_worker, initargs=(threads, gpus, ctx.Value("i", 0))) as pool:
         futures = {}
         for c in configs:
             if before_run is not None: before_run(c)
@@ -355,7 +355,7 @@ def reproduce(preset: str = "quick", data=None, backbone=None, out=None, seeds: 
     backbone = check_backbone(backbone or REPRODUCE[preset]["backbone"])
     out = Path(out or Path("runs") / preset)
     cs = preset_configs(preset, out, seeds, ratios, orders, arms, backbone=backbone, data=str(d), report_to=report_to, **common)
-    if workers is None: workers = 1 if torch.cuda.is_available() else REPRODUCE[preset]["workers"]  # a CPU-cores trick
+    if workers is None: workers = len(visible_gpus()) or REPRODUCE[preset]["workers"]  # one per GPU; on a CPU, the preset's
     workers = min(workers, os.cpu_count() or 1)
     rows = run_grid(cs, out, bench=None if workers > 1 or ray else load_benchmark(d), max_runs=max_runs, progress=progress, workers=workers, ray=ray)
     ids = {run_id(c) for c in cs}
@@ -380,8 +380,9 @@ def reproduce_cli(argv: list[str]) -> int:
     ap.add_argument("--arms", nargs="+", choices=list(PRESETS), help="training presets to compare (default: the preset's)")
     ap.add_argument("--n-train", type=int, help="training examples per run (overrides the preset)")
     ap.add_argument("--max-length", type=int, help="tokens per window (overrides the preset)")
+    ap.add_argument("--squad-eval", type=int, help="SQuAD dev questions evaluated, spread over all articles (overrides the preset)")
     ap.add_argument("--max-runs", type=int, help="stop after this many new runs (0: print the table and what is left)")
-    ap.add_argument("--workers", type=int, help="runs trained side by side, sharing the CPU threads (default: the preset's on a CPU, 1 on a GPU)")
+    ap.add_argument("--workers", type=int, help="runs trained side by side, sharing the CPU threads (default: the preset's on a CPU, one per GPU on a GPU machine)")
     ap.add_argument("--ray", nargs="?", const="", metavar="ADDRESS",
                     help="run the grid's runs as Ray tasks: on a local Ray instance, or on the cluster at ADDRESS (needs exbert[ray])")
     ap.add_argument("--report-to", default="none", help="none (default), wandb, tensorboard, ...")
@@ -390,7 +391,7 @@ def reproduce_cli(argv: list[str]) -> int:
     if a.workers is not None and a.workers < 1: ap.error("--workers must be at least 1")
     if a.max_runs is not None and a.max_runs < 0: ap.error("--max-runs must be 0 or more")
     if a.ratios and any(not 0 <= r <= 1 for r in a.ratios): ap.error(f"--ratios must be SQuAD fractions in [0, 1], got {a.ratios}")
-    common = {k: v for k, v in dict(n_train=a.n_train, max_length=a.max_length).items() if v is not None}
+    common = {k: v for k, v in dict(n_train=a.n_train, max_length=a.max_length, squad_eval=a.squad_eval).items() if v is not None}
     try:
         reproduce(a.preset, data=a.data, backbone=a.backbone, out=a.out, seeds=a.seeds, ratios=a.ratios, orders=a.orders,
                   arms=a.arms, max_runs=a.max_runs, report_to=a.report_to, workers=a.workers,

@@ -28,9 +28,10 @@ from .predict import DomainEval, QASet, by_length, save_qa_model, score_set, spr
 __all__ = ['MODELS', 'SELECT_RULES', 'PRESETS', 'MOE_LOSSES', 'RUN_CONFIG', 'FINAL_KEYS', 'write_json', 'TrainConfig',
            'make_config', 'check_config', 'run_id', 'resolve_backbone', 'build_model', 'model_overrides',
            'tiny_backbone', 'labelled_windows', 'run_data', 'LengthGroupedSampler', 'val_metrics', 'epoch_record',
-           'QATrainer', 'run_dir', 'training_args', 'resume_point', 'resumed_history', 'make_trainer', 'result_row',
-           'selected_evaluation', 'model_card', 'final_metrics', 'write_run', 'reporting', 'finish_reporting',
-           'train_and_evaluate', 'check_inputs', 'train_cli']
+           'QATrainer', 'run_dir', 'default_bf16', 'use_bf16', 'visible_gpus', 'grid_worker', 'training_args',
+           'resume_point', 'resumed_history', 'make_trainer', 'result_row', 'selected_evaluation', 'model_card',
+           'final_metrics', 'write_run', 'reporting', 'finish_reporting', 'train_and_evaluate', 'check_inputs',
+           'train_cli']
 
 # %% ../nbs/06_train.ipynb #422964df
 def write_json(path, obj) -> Path:
@@ -75,7 +76,7 @@ class TrainConfig:
     # machinery
     out: str | None = None                   # run directory (None: runs/train/<run id>)
     report_to: str = "none"                  # "none", "wandb", "tensorboard", ...
-    bf16: bool = False
+    bf16: bool | None = None                 # bf16 autocast; None: where `default_bf16` says it is supported and checked
     group_by_length: bool = False            # batches of similar length (`LengthGroupedSampler`); shuffled mixtures only
     logging_steps: int = 10
     keep_checkpoints: bool = False           # keep the last epoch checkpoint (weights, optimizer) after the run
@@ -249,7 +250,7 @@ class _TestSetEval:
 
     def evaluate_qa(self) -> dict[str, DomainEval]:
         "`evaluate_set` on every test set, leaving training's random stream untouched."
-        with torch.random.fork_rng(devices=[]):
+        with torch.random.fork_rng(devices=range(torch.cuda.device_count())):   # CPU and every GPU's stream
             return {dom: self.evaluate_set(s) for dom, s in self.qa_eval.items()}
 
 
@@ -310,6 +311,29 @@ def run_dir(c: TrainConfig) -> Path:
     "The run directory of a config: `c.out`, else `runs/train/<run id>`."
     return Path(c.out) if c.out else Path("runs") / "train" / run_id(c)
 
+# %% ../nbs/06_train.ipynb #24caab09
+def default_bf16() -> bool:
+    "bf16 autocast by default: on a CUDA GPU that supports it; not on CPUs (fp32 until a paired accuracy check says otherwise)."
+    return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+
+def use_bf16(c: TrainConfig) -> bool:
+    "Whether run `c` trains under bf16 autocast: `c.bf16`, or `default_bf16()` where it is None."
+    return default_bf16() if c.bf16 is None else bool(c.bf16)
+
+# %% ../nbs/06_train.ipynb #1cbbf3e9
+def visible_gpus() -> list[str]:
+    "The CUDA devices this process may use, as `CUDA_VISIBLE_DEVICES` names them (all of them if it is unset; [] on a CPU)."
+    if not torch.cuda.is_available(): return []
+    env = os.environ.get("CUDA_VISIBLE_DEVICES")
+    return [d.strip() for d in env.split(",") if d.strip()] if env else [str(i) for i in range(torch.cuda.device_count())]
+
+def grid_worker(threads: int, gpus: list[str], counter) -> None:
+    "A grid worker's setup: `threads` torch threads and, on a GPU machine, one GPU (the `counter`-th, round robin) to itself."
+    if gpus:
+        with counter.get_lock(): k, counter.value = counter.value, counter.value + 1
+        os.environ["CUDA_VISIBLE_DEVICES"] = gpus[k % len(gpus)]   # read when CUDA starts, i.e. before any GPU work here
+    torch.set_num_threads(threads)
+
 # %% ../nbs/06_train.ipynb #be5ff3a1
 def training_args(c: TrainConfig, output_dir, progress: bool = True, **kwargs) -> TrainingArguments:
     "The `TrainingArguments` of a config: validation and a full checkpoint every epoch; `select` decides what is restored."
@@ -321,7 +345,7 @@ def training_args(c: TrainConfig, output_dir, progress: bool = True, **kwargs) -
         load_best_model_at_end=rule is not None, metric_for_best_model=rule[0] if rule else None,
         greater_is_better=rule[1] if rule else None, logging_strategy="steps", logging_steps=c.logging_steps,
         report_to=c.report_to, run_name=run_id(c), project="exbert", seed=c.seed, data_seed=c.seed, use_cpu=not torch.cuda.is_available(),
-        bf16=c.bf16, train_sampling_strategy="sequential" if c.order == "serial" else "random",
+        bf16=use_bf16(c), train_sampling_strategy="sequential" if c.order == "serial" else "random",
         disable_tqdm=not progress, **kwargs)
 
 # %% ../nbs/06_train.ipynb #c3f2786a
@@ -362,7 +386,7 @@ def result_row(c: TrainConfig, n_layers: int) -> dict:
     ex = c.model == "exbert"
     return dict(run_id=run_id(c), model=c.model, backbone=c.backbone, preset=c.preset, ratio=c.ratio, order=c.order,
                 seed=c.seed, n_train=c.n_train, max_length=c.max_length, stride=c.stride, epochs=c.epochs, lr=c.lr,
-                batch_size=c.batch_size, select=c.select, group_by_length=c.group_by_length,
+                batch_size=c.batch_size, select=c.select, group_by_length=c.group_by_length, bf16=use_bf16(c),
                 attention_dropout=c.attention_dropout, n_layers=n_layers, n_experts=c.n_experts if ex else None,
                 dropout_before_moe=c.dropout_before_moe if ex else None, dropout_after_moe=c.dropout_after_moe if ex else None,
                 expert_init=c.expert_init if ex else None)
@@ -526,7 +550,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--keep-checkpoints", action="store_true", help="keep the last epoch checkpoint after the run")
     p.add_argument("--out", help="run directory (default runs/train/<run id>)")
     p.add_argument("--report-to", help="none (default), wandb, tensorboard, ...")
-    p.add_argument("--bf16", action="store_true", help="bfloat16 mixed precision")
+    p.add_argument("--bf16", action=argparse.BooleanOptionalAction,
+                   help="bf16 autocast on (--bf16) or off (--no-bf16); default: on a CUDA GPU that supports it, off on CPUs")
     p.add_argument("--overwrite", action="store_true", help="redo a finished run directory (an interrupted one resumes)")
     return p
 
@@ -544,7 +569,7 @@ def train_cli(argv: list[str]) -> int:
     "`exbert train`: fine-tune and evaluate one model; prints the final metrics."
     a = _parser().parse_args(argv)
     preset = a.preset or (a.model or "vdb")
-    flags = ("bf16", "group_by_length", "keep_checkpoints")
+    flags = ("group_by_length", "keep_checkpoints")
     over = {k: v for k, v in vars(a).items() if v is not None and k not in ("preset", "overwrite", "patience") + flags}
     if a.patience is not None: over["early_stopping_patience"] = a.patience or None
     over.update({k: True for k in flags if getattr(a, k)})

@@ -71,3 +71,32 @@ def test_committed_synthetic_data_is_current(tmp_path):
     fresh, committed = write_synthetic_data(tmp_path / "synthetic"), ROOT / "tests" / "data" / "synthetic"
     files = lambda d: {str(p.relative_to(d)): p.read_bytes() for p in sorted(d.rglob("*")) if p.is_file()}
     assert files(committed) == files(fresh), "tests/data/synthetic is stale: run python tools/make_synthetic_data.py"
+
+def test_gpu_pack_round_trip(tmp_path):
+    "tools/gpu_pack.py packs weights (bf16, xz) and data under the carry limit; gpu_check.unpack gives them back."
+    import torch, safetensors.torch as st
+    sys.path.insert(0, str(ROOT / "tools")); import gpu_check
+    from exbert.train import tiny_backbone
+    from exbert.data import load_squad
+    tiny, data = tiny_backbone(tmp_path / "tiny"), ROOT / "tests" / "data" / "synthetic"
+    (tiny / "conversion.json").write_text("{}")
+    r = run([sys.executable, "tools/gpu_pack.py", "--standin", str(tiny), "--data", str(data), "--no-wheels", "--out", str(tmp_path / "pack")], cwd=ROOT)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "limit 64 MiB" in r.stdout and (tmp_path / "pack" / "standin" / "model.bf16.safetensors.xz").is_file()
+    assert not (tmp_path / "pack" / "standin" / "model.safetensors").exists()   # the fp32 weights do not travel
+    backbone, out = gpu_check.unpack(tmp_path / "pack", tmp_path / "data", cache=tmp_path / "cache")
+    a, b = st.load_file(tiny / "model.safetensors"), st.load_file(backbone / "model.safetensors")
+    assert a.keys() == b.keys() and all(b[k].dtype == torch.float32 for k in b)
+    for k in a: assert torch.allclose(a[k], b[k], rtol=2 ** -8, atol=0), k   # bf16 rounding, nothing more
+    rel = "squad/squad-v1.1-train.reconstructed.json.gz"
+    assert load_squad(out / rel)["id"] == load_squad(data / rel)["id"]
+    assert "rounded to bf16" in (backbone / "conversion.json").read_text()
+
+def test_gpu_check_smoke(tmp_path):
+    "tools/gpu_check.py --smoke: every step of the GPU check at toy sizes on this machine's device, each passing."
+    r = run([sys.executable, "tools/gpu_check.py", "--smoke", "--grid-max-runs", "1", "--out", str(tmp_path)], cwd=ROOT)
+    rep = json.loads((tmp_path / "gpu_check.json").read_text())
+    assert r.returncode == 0 and rep["ok"], {k: v.get("error", v.get("ok")) for k, v in rep.items() if isinstance(v, dict)}
+    assert rep["checks"]["exbert"]["top1_expert_agreement"] == 1.0 or rep["environment"]["device"] == "cuda"
+    assert rep["trainer"]["val_loss_rel_diff"] and max(rep["trainer"]["val_loss_rel_diff"]) < 0.01
+    assert rep["grid"]["finished"] == 1 and rep["grid"]["rows"][0]["squad_em"] is not None

@@ -7,7 +7,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 def readme_text(nb_path=ROOT / "nbs" / "index.ipynb"):
-    "Markdown cells as they are; code cells (not hidden) as fenced Python with their text outputs."
+    "Markdown cells as they are; code cells (not hidden) as fenced Python with their text outputs (stderr left out)."
     nb = json.loads(Path(nb_path).read_text())
     out = ["<!-- WARNING: generated from nbs/index.ipynb by tools/make_readme.py; edit the notebook. -->"]
     for cell in nb["cells"]:
@@ -20,6 +20,7 @@ def readme_text(nb_path=ROOT / "nbs" / "index.ipynb"):
         elif cell["cell_type"] == "code" and src and not src.startswith("#| hide"):
             if not src.startswith("#| echo: false"): out.append("```python\n" + src + "\n```")
             for o in cell.get("outputs", []):
+                if o.get("name") == "stderr": continue                # warnings and progress bars are not content
                 if "text/markdown" in o.get("data", {}):           # rich output (a table): as Markdown itself
                     out.append("".join(o["data"]["text/markdown"]).strip()); continue
                 text = "".join(o.get("text", "") or o.get("data", {}).get("text/plain", ""))
