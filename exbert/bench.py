@@ -49,7 +49,7 @@ def interleave(fns: dict, repeats: int = 5, warmup: int = 1, clock=None) -> dict
             if i >= warmup: times[k].append(dt)
     return {k: statistics.median(v) for k, v in times.items()}
 
-# %% ../nbs/10_bench.ipynb #fd0a8ed2
+# %% ../nbs/10_bench.ipynb #8997a166
 def sync_clock(device="cpu"):
     "A wall clock for timing work on `device`: on a CUDA GPU it first waits for the queued kernels."
     if torch.device(device).type != "cuda": return time.perf_counter
@@ -366,7 +366,7 @@ def bench_padding(models: dict, windows, batch_size: int = 8, n_batches: int = 4
                       speedup=t[f"{k}|fixed"] / t[f"{k}|dynamic"])
     return out
 
-# %% ../nbs/10_bench.ipynb #0554598c
+# %% ../nbs/10_bench.ipynb #11267dbb
 PEAK_TFLOPS = {"H200": 989.4, "H100": 989.4, "A100": 312.0, "L40S": 362.0, "L4": 121.0}   # dense bf16 tensor-core peaks
 
 def peak_tflops(device="cuda") -> float | None:
@@ -375,7 +375,7 @@ def peak_tflops(device="cuda") -> float | None:
     name = torch.cuda.get_device_name(device)
     return next((v for k, v in PEAK_TFLOPS.items() if k in name), None)
 
-# %% ../nbs/10_bench.ipynb #f688c8e5
+# %% ../nbs/10_bench.ipynb #ad668460
 def _peak_mib(step, device) -> float | None:
     "Peak device memory (MiB) while `step(0)` runs once (None on a CPU: see `peak_memory` for processes)."
     if torch.device(device).type != "cuda": return None
@@ -403,7 +403,7 @@ def bench_device(cfg, device="cuda", batch_size: int = 16, seq_len: int = 256, n
                                 speedup_vs_first=t[ref] / v, flop_speedup_vs_first=flops[ref] / flops[k], peak_mib=mem[k])
     return out
 
-# %% ../nbs/10_bench.ipynb #25ab13c2
+# %% ../nbs/10_bench.ipynb #74c18d67
 GPU_SHAPES = ((16, 256), (64, 384))
 
 def device_part(cfg, n_experts=(8, 16), repeats: int = 10, dim: int | None = None, log=print) -> dict | str:
@@ -502,7 +502,7 @@ def run_bench(quick: bool = True, parts=PARTS, size: dict | None = None, batch_s
     finally: torch.set_num_threads(old[0]); CLOCK[0] = old[1]
 
 
-# %% ../nbs/10_bench.ipynb #ed86a596
+# %% ../nbs/10_bench.ipynb #6a8c46f7
 def format_device(g) -> list[str]:
     "The lines of `format_report` for the `gpu` part."
     if isinstance(g, str): return [f"\nGPU: {g}"]

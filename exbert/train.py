@@ -311,7 +311,7 @@ def run_dir(c: TrainConfig) -> Path:
     "The run directory of a config: `c.out`, else `runs/train/<run id>`."
     return Path(c.out) if c.out else Path("runs") / "train" / run_id(c)
 
-# %% ../nbs/06_train.ipynb #24caab09
+# %% ../nbs/06_train.ipynb #2798859f
 def default_bf16() -> bool:
     "bf16 autocast by default: on a CUDA GPU that supports it; not on CPUs (fp32 until a paired accuracy check says otherwise)."
     return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
@@ -320,7 +320,7 @@ def use_bf16(c: TrainConfig) -> bool:
     "Whether run `c` trains under bf16 autocast: `c.bf16`, or `default_bf16()` where it is None."
     return default_bf16() if c.bf16 is None else bool(c.bf16)
 
-# %% ../nbs/06_train.ipynb #1cbbf3e9
+# %% ../nbs/06_train.ipynb #2dee8640
 def visible_gpus() -> list[str]:
     "The CUDA devices this process may use, as `CUDA_VISIBLE_DEVICES` names them (all of them if it is unset; [] on a CPU)."
     if not torch.cuda.is_available(): return []
