@@ -313,7 +313,7 @@ def run_dir(c: TrainConfig) -> Path:
 
 # %% ../nbs/06_train.ipynb #2798859f
 def default_bf16() -> bool:
-    "bf16 autocast by default: on a CUDA GPU that supports it; not on CPUs (fp32 until a paired accuracy check says otherwise)."
+    "bf16 autocast by default: on a CUDA GPU that supports it; not on CPUs (the paired check in Results keeps them fp32)."
     return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
 
 def use_bf16(c: TrainConfig) -> bool:
