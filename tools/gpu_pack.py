@@ -1,6 +1,6 @@
 """Pack what the GPU check (tools/gpu_check.sh) needs into .gpu/, a folder git ignores, to carry to a GPU machine.
 
-    python tools/gpu_pack.py [--data ../shared/data] [--out .gpu] [--standin DIR] [--no-wheels]
+    python tools/gpu_pack.py [--data ../shared/data] [--out .gpu] [--standin DIR] [--no-wheels] [--newer]
 
 A GPU machine of the device tool has no network and takes at most 64 MiB of files (the working tree included), so:
 - standin/: the stand-in backbone's config, tokenizer and conversion record, and its weights rounded to bf16 and
@@ -8,16 +8,18 @@ A GPU machine of the device tool has no network and takes at most 64 MiB of file
   GPU runs start from the stand-in's weights rounded to bf16 (a relative change of at most 2^-9 per weight).
 - data/: the files the data loaders read (SQuAD v1.1 train and dev, BioASQ from ../shared/data/bioasq/biobert and
   derived), the SQuAD training file recompressed with xz; gpu_check.py unpacks them to the layout the loaders expect.
-- wheels/: Python 3.12 wheels of the packages the GPU image lacks or has in another version (WHEELS), at the
-  versions installed here, so that the GPU runs the code the tests passed with.
+- wheels/: Python 3.12 wheels of the packages the GPU image lacks (WHEELS), at the versions installed here. The
+  image's transformers 5.17 and huggingface_hub 1.33 run the check (`gpu_check.py --smoke` passed with them on
+  the CPU); `--newer` also packs this environment's transformers and huggingface_hub (13.5 MiB more).
 It prints the sizes and exits 1 if the tree that travels plus the pack would exceed the limit.
 """
 import argparse, gzip, importlib.metadata as md, json, lzma, shutil, subprocess, sys, tempfile
 from pathlib import Path
 
 LIMIT = 64 * 2**20
-WHEELS = ("transformers", "huggingface_hub", "httpx2", "httpcore2", "truststore", "datasets", "dill", "multiprocess",
-          "st-moe-pytorch", "CoLT5-attention", "local-attention", "hyper-connections", "torch-einops-utils", "beartype")
+WHEELS = ("datasets", "dill", "multiprocess", "st-moe-pytorch", "CoLT5-attention", "local-attention", "hyper-connections",
+          "torch-einops-utils", "beartype")   # what the GPU image lacks
+NEWER = ("transformers", "huggingface_hub", "httpx2", "httpcore2", "truststore")   # --newer: this environment's versions
 PLATFORMS = ("manylinux_2_28_x86_64", "manylinux_2_17_x86_64", "manylinux2014_x86_64")
 DATA = ("squad/squad-v1.1-dev.json.gz", "bioasq/biobert", "bioasq/derived", "README.md")
 SQUAD_TRAIN = "squad/squad-v1.1-train.reconstructed.json.gz"
@@ -42,9 +44,9 @@ def pack_data(data: Path, out: Path) -> None:
     raw = gzip.decompress((data / SQUAD_TRAIN).read_bytes())
     (out / SQUAD_TRAIN).with_suffix(".xz").write_bytes(lzma.compress(raw, preset=9))
 
-def pack_wheels(out: Path) -> None:
-    "Python 3.12 manylinux wheels of `WHEELS`, at the versions installed in this environment."
-    pins = [f"{n}=={md.version(n)}" for n in WHEELS]
+def pack_wheels(out: Path, newer: bool = False) -> None:
+    "Python 3.12 manylinux wheels of `WHEELS` (and `NEWER` if asked), at the versions installed in this environment."
+    pins = [f"{n}=={md.version(n)}" for n in WHEELS + (NEWER if newer else ())]
     cmd = [sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--only-binary=:all:", "--python-version", "3.12",
            "--implementation", "cp", *[a for p in PLATFORMS for a in ("--platform", p)], "-d", str(out), *pins]
     subprocess.run(cmd, check=True)
@@ -63,6 +65,7 @@ def main():
     ap.add_argument("--out", default=".gpu")
     ap.add_argument("--standin", help="stand-in folder (default: exbert.model.standin_distilbert())")
     ap.add_argument("--no-wheels", action="store_true", help="leave out the wheels (for a test of the rest)")
+    ap.add_argument("--newer", action="store_true", help="also pack this environment's transformers and huggingface_hub")
     a = ap.parse_args()
     from exbert.model import standin_distilbert
     out, root = Path(a.out).resolve(), Path(__file__).resolve().parents[1]
@@ -70,8 +73,8 @@ def main():
     try:
         pack_weights(Path(a.standin) if a.standin else standin_distilbert(), tmp / "standin")
         pack_data(Path(a.data), tmp / "data")
-        if not a.no_wheels: pack_wheels(tmp / "wheels")
-        (tmp / "pack.json").write_text(json.dumps(dict(wheels=not a.no_wheels, weights="bf16", data=str(a.data)), indent=1))
+        if not a.no_wheels: pack_wheels(tmp / "wheels", a.newer)
+        (tmp / "pack.json").write_text(json.dumps(dict(wheels=not a.no_wheels, newer=a.newer, weights="bf16", data=str(a.data)), indent=1))
         if out.exists(): shutil.rmtree(out)
         tmp.rename(out)
     finally:
