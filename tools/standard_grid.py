@@ -7,13 +7,14 @@ A check reruns the 80:20 shuffled runs of `vdb-tuned` and `exbert` (3 seeds) wit
 its own grid folder, each queued right after its partner so that the two pair by seed (the accuracy difference):
   grouped  length-grouped batches (`group_by_length=True`), folder standard-grouped
   fast     length-grouped batches and bf16 autocast (`bf16=True`), folder standard-fast
+Both have run (fast: 3 seeds; grouped: 3 of 6 runs) and are reported in 07_results; by default the grid runs alone.
 Rerun the same command to resume; finished runs are never repeated.
 
 By default the 80:20 shuffled cell (the paper's headline mixture) goes first: its 3 seeds of the tuned arms
-(`vdb-tuned`, `exbert`, with their check partners), then paper-settings `vdb`; then the other cells, seed-major.
+(`vdb-tuned`, `exbert`, with any check partners), then paper-settings `vdb`; then the other cells, seed-major.
 
     python tools/standard_grid.py [--data ../shared/data] [--out runs] [--workers 2] [--max-runs N]
-                                  [--no-headline-first] [--checks grouped fast | --checks] [--checks-only]
+                                  [--no-headline-first] [--checks grouped fast] [--checks-only]
 """
 import argparse, dataclasses, shutil
 from pathlib import Path
@@ -41,8 +42,8 @@ def main():
     ap.add_argument("--committed", default="nbs/results", help="where finished runs are committed (they are not rerun)")
     ap.add_argument("--headline-first", action=argparse.BooleanOptionalAction, default=True,
                     help="queue the 80:20 shuffled cell first (its 3 seeds, the tuned arms before paper-settings V-DB)")
-    ap.add_argument("--checks", nargs="*", choices=list(CHECKS), default=["grouped"],
-                    help="speed-lever checks whose partners are queued after each 80:20 tuned run (none: the grid alone)")
+    ap.add_argument("--checks", nargs="*", choices=list(CHECKS), default=[],
+                    help="speed-lever checks whose partners are queued after each 80:20 tuned run (default none: the grid alone)")
     ap.add_argument("--checks-only", action="store_true", help="run only the checks' partners, not the rest of the grid")
     a = ap.parse_args()
     out, committed = Path(a.out), Path(a.committed)
