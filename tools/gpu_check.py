@@ -53,22 +53,15 @@ def unpack(pack: Path, data_out: Path, cache: Path | None = None) -> tuple[Path,
 
 def max_diff(a, b) -> float: return (a.float().cpu() - b.float().cpu()).abs().max().item()
 
-def eval_batch(backbone: Path, data: Path, n: int = 16, max_length: int = 256) -> dict:
-    "One padded batch of `n` real evaluation windows (SQuAD dev and BioASQ), tokenized by the backbone's tokenizer."
-    from transformers import AutoTokenizer
-    from datasets import concatenate_datasets
-    from exbert.data import load_squad, load_bioasq
-    from exbert.features import tokenize_eval
-    tok = AutoTokenizer.from_pretrained(backbone)
-    ds = concatenate_datasets([load_squad(data / "squad/squad-v1.1-dev.json.gz").select(range(n // 2)),
-                               load_bioasq(data / "bioasq/biobert/BioASQ-train-factoid-7b.json.gz").select(range(n - n // 2))])
-    w = tokenize_eval(ds, tok, max_length=max_length, stride=64)
-    return dict(tok.pad([{"input_ids": x["input_ids"]} for x in w][:n], return_tensors="pt"))
+def eval_batch(data: Path, n: int = 16, max_length: int = 256) -> dict:
+    "One padded batch of `n` real evaluation windows (SQuAD dev and BioASQ; `exbert.bench.real_windows`)."
+    from exbert.bench import inference_batches, real_windows
+    return inference_batches(real_windows(n, data, max_length=max_length, kind="eval"), n)[0]
 
 def check_models(backbone: Path, data: Path, exbert: dict | None = None) -> dict:
     "Logits on `DEV` against the CPU (fp32), bf16 autocast against fp32, and an ExBERT training step on `DEV`."
     from exbert.train import build_model
-    batch, out = eval_batch(backbone, data), {}
+    batch, out = eval_batch(data), {}
     for kind in ("vdb", "exbert"):
         torch.manual_seed(0)
         m = build_model(kind, str(backbone), **((exbert or {}) if kind == "exbert" else {})).eval()
@@ -205,7 +198,7 @@ def main(argv=None) -> int:
     else:
         backbone, data = unpack(Path(a.pack), work / "data"); name = "standin"
     if "checks" in a.steps: step(report, "checks", check_models, backbone, data, dict(n_layers=2, n_experts=4) if a.smoke else None)
-    if "trainer" in a.steps: step(report, "trainer", check_trainer, work / "trainer", Path(name) if a.smoke else backbone, data, 32 if a.smoke else 64)
+    if "trainer" in a.steps: step(report, "trainer", check_trainer, work / "trainer", backbone, data, 32 if a.smoke else 64)
     if "bench" in a.steps and not a.smoke: step(report, "bench", bench)
     if "grid" in a.steps: step(report, "grid", grid, out / "paper-standin", data, name, a.grid_minutes, 1 if a.smoke else a.workers, a.smoke,
                                    a.grid_max_runs)
