@@ -20,14 +20,17 @@ from tqdm.auto import tqdm
 from .data import atomic_write, load_benchmark, require_data_dir
 from .train import (MODELS, PRESETS, TrainConfig, resolve_backbone, check_config, make_config, run_id, train_and_evaluate,
                           write_json, _rank, grid_worker, visible_gpus)
-from .results import compare_with_paper, read_results_jsonl, results_table, summarize, write_figures
+from .results import (compare_with_paper, load_history, load_results, mean_ci, pick_epoch, read_results_jsonl, results_table,
+                      summarize, write_figures, _fmt)
 
 # %% auto #0
-__all__ = ['GRID_RATIOS', 'GRID_ORDERS', 'DROPOUT_PLACEMENTS', 'TEST_METRICS', 'REPRODUCE', 'read_results', 'append_result',
-           'grid_configs', 'grid_table', 'record', 'run_grid', 'finished_line', 'run_parallel', 'import_ray',
-           'ray_start', 'run_ray', 'check_space', 'trial_config', 'trial_run', 'validation_f1', 'run_trial',
-           'search_setup', 'tune', 'tune_ray', 'preset_configs', 'check_backbone', 'draw_figures', 'report_grid',
-           'reproduce', 'reproduce_cli', 'tune_cli']
+__all__ = ['GRID_RATIOS', 'GRID_ORDERS', 'DROPOUT_PLACEMENTS', 'TEST_METRICS', 'REPRODUCE', 'LR_STEPS', 'CURVES', 'CURVE_ARMS',
+           'PAIRED_ARMS', 'GRID_ARMS', 'REFERENCE', 'read_results', 'append_result', 'grid_configs', 'grid_table',
+           'record', 'run_grid', 'finished_line', 'run_parallel', 'import_ray', 'ray_start', 'run_ray', 'check_space',
+           'trial_config', 'trial_run', 'validation_f1', 'run_trial', 'search_setup', 'tune', 'tune_ray',
+           'preset_configs', 'check_backbone', 'draw_figures', 'report_grid', 'reproduce', 'reproduce_cli', 'tune_cli',
+           'study_config', 'tuning_configs', 'curve_rows', 'best_setting', 'confirm_configs', 'study_part',
+           'load_study', 'paired_delta', 'study_table', 'best_runs', 'best_vs_best']
 
 # %% ../nbs/08_experiments.ipynb #9a275e35
 def read_results(path) -> list[dict]:
@@ -433,3 +436,123 @@ def tune_cli(argv: list[str]) -> int:
         print(f"exbert tune: error: {e}", file=sys.stderr); return 2
     print(json.dumps(best, indent=1))
     return 0
+
+# %% ../nbs/08_experiments.ipynb #53bda651
+LR_STEPS = {"0.5x": 1e-5, "1x": 2e-5, "2x": 4e-5, "5x": 1e-4}   # the paper's learning rates, multiples of its 2e-5
+CURVES = dict(epochs=5, bf16=True, group_by_length=True)            # every curve arm: 5 epochs, both speed levers
+
+CURVE_ARMS = {   # name: (preset, overrides); one seed each, in the order they run
+    **{f"exbert-l{n}": ("exbert", dict(n_layers=n)) for n in (4, 3, 5, 6)},                 # Fig. 4 (l4: the paper's choice)
+    **{f"exbert-lr{k}": ("exbert", dict(lr=LR_STEPS[k])) for k in ("0.5x", "1x", "2x")},   # Fig. 5, with exbert-l4 at 5x
+    **{f"vdb-lr{k}": ("vdb", dict(lr=lr)) for k, lr in LR_STEPS.items()},                    # V-DB's budget: lr x epochs
+    **{f"exbert-{p}{d:g}": ("exbert", dict(dropout_before_moe=d if p != "after" else 0.0, dropout_after_moe=d if p != "before" else 0.0))
+       for d in (0.1, 0.3) for p in ("before", "after", "both") if (p, d) != ("before", 0.1)},   # before0.1 is exbert-l4
+}
+PAIRED_ARMS = {   # three seeds each, paired with the standard grid's `exbert` runs
+    "exbert-16e": ("exbert", dict(n_experts=16)),
+    "exbert-upcycle": ("exbert", dict(expert_init="upcycle")),
+    "exbert-spread": ("exbert", dict(model_overrides={"layer_selection": "spread"})),
+}
+
+# %% ../nbs/08_experiments.ipynb #d163f06d
+def study_config(out, name: str, preset: str, overrides: dict, seed: int = 0, **common) -> TrainConfig:
+    "One run of the study: `preset` with `overrides` and the `standard` grid's settings, in `<out>/<name>/<run id>`."
+    std = REPRODUCE["standard"]
+    c = make_config(preset, **{"backbone": std["backbone"], **std["common"], "ratio": 0.8, "order": "shuffled", "seed": seed,
+                               **common, **overrides})
+    return dataclasses.replace(c, out=str(Path(out) / name / run_id(c)))
+
+def tuning_configs(out, seeds: int = 3, **common) -> list[TrainConfig]:
+    "The curve arms (seed 0, `CURVES`) and the paired arms (`seeds` seeds), in the order the study runs them."
+    curve = [study_config(out, n, p, {**CURVES, **o}, **common) for n, (p, o) in CURVE_ARMS.items()]
+    paired = [study_config(out, n, p, o, seed=s, **common) for n, (p, o) in PAIRED_ARMS.items() for s in range(seeds)]
+    first = [c for c in curve if Path(c.out).parent.name.startswith(("exbert-l", "exbert-lr"))]   # Figs. 4 and 5
+    return first + paired[:2 * seeds] + [c for c in curve if c not in first] + paired[2 * seeds:]
+
+# %% ../nbs/08_experiments.ipynb #da61f02b
+def curve_rows(out, model: str) -> pd.DataFrame:
+    "Every finished curve arm of `model` as one row per arm and epoch: the arm, its overrides, the epoch's history."
+    rows = []
+    for name, (preset, o) in CURVE_ARMS.items():
+        if PRESETS[preset]["model"] != model: continue
+        for r in read_results(Path(out) / name / "results.jsonl"):
+            hist = json.loads((Path(out) / name / r["run_dir"] / "history.json").read_text())
+            rows += [{"arm": name, "preset": preset, **h} for h in hist]
+    return pd.DataFrame(rows)
+
+# %% ../nbs/08_experiments.ipynb #78360382
+GRID_ARMS = {"exbert": "exbert", "vdb": "vdb-tuned"}   # per model: the standard grid's tuned arm
+
+def best_setting(out, model: str) -> dict | None:
+    "The curve arm and epoch of `model` with the highest validation F1 (None before its first curve arm finishes)."
+    h = curve_rows(out, model)
+    if h.empty: return None
+    b = h.loc[h["val_f1"].idxmax()]
+    preset, o = CURVE_ARMS[b["arm"]]
+    over = {**o, "epochs": int(b["epoch"])}
+    plain = lambda c: dataclasses.replace(c, preset=None, out=None)
+    same = plain(study_config(out, "", preset, over, data="")) == plain(study_config(out, "", GRID_ARMS[model], {}, data=""))
+    return dict(model=model, arm=b["arm"], epoch=int(b["epoch"]), val_f1=float(b["val_f1"]), preset=preset, overrides=over,
+                grid_arm=GRID_ARMS[model] if same else None, curve_arms=int(h["arm"].nunique()))
+
+def confirm_configs(out, best: dict, seeds: int = 3, **common) -> list[TrainConfig]:
+    "The confirmation runs of a `best_setting`: `seeds` seeds like the grid ([] when the grid's own arm is the best)."
+    if best is None or best["grid_arm"]: return []
+    return [study_config(out, f"best-{best['model']}", best["preset"], best["overrides"], seed=s, **common) for s in range(seeds)]
+
+# %% ../nbs/08_experiments.ipynb #5d06f427
+def study_part(name: str) -> str | None:
+    "The part of the study an arm folder belongs to: curve, paired or confirm (None: not the study's)."
+    return ("curve" if name in CURVE_ARMS else "paired" if name in PAIRED_ARMS else
+            "confirm" if name in ("best-exbert", "best-vdb") else None)
+
+def load_study(out) -> pd.DataFrame:
+    "Every finished run of the study in `out`, one row each: `arm` its folder's name, `part` its part."
+    out = Path(out)
+    dirs = sorted(d for d in out.iterdir() if study_part(d.name) and (d / "results.jsonl").is_file()) if out.is_dir() else []
+    frames = [load_results(d).assign(arm=d.name, part=study_part(d.name)) for d in dirs]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["run_id", "arm", "part", "model", "seed", "path"])
+
+# %% ../nbs/08_experiments.ipynb #c31559dd
+REFERENCE = {"exbert": "exbert-l4", "vdb": "vdb-lr1x"}   # per model: the curve arm at the paper's settings
+
+def paired_delta(a: pd.DataFrame, b: pd.DataFrame, metric: str, level: float = 0.95) -> tuple[float, float, int]:
+    "Mean, CI half-width and count of `metric` of runs `a` minus runs `b` of the same seed."
+    m = a[["seed", metric]].merge(b[["seed", metric]], on="seed", suffixes=("", "_b"))
+    return mean_ci((m[metric] - m[f"{metric}_b"]).tolist(), level)
+
+def _reference(study, grid, arm, part, model) -> tuple[str, pd.DataFrame]:
+    if part == "curve": return REFERENCE[model], study[study.arm == REFERENCE[model]]
+    ref = GRID_ARMS[model]
+    return ref, grid[(grid.arm == ref) & (grid.ratio == 0.8) & (grid.order == "shuffled")]
+
+# %% ../nbs/08_experiments.ipynb #53a4dbbb
+def study_table(study: pd.DataFrame, grid: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
+    "Per arm: seeds, EM on both test sets, the paired difference from its reference, and its best epoch on validation F1."
+    rows = []
+    for arm, g in study.groupby("arm", sort=False):
+        part, model = g["part"].iloc[0], g["model"].iloc[0]
+        ref, r = _reference(study, grid, arm, part, model)
+        best = [pick_epoch(h, "val_f1") for h in map(load_history, g["path"]) if h]
+        row = dict(arm=arm, part=part, seeds=len(g), vs=ref if arm != ref else "–")
+        for m, name in (("squad_em", "SQuAD EM"), ("bioasq_em", "BioASQ EM")):
+            row[name] = _fmt(*mean_ci(g[m].tolist(), level)[:2])
+            row[f"Δ {name}"] = _fmt(*paired_delta(g, r, m, level)[:2]) if arm != ref else "–"
+        row["best epoch (val F1)"] = ", ".join(f"{b['epoch']:g} ({b['val_f1']:.1f})" for b in best) or "–"
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+# %% ../nbs/08_experiments.ipynb #0b355d25
+def best_runs(out, grid: pd.DataFrame, model: str) -> tuple[dict | None, pd.DataFrame]:
+    "A model's `best_setting` and the runs that confirm it (the grid's arm, or `<out>/best-<model>`; empty until run)."
+    b = best_setting(out, model)
+    if b is None: return None, grid.iloc[:0]
+    if b["grid_arm"]: return b, grid[(grid.arm == b["grid_arm"]) & (grid.ratio == 0.8) & (grid.order == "shuffled")]
+    d = Path(out) / f"best-{model}"
+    return b, load_results(d) if (d / "results.jsonl").is_file() else grid.iloc[:0]
+
+def best_vs_best(out, grid: pd.DataFrame, level: float = 0.95) -> dict | None:
+    "The best ExBERT minus the best V-DB, paired by seed, per metric (mean, CI, n); None until both have 2+ paired seeds."
+    (be, e), (bv, v) = best_runs(out, grid, "exbert"), best_runs(out, grid, "vdb")
+    if len(set(e.get("seed", [])) & set(v.get("seed", []))) < 2: return None
+    return dict(exbert=be, vdb=bv, **{m: paired_delta(e, v, m, level) for m in ("squad_em", "squad_f1", "bioasq_em", "bioasq_f1")})

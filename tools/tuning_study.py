@@ -1,0 +1,45 @@
+"""Run the tuning study of 08_experiments (curve arms, paired arms, then each model's confirmation), resumably.
+
+Each arm is a grid folder of its own under OUT/tuning/<arm>/. Runs already committed under
+nbs/results/tuning/<arm>/ (by tools/collect_results.py) count as finished, so a new machine continues where the
+last one stopped. The confirmations of each model's best setting are queued only once every curve arm of that
+model has finished (until then the best can still change). Rerun the same command to resume.
+
+    python tools/tuning_study.py [--data ../shared/data] [--out runs] [--workers 2] [--max-runs N]
+(--max-runs bounds each of the two stages: the study's arms, then the confirmations.)
+
+To run it after the standard grid, unattended:
+    python tools/standard_grid.py --data ../shared/data --out runs; python tools/tuning_study.py --data ../shared/data --out runs
+"""
+import argparse, json
+from pathlib import Path
+
+from exbert.experiments import (CURVE_ARMS, PAIRED_ARMS, best_setting, confirm_configs, read_results, run_grid,
+                                tuning_configs)
+from standard_grid import restore
+
+ARMS = [*CURVE_ARMS, *PAIRED_ARMS, "best-exbert", "best-vdb"]   # every arm folder the study can have
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", default="../shared/data")
+    ap.add_argument("--out", default="runs")
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--max-runs", type=int)
+    ap.add_argument("--committed", default="nbs/results", help="where finished runs are committed (they are not rerun)")
+    a = ap.parse_args()
+    out, committed = Path(a.out) / "tuning", Path(a.committed) / "tuning"
+    for name in ARMS: restore(out, committed, name)
+    data = str(Path(a.data).resolve())
+    cs = tuning_configs(out, data=data)
+    run_grid(cs, out, max_runs=a.max_runs, workers=a.workers)
+    for model in ("exbert", "vdb"):
+        mine = [c for c in cs if Path(c.out).parent.name in CURVE_ARMS and c.model == model]
+        finished = all(read_results(Path(c.out).parent / "results.jsonl") for c in mine)
+        best = best_setting(out, model)
+        print(f"{model}: best curve setting so far {json.dumps(best)}" + ("" if finished else " (curve arms still running)"))
+        if finished and best: run_grid(confirm_configs(out, best, data=data), out, max_runs=a.max_runs, workers=a.workers)
+
+
+if __name__ == "__main__":  # the workers are spawned processes that import this file
+    main()
