@@ -12,6 +12,7 @@ from pathlib import Path
 
 import torch
 from torch import nn
+import torch.nn.functional as F
 from tqdm.auto import tqdm
 from transformers import DistilBertConfig, DistilBertForQuestionAnswering
 from transformers import AutoTokenizer
@@ -32,9 +33,9 @@ __all__ = ['CLOCK', 'STANDIN_SIZE', 'NO_DECAY', 'PEAK_TFLOPS', 'GPU_SHAPES', 'PA
            'backbone_config', 'make_model', 'contenders', 'synthetic_batch', 'standin_tokenizer', 'real_windows',
            'real_batches', 'trainer_optimizer', 'train_step_fn', 'train_flops', 'slots_per_token', 'bench_train',
            'peak_memory', 'bench_inference', 'inference_batches', 'synthetic_windows', 'infer_flops',
-           'bench_batched_inference', 'DenseBlock', 'RawSTMoEBlock', 'bench_moe', 'profile_moe', 'sweep_moe',
-           'sweep_train', 'bench_padding', 'peak_tflops', 'bench_device', 'device_part', 'machine', 'run_bench',
-           'format_device', 'format_report', 'bench_cli', 'plot_bench']
+           'bench_batched_inference', 'DenseBlock', 'RawSTMoEBlock', 'bench_moe', 'profile_moe', 'bench_experts',
+           'sweep_moe', 'sweep_train', 'bench_padding', 'peak_tflops', 'bench_device', 'device_part', 'machine',
+           'run_bench', 'format_device', 'format_report', 'bench_cli', 'plot_bench']
 
 # %% ../nbs/10_bench.ipynb #b7d8f09c
 CLOCK = [time.perf_counter]  # what `interleave` times with; `run_bench` sets it (process CPU time by default)
@@ -328,6 +329,32 @@ def profile_moe(backend: str = "sorted", batch_size: int = 8, seq_len: int = 256
         out.append(f"{name}, {batch_size}x{seq_len} tokens, dim {dim}\n" +
                    prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=row_limit))
     return "\n".join(out)
+
+# %% ../nbs/10_bench.ipynb #9a888889
+def bench_experts(n_experts: int = 8, n_tokens: int = 2048, dim: int = 384, hidden: int = 1536, slots: float = 1.22,
+                  capacity_factor: float = 1.25, repeats: int = 5) -> dict:
+    "Forward+backward seconds of `n_experts` GELU experts alone: a loop over contiguous chunks, one batched GEMM, and dense."
+    torch.manual_seed(0)
+    per, cap = int(n_tokens * slots / n_experts), int(n_tokens * capacity_factor / n_experts)   # balanced routing
+    experts = make_experts(dim, n_experts, "gelu", hidden)
+    stack = lambda f: nn.Parameter(torch.stack([f(e).detach() for e in experts]))
+    w1, b1 = stack(lambda e: e.lin1.weight.t()), stack(lambda e: e.lin1.bias[None])
+    w2, b2 = stack(lambda e: e.lin2.weight.t()), stack(lambda e: e.lin2.bias[None])
+    dense = make_experts(dim, 1, "gelu", hidden)[0]
+    x = torch.randn(per * n_experts, dim, requires_grad=True)
+    xp = torch.randn(n_experts, cap, dim, requires_grad=True)
+    xd = torch.randn(n_tokens, dim, requires_grad=True)
+    params = [*experts.parameters(), w1, b1, w2, b2, *dense.parameters(), x, xp, xd]
+    def step(f):   # one forward+backward, gradients reset to None first as an optimizer step leaves them
+        def g(i):
+            for p in params: p.grad = None
+            f().sum().backward()
+        return g
+    fns = dict(loop=step(lambda: torch.cat([e(c) for e, c in zip(experts, x.split(per))])),
+               bmm=step(lambda: torch.baddbmm(b2, F.gelu(torch.baddbmm(b1, xp, w1)), w2)), dense=step(lambda: dense(xd)))
+    t = interleave(fns, repeats)
+    return dict(n_experts=n_experts, n_tokens=n_tokens, tokens_per_expert=per, capacity=cap, slots_per_token=slots,
+                seconds=t, vs_ideal={k: t[k] / (t["dense"] * slots) for k in ("loop", "bmm")})
 
 # %% ../nbs/10_bench.ipynb #fc125fa8
 def sweep_moe(batch_sizes=(4, 8, 16), seq_lens=(64, 128, 256, 384), base_batch=8, base_len=256, **kw) -> list[dict]:

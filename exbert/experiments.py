@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 from .data import atomic_write, load_benchmark, require_data_dir
 from .train import (MODELS, PRESETS, TrainConfig, resolve_backbone, check_config, make_config, run_id, train_and_evaluate,
                           write_json, _rank, grid_worker, visible_gpus)
-from .results import (compare_with_paper, load_history, load_results, mean_ci, pick_epoch, read_results_jsonl, results_table,
+from .results import (compare_with_paper, load_grids, load_history, load_results, mean_ci, pick_epoch, read_results_jsonl, results_table,
                       summarize, write_figures, _fmt)
 
 # %% auto #0
@@ -30,7 +30,7 @@ __all__ = ['GRID_RATIOS', 'GRID_ORDERS', 'DROPOUT_PLACEMENTS', 'TEST_METRICS', '
            'trial_config', 'trial_run', 'validation_f1', 'run_trial', 'search_setup', 'tune', 'tune_ray',
            'preset_configs', 'check_backbone', 'draw_figures', 'report_grid', 'reproduce', 'reproduce_cli', 'tune_cli',
            'study_config', 'tuning_configs', 'curve_rows', 'best_setting', 'confirm_configs', 'study_part',
-           'load_study', 'paired_delta', 'study_table', 'best_runs', 'best_vs_best']
+           'load_study', 'paired_delta', 'study_table', 'best_runs', 'best_vs_best', 'study_report']
 
 # %% ../nbs/08_experiments.ipynb #9a275e35
 def read_results(path) -> list[dict]:
@@ -507,11 +507,10 @@ def study_part(name: str) -> str | None:
             "confirm" if name in ("best-exbert", "best-vdb") else None)
 
 def load_study(out) -> pd.DataFrame:
-    "Every finished run of the study in `out`, one row each: `arm` its folder's name, `part` its part."
-    out = Path(out)
-    dirs = sorted(d for d in out.iterdir() if study_part(d.name) and (d / "results.jsonl").is_file()) if out.is_dir() else []
-    frames = [load_results(d).assign(arm=d.name, part=study_part(d.name)) for d in dirs]
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["run_id", "arm", "part", "model", "seed", "path"])
+    "Every finished run of the study in `out` (`exbert.results.load_grids`), with `part` the part of its arm."
+    s = load_grids(out)
+    s = s.assign(part=[study_part(a) for a in s.arm])
+    return s[s.part.notna()].reset_index(drop=True)
 
 # %% ../nbs/08_experiments.ipynb #c31559dd
 REFERENCE = {"exbert": "exbert-l4", "vdb": "vdb-lr1x"}   # per model: the curve arm at the paper's settings
@@ -556,3 +555,14 @@ def best_vs_best(out, grid: pd.DataFrame, level: float = 0.95) -> dict | None:
     (be, e), (bv, v) = best_runs(out, grid, "exbert"), best_runs(out, grid, "vdb")
     if len(set(e.get("seed", [])) & set(v.get("seed", []))) < 2: return None
     return dict(exbert=be, vdb=bv, **{m: paired_delta(e, v, m, level) for m in ("squad_em", "squad_f1", "bioasq_em", "bioasq_f1")})
+
+# %% ../nbs/08_experiments.ipynb #f148466d
+def study_report(out, grid: pd.DataFrame, level: float = 0.95) -> dict:
+    "The study's table (`study_table`), each model's `best_setting` and `best_vs_best`, as plain JSON-ready values."
+    study = load_study(out)
+    bvb = best_vs_best(out, grid, level)
+    fmt = lambda v: dict(mean=round(v[0], 2), ci=None if v[1] != v[1] else round(v[1], 2), n=v[2])
+    return dict(runs=len(study), arms=int(study.arm.nunique()), level=level,
+                table=study_table(study, grid, level).to_dict("records") if len(study) else [],
+                best={m: best_setting(out, m) for m in ("exbert", "vdb")},
+                best_vs_best=bvb and {k: fmt(v) if isinstance(v, tuple) else v["arm"] for k, v in bvb.items()})

@@ -25,7 +25,7 @@ __all__ = ['paper_claims', 'DOMAINS', 'DOMAIN_NAMES', 'MODEL_NAMES', 'ARM_NAMES'
            'backbone_name', 'fig_single_domain', 'fig_vdb_mixtures', 'load_histories', 'fig_loss_curves',
            'fig_exbert_vs_vdb', 'paired_by_run', 'run_times', 'pick_epoch', 'at_rule', 'rule_differences',
            'load_references', 'baseline_arm', 'disagreements', 'disagreement_table', 'jensen_shannon', 'routing_test',
-           'routing_table', 'routing_summary', 'fig_routing', 'results_report', 'write_figures']
+           'routing_table', 'routing_summary', 'fig_routing', 'results_report', 'write_figures', 'load_grids']
 
 # %% ../nbs/07_results.ipynb #7dd69e6e
 paper_claims = dict(
@@ -754,3 +754,11 @@ def write_figures(out_dir, fig_dir=None, references="auto", dpi: int = 120) -> l
         atomic_write(p, text)
         written.append(p)
     return written
+
+# %% ../nbs/07_results.ipynb #7aab995a
+def load_grids(out) -> pd.DataFrame:
+    "The finished runs of every grid folder under `out` (those with a results.jsonl) as one table; `arm` is the folder's name."
+    out = Path(out)
+    dirs = sorted(d for d in out.iterdir() if (d / "results.jsonl").is_file()) if out.is_dir() else []
+    frames = [load_results(d).assign(arm=d.name) for d in dirs]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=[*REQUIRED, "arm", "path"])

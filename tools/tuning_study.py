@@ -6,7 +6,12 @@ last one stopped. The confirmations of each model's best setting are queued only
 model has finished (until then the best can still change). Rerun the same command to resume.
 
     python tools/tuning_study.py [--data ../shared/data] [--out runs] [--workers 2] [--max-runs N]
+    python tools/tuning_study.py --report [--collect]   # runs nothing: writes nbs/results/tuning/study.json
 (--max-runs bounds each of the two stages: the study's arms, then the confirmations.)
+
+--report writes the study's table, each model's best setting and the best-against-best comparison (paired with
+the committed standard grid) to nbs/results/tuning/study.json, from the committed runs; --collect first copies
+the finished runs of OUT/tuning/<arm>/ there (tools/collect_results.py, arm by arm).
 
 To run it after the standard grid, unattended:
     python tools/standard_grid.py --data ../shared/data --out runs; python tools/tuning_study.py --data ../shared/data --out runs
@@ -14,11 +19,22 @@ To run it after the standard grid, unattended:
 import argparse, json
 from pathlib import Path
 
+from exbert.data import atomic_write
 from exbert.experiments import (CURVE_ARMS, PAIRED_ARMS, best_setting, confirm_configs, read_results, run_grid,
-                                tuning_configs)
+                                study_report, tuning_configs)
+from exbert.results import load_results
+from collect_results import collect
 from standard_grid import restore
 
 ARMS = [*CURVE_ARMS, *PAIRED_ARMS, "best-exbert", "best-vdb"]   # every arm folder the study can have
+
+def report(out: Path, committed: Path, grid: Path, copy: bool) -> None:
+    "Copy the finished arms (with `copy`), then write the study's report from the committed runs."
+    for name in ARMS if copy else []:
+        if (out / name / "results.jsonl").is_file(): print(f"{name}: copied {collect(out / name, committed / name)} runs")
+    rep = study_report(committed, load_results(grid))
+    atomic_write(committed / "study.json", json.dumps(rep, indent=1))
+    print(f"wrote {committed / 'study.json'}: {rep['runs']} runs in {rep['arms']} arms")
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -27,8 +43,11 @@ def main():
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--max-runs", type=int)
     ap.add_argument("--committed", default="nbs/results", help="where finished runs are committed (they are not rerun)")
+    ap.add_argument("--report", action="store_true", help="run nothing; write COMMITTED/tuning/study.json from the committed runs")
+    ap.add_argument("--collect", action="store_true", help="with --report: first copy OUT/tuning's finished runs to COMMITTED/tuning")
     a = ap.parse_args()
     out, committed = Path(a.out) / "tuning", Path(a.committed) / "tuning"
+    if a.report: return report(out, committed, Path(a.committed) / "standard", a.collect)
     for name in ARMS: restore(out, committed, name)
     data = str(Path(a.data).resolve())
     cs = tuning_configs(out, data=data)
