@@ -441,9 +441,11 @@ def tune_cli(argv: list[str]) -> int:
 LR_STEPS = {"0.5x": 1e-5, "1x": 2e-5, "2x": 4e-5, "5x": 1e-4}   # the paper's learning rates, multiples of its 2e-5
 CURVES = dict(epochs=5, bf16=True, group_by_length=True)            # every curve arm: 5 epochs, both speed levers
 
-CURVE_ARMS = {   # name: (preset, overrides); one seed each, in the order they run
-    **{f"exbert-l{n}": ("exbert", dict(n_layers=n)) for n in (4, 3, 5, 6)},                 # Fig. 4 (l4: the paper's choice)
-    **{f"exbert-lr{k}": ("exbert", dict(lr=LR_STEPS[k])) for k in ("0.5x", "1x", "2x")},   # Fig. 5, with exbert-l4 at 5x
+CURVE_ARMS = {   # name: (preset, overrides); one seed each, in the order they run: Figs. 4 and 5 fill up together
+    "exbert-l4": ("exbert", dict(n_layers=4)),                       # the paper's choice: Fig. 4, and Fig. 5 at 5x
+    "exbert-l3": ("exbert", dict(n_layers=3)), "exbert-l5": ("exbert", dict(n_layers=5)),
+    "exbert-lr2x": ("exbert", dict(lr=LR_STEPS["2x"])), "exbert-lr1x": ("exbert", dict(lr=LR_STEPS["1x"])),
+    "exbert-l6": ("exbert", dict(n_layers=6)), "exbert-lr0.5x": ("exbert", dict(lr=LR_STEPS["0.5x"])),
     **{f"vdb-lr{k}": ("vdb", dict(lr=lr)) for k, lr in LR_STEPS.items()},                    # V-DB's budget: lr x epochs
     **{f"exbert-{p}{d:g}": ("exbert", dict(dropout_before_moe=d if p != "after" else 0.0, dropout_after_moe=d if p != "before" else 0.0))
        for d in (0.1, 0.3) for p in ("before", "after", "both") if (p, d) != ("before", 0.1)},   # before0.1 is exbert-l4
