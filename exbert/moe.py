@@ -8,9 +8,9 @@ Docs: https://exbert-org.github.io/exbert/moe.html.md"""
 from __future__ import annotations
 
 # %% auto #0
-__all__ = ['SECOND_POLICIES', 'BACKENDS', 'EXPERT_TYPES', 'Routing', 'expert_capacity', 'route_tokens', 'FFNExpert',
-           'make_experts', 'dispatch_stmoe', 'dispatch_sorted', 'MoEOutput', 'PaddingAwareMoE', 'expert_counts',
-           'MoEBlock']
+__all__ = ['SECOND_POLICIES', 'BACKENDS', 'EXPERT_TYPES', 'Routing', 'expert_capacity', 'expert_capacities', 'route_tokens',
+           'FFNExpert', 'make_experts', 'dispatch_stmoe', 'dispatch_sorted', 'MoEOutput', 'PaddingAwareMoE',
+           'expert_counts', 'MoEBlock']
 
 # %% ../nbs/03_moe.ipynb #de7440c0
 import dataclasses
@@ -45,6 +45,12 @@ class Routing:
 def expert_capacity(n_tokens: int, capacity_factor: float, n_experts: int) -> int:
     "st-moe's capacity of one expert for a group of `n_tokens` tokens."
     return max(min(n_tokens, int((n_tokens * capacity_factor) / n_experts)), MIN_EXPERT_CAPACITY)
+
+# %% ../nbs/03_moe.ipynb #f198b227
+def expert_capacities(n_tokens: torch.Tensor, capacity_factor: float, n_experts: int) -> torch.Tensor:
+    "`expert_capacity` of each row's number of tokens `n_tokens` (long tensor), on its device."
+    c = torch.floor(n_tokens.double() * capacity_factor / n_experts).long()
+    return torch.minimum(n_tokens.long(), c).clamp(min=MIN_EXPERT_CAPACITY)
 
 # %% ../nbs/03_moe.ipynb #cd7a46d3
 def _as_mask(attention_mask, x):
@@ -86,7 +92,7 @@ def route_tokens(x: torch.Tensor, mask: torch.Tensor, router_weight: torch.Tenso
     m = m * should_route[..., None].float()
     # capacity: first choices in sequence order, then second choices (st-moe / mesh-tensorflow order), per row
     n_real = mask.sum(-1)
-    capacity = torch.tensor([expert_capacity(l, capacity_factor, n_experts) for l in n_real.tolist()], device=x.device)
+    capacity = expert_capacities(n_real, capacity_factor, n_experts)
     cap = capacity.float()[:, None, None]
     cumsum = F.pad(m, (0, 0, 1, -1)).cumsum(dim=-2)                         # exclusive cumsum along the sequence
     positions, prev = [], 0.

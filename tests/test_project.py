@@ -100,3 +100,28 @@ def test_gpu_check_smoke(tmp_path):
     assert rep["checks"]["exbert"]["top1_expert_agreement"] == 1.0 or rep["environment"]["device"] == "cuda"
     assert rep["trainer"]["val_loss_rel_diff"] and max(rep["trainer"]["val_loss_rel_diff"]) < 0.01
     assert rep["grid"]["finished"] == 1 and rep["grid"]["rows"][0]["squad_em"] is not None
+
+def test_tuning_study_tool_resumes_from_committed_runs(tmp_path):
+    "tools/tuning_study.py: a committed arm counts as finished (restored, not rerun); --report writes study.json from it."
+    committed, out = tmp_path / "committed", tmp_path / "runs"
+    row = lambda arm, seed, **kw: dict(run_id=f"{arm}-r0.80-shuffled-s{seed}", model="exbert" if arm == "exbert" else "vdb", preset=arm,
+                                       ratio=0.8, order="shuffled", seed=seed, backbone="standin", squad_em=50.0 + seed,
+                                       squad_f1=60.0, bioasq_em=40.0, bioasq_f1=50.0, **kw)
+    (committed / "standard").mkdir(parents=True)
+    (committed / "standard" / "results.jsonl").write_text("".join(json.dumps(row(a, s)) + "\n" for a in ("exbert", "vdb-tuned") for s in range(3)))
+    arm = committed / "tuning" / "vdb-lr2x"
+    (arm / "vdb-r0.80-shuffled-s0").mkdir(parents=True)
+    (arm / "vdb-r0.80-shuffled-s0" / "history.json").write_text(json.dumps(
+        [dict(epoch=e, val_f1=f, train_loss=1.0, val_loss=2.0) for e, f in ((1, 50.0), (2, 58.5), (3, 57.0))]))
+    (arm / "results.jsonl").write_text(json.dumps({**row("vdb", 0), "run_dir": "vdb-r0.80-shuffled-s0"}) + "\n")
+    tool = [sys.executable, "tools/tuning_study.py", "--out", str(out), "--committed", str(committed)]
+    r = run(tool + ["--max-runs", "0"], cwd=ROOT)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert (out / "tuning" / "vdb-lr2x" / "vdb-r0.80-shuffled-s0" / "history.json").is_file()   # restored
+    assert '"arm": "vdb-lr2x", "epoch": 2' in r.stdout and "curve arms still running" in r.stdout
+    assert not any(p.name == "checkpoints" for p in out.rglob("*"))   # nothing trained
+    r = run(tool + ["--report"], cwd=ROOT)
+    assert r.returncode == 0, r.stderr[-3000:]
+    rep = json.loads((committed / "tuning" / "study.json").read_text())
+    assert (rep["runs"], rep["best"]["vdb"]["arm"], rep["best"]["vdb"]["epoch"], rep["best"]["exbert"]) == (1, "vdb-lr2x", 2, None)
+    assert rep["table"][0]["best epoch (val F1)"] == "2 (58.5)" and rep["best_vs_best"] is None
