@@ -473,7 +473,7 @@ def tuning_configs(out, seeds: int = 3, **common) -> list[TrainConfig]:
 
 # %% ../nbs/08_experiments.ipynb #da61f02b
 def curve_rows(out, model: str) -> pd.DataFrame:
-    "Every finished curve arm of `model` as one row per arm and epoch: the arm, its overrides, the epoch's history."
+    "Every finished curve arm of `model` as one row per arm and epoch: the arm, its preset and that epoch's history entry."
     rows = []
     for name, (preset, o) in CURVE_ARMS.items():
         if PRESETS[preset]["model"] != model: continue
