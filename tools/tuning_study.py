@@ -46,6 +46,7 @@ def main():
     ap.add_argument("--report", action="store_true", help="run nothing; write COMMITTED/tuning/study.json from the committed runs")
     ap.add_argument("--collect", action="store_true", help="with --report: first copy OUT/tuning's finished runs to COMMITTED/tuning")
     a = ap.parse_args()
+    if a.collect and not a.report: ap.error("--collect goes with --report")
     out, committed = Path(a.out) / "tuning", Path(a.committed) / "tuning"
     if a.report: return report(out, committed, Path(a.committed) / "standard", a.collect)
     for name in ARMS: restore(out, committed, name)
