@@ -478,8 +478,7 @@ def curve_rows(out, model: str) -> pd.DataFrame:
     for name, (preset, o) in CURVE_ARMS.items():
         if PRESETS[preset]["model"] != model: continue
         for r in read_results(Path(out) / name / "results.jsonl"):
-            hist = json.loads((Path(out) / name / r["run_dir"] / "history.json").read_text())
-            rows += [{"arm": name, "preset": preset, **h} for h in hist]
+            rows += [{"arm": name, "preset": preset, **h} for h in load_history(Path(out) / name / r["run_dir"]) or []]
     return pd.DataFrame(rows)
 
 # %% ../nbs/08_experiments.ipynb #78360382

@@ -33,13 +33,18 @@ def restore(out: Path, committed: Path, name: str) -> None:
         run, saved = out / name / r["run_id"], committed / name / r["run_id"]
         if not run.exists() and saved.is_dir(): shutil.copytree(saved, run)   # its predictions, for the figures
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def grid_parser(doc: str) -> argparse.ArgumentParser:
+    "The options every long-run tool shares: data, output and committed folders, workers, a bound on new runs."
+    ap = argparse.ArgumentParser(description=doc.splitlines()[0])
     ap.add_argument("--data", default="../shared/data")
     ap.add_argument("--out", default="runs")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--max-runs", type=int)
     ap.add_argument("--committed", default="nbs/results", help="where finished runs are committed (they are not rerun)")
+    return ap
+
+def main():
+    ap = grid_parser(__doc__)
     ap.add_argument("--headline-first", action=argparse.BooleanOptionalAction, default=True,
                     help="queue the 80:20 shuffled cell first (its 3 seeds, the tuned arms before paper-settings V-DB)")
     ap.add_argument("--checks", nargs="*", choices=list(CHECKS), default=[],

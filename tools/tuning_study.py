@@ -16,7 +16,7 @@ the finished runs of OUT/tuning/<arm>/ there (tools/collect_results.py, arm by a
 To run it after the standard grid, unattended:
     python tools/standard_grid.py --data ../shared/data --out runs; python tools/tuning_study.py --data ../shared/data --out runs
 """
-import argparse, json
+import json
 from pathlib import Path
 
 from exbert.data import atomic_write
@@ -24,7 +24,7 @@ from exbert.experiments import (CURVE_ARMS, PAIRED_ARMS, best_setting, confirm_c
                                 study_report, tuning_configs)
 from exbert.results import load_results
 from collect_results import collect
-from standard_grid import restore
+from standard_grid import grid_parser, restore
 
 ARMS = [*CURVE_ARMS, *PAIRED_ARMS, "best-exbert", "best-vdb"]   # every arm folder the study can have
 
@@ -37,12 +37,7 @@ def report(out: Path, committed: Path, grid: Path, copy: bool) -> None:
     print(f"wrote {committed / 'study.json'}: {rep['runs']} runs in {rep['arms']} arms")
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data", default="../shared/data")
-    ap.add_argument("--out", default="runs")
-    ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--max-runs", type=int)
-    ap.add_argument("--committed", default="nbs/results", help="where finished runs are committed (they are not rerun)")
+    ap = grid_parser(__doc__)
     ap.add_argument("--report", action="store_true", help="run nothing; write COMMITTED/tuning/study.json from the committed runs")
     ap.add_argument("--collect", action="store_true", help="with --report: first copy OUT/tuning's finished runs to COMMITTED/tuning")
     a = ap.parse_args()
