@@ -211,17 +211,21 @@ def peak_memory(spec: dict, timeout: float = 600) -> dict:
 
 # %% ../nbs/10_bench.ipynb #556d086e
 def bench_inference(models: dict, batches: list[dict], repeats: int = 5) -> dict:
-    "Median seconds per single-window forward pass (eval, no grad) over `batches` (batch size 1), side by side."
+    "Median ms per single-window forward pass (inference mode) over `batches` (batch size 1), side by side, with the FLOP ideal."
     for m in models.values(): m.eval()
     def infer(m):
         def f(i):
-            b = batches[i % len(batches)]
-            with torch.no_grad(): m(input_ids=b["input_ids"], attention_mask=b["attention_mask"])
+            with torch.inference_mode():
+                for b in batches: m(input_ids=b["input_ids"], attention_mask=b["attention_mask"])
         return f
     # each round goes through all the windows, so every contender sees the same lengths
-    t = interleave({k: (lambda f: (lambda i: [f(j) for j in range(len(batches))]))(infer(m)) for k, m in models.items()}, repeats)
+    t = interleave({k: infer(m) for k, m in models.items()}, repeats)
+    flops = {k: sum(infer_flops(m, b) for b in batches) for k, m in models.items()}
     ref = next(iter(t))
-    return {k: dict(ms_per_question=1000 * v / len(batches), speedup_vs_first=t[ref] / v) for k, v in t.items()}
+    return {k: dict(ms_per_question=1000 * v / len(batches), speedup_vs_first=t[ref] / v, gflops=flops[k] / 1e9,
+                    flop_speedup_vs_first=flops[ref] / flops[k], vs_flop_ideal=(t[ref] / v) / (flops[ref] / flops[k]))
+            for k, v in t.items()}
+
 
 # %% ../nbs/10_bench.ipynb #db7d89c8
 def inference_batches(windows, batch_size: int) -> list[dict]:
@@ -575,8 +579,10 @@ def format_report(r: dict) -> str:
                 L.append(f"  {k:<22} dynamic {v['dynamic_examples_per_s']:7.2f} ex/s  fixed {v['fixed_examples_per_s']:7.2f} ex/s  {v['speedup']:5.2f}x")
     elif "padding" in r: L.append(f"\nPadding: {r['padding']}")
     if "inference" in r:
-        L.append("\nInference latency (batch 1, one window per question, eval, no grad)")
-        for k, v in r["inference"].items(): L.append(f"  {k:<22} {v['ms_per_question']:7.1f} ms/question  {v['speedup_vs_first']:5.2f}x V-DB")
+        L.append("\nInference latency (batch 1, one window per question, inference mode)")
+        for k, v in r["inference"].items():
+            ideal = f"  FLOP ideal {v['flop_speedup_vs_first']:4.2f}x, {100 * v['vs_flop_ideal']:3.0f}% of it" if "gflops" in v else ""
+            L.append(f"  {k:<22} {v['ms_per_question']:7.1f} ms/question  {v['speedup_vs_first']:5.2f}x V-DB{ideal}")
     for bs, rows in r.get("inference_batched", {}).items():
         L.append(f"\nBatched inference, batch {bs}, {r['inference_batched_windows']} evaluation windows (inference mode)")
         for k, v in rows.items(): L.append(f"  {k:<22} {v['windows_per_s']:7.1f} windows/s  {v['speedup_vs_first']:5.2f}x V-DB  "

@@ -6,7 +6,7 @@ Docs: https://exbert-org.github.io/exbert/train.html.md"""
 
 # %% ../nbs/06_train.ipynb #2a319997
 from __future__ import annotations
-import argparse, dataclasses, difflib, json, os, shutil, sys, time
+import argparse, dataclasses, difflib, json, os, shutil, sys, time, warnings
 from dataclasses import dataclass, field, asdict
 from pathlib import Path
 
@@ -28,10 +28,10 @@ from .predict import DomainEval, QASet, by_length, save_qa_model, score_set, spr
 __all__ = ['MODELS', 'SELECT_RULES', 'PRESETS', 'MOE_LOSSES', 'RUN_CONFIG', 'FINAL_KEYS', 'write_json', 'TrainConfig',
            'make_config', 'check_config', 'run_id', 'resolve_backbone', 'build_model', 'model_overrides',
            'tiny_backbone', 'labelled_windows', 'run_data', 'LengthGroupedSampler', 'val_metrics', 'epoch_record',
-           'QATrainer', 'run_dir', 'default_bf16', 'use_bf16', 'visible_gpus', 'grid_worker', 'training_args',
-           'resume_point', 'resumed_history', 'make_trainer', 'result_row', 'selected_evaluation', 'model_card',
-           'final_metrics', 'write_run', 'reporting', 'finish_reporting', 'train_and_evaluate', 'check_inputs',
-           'train_cli']
+           'QATrainer', 'run_dir', 'default_bf16', 'use_bf16', 'native_bf16', 'visible_gpus', 'grid_worker',
+           'training_args', 'resume_point', 'resumed_history', 'make_trainer', 'result_row', 'selected_evaluation',
+           'model_card', 'final_metrics', 'write_run', 'reporting', 'finish_reporting', 'train_and_evaluate',
+           'check_inputs', 'train_cli']
 
 # %% ../nbs/06_train.ipynb #422964df
 def write_json(path, obj) -> Path:
@@ -320,6 +320,12 @@ def use_bf16(c: TrainConfig) -> bool:
     "Whether run `c` trains under bf16 autocast: `c.bf16`, or `default_bf16()` where it is None."
     return default_bf16() if c.bf16 is None else bool(c.bf16)
 
+def native_bf16() -> bool:
+    "Whether bf16 runs in hardware here: a CUDA GPU that supports it, or a CPU with AVX512-BF16 or AMX (else torch emulates it)."
+    if torch.cuda.is_available(): return torch.cuda.is_bf16_supported()
+    return torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
+
+
 # %% ../nbs/06_train.ipynb #2dee8640
 def visible_gpus() -> list[str]:
     "The CUDA devices this process may use, as `CUDA_VISIBLE_DEVICES` names them (all of them if it is unset; [] on a CPU)."
@@ -338,6 +344,9 @@ def grid_worker(threads: int, gpus: list[str], counter) -> None:
 def training_args(c: TrainConfig, output_dir, progress: bool = True, **kwargs) -> TrainingArguments:
     "The `TrainingArguments` of a config: validation and a full checkpoint every epoch; `select` decides what is restored."
     rule = SELECT_RULES[c.select]
+    if use_bf16(c) and not native_bf16():
+        warnings.warn(f"{run_id(c)}: bf16 autocast on a device without bf16 hardware (this CPU has neither AVX512-BF16 nor AMX): "
+                      "torch emulates it, many times slower than fp32; --no-bf16 (bf16=False) trains in fp32")
     return TrainingArguments(
         output_dir=str(output_dir), num_train_epochs=c.epochs, learning_rate=c.lr, weight_decay=c.weight_decay,
         warmup_steps=c.warmup, lr_scheduler_type="linear", per_device_train_batch_size=c.batch_size,

@@ -9,6 +9,10 @@ model has finished (until then the best can still change). Rerun the same comman
     python tools/tuning_study.py --report [--collect]   # runs nothing: writes nbs/results/tuning/study.json
 (--max-runs bounds each of the two stages: the study's arms, then the confirmations.)
 
+The curve arms train under bf16 autocast (CURVES in 08_experiments). On a machine without bf16 hardware
+(a CPU with neither AVX512-BF16 nor AMX, and no CUDA GPU) torch emulates it, many times slower, so they are
+skipped there (with a message) and only the fp32 arms run; --emulated-bf16 runs them anyway.
+
 --report writes the study's table, each model's best setting and the best-against-best comparison (paired with
 the committed standard grid) to nbs/results/tuning/study.json, from the committed runs; --collect first copies
 the finished runs of OUT/tuning/<arm>/ there (tools/collect_results.py, arm by arm).
@@ -23,6 +27,7 @@ from exbert.data import atomic_write
 from exbert.experiments import (CURVE_ARMS, PAIRED_ARMS, best_setting, confirm_configs, read_results, run_grid,
                                 study_report, tuning_configs)
 from exbert.results import load_results
+from exbert.train import native_bf16, use_bf16
 from collect_results import collect
 from standard_grid import grid_parser, restore
 
@@ -40,6 +45,7 @@ def main():
     ap = grid_parser(__doc__)
     ap.add_argument("--report", action="store_true", help="run nothing; write COMMITTED/tuning/study.json from the committed runs")
     ap.add_argument("--collect", action="store_true", help="with --report: first copy OUT/tuning's finished runs to COMMITTED/tuning")
+    ap.add_argument("--emulated-bf16", action="store_true", help="run the bf16 arms even where bf16 has no hardware (many times slower)")
     a = ap.parse_args()
     if a.collect and not a.report: ap.error("--collect goes with --report")
     out, committed = Path(a.out) / "tuning", Path(a.committed) / "tuning"
@@ -47,6 +53,12 @@ def main():
     for name in ARMS: restore(out, committed, name)
     data = str(Path(a.data).resolve())
     cs = tuning_configs(out, data=data)
+    done = lambda c: any(r["run_id"] == Path(c.out).name for r in read_results(Path(c.out).parent / "results.jsonl"))
+    slow = [] if native_bf16() or a.emulated_bf16 else [c for c in cs if use_bf16(c) and not done(c)]
+    if slow:   # the curve arms train under bf16 (CURVES); emulated, a 5-epoch arm would take most of a day
+        print(f"skipping {len(slow)} bf16 runs ({', '.join(sorted({Path(c.out).parent.name for c in slow}))}): this machine has no "
+              "bf16 hardware (AVX512-BF16, AMX or a CUDA GPU), where torch emulates it; --emulated-bf16 runs them anyway")
+        cs = [c for c in cs if c not in slow]
     run_grid(cs, out, max_runs=a.max_runs, workers=a.workers)
     for model in ("exbert", "vdb"):
         mine = [c for c in cs if Path(c.out).parent.name in CURVE_ARMS and c.model == model]
