@@ -6,7 +6,9 @@ Docs: https://exbert-org.github.io/exbert/train.html.md"""
 
 # %% ../nbs/06_train.ipynb #2a319997
 from __future__ import annotations
-import argparse, dataclasses, difflib, json, os, shutil, sys, time, warnings
+import argparse, contextlib, dataclasses, difflib, json, os, shutil, sys, time, warnings
+try: import fcntl   # run_lock: POSIX file locks
+except ImportError: fcntl = None
 from dataclasses import dataclass, field, asdict
 from pathlib import Path
 
@@ -30,8 +32,8 @@ __all__ = ['MODELS', 'SELECT_RULES', 'PRESETS', 'MOE_LOSSES', 'RUN_CONFIG', 'FIN
            'tiny_backbone', 'labelled_windows', 'run_data', 'LengthGroupedSampler', 'val_metrics', 'epoch_record',
            'QATrainer', 'run_dir', 'default_bf16', 'use_bf16', 'native_bf16', 'visible_gpus', 'grid_worker',
            'training_args', 'resume_point', 'resumed_history', 'make_trainer', 'result_row', 'selected_evaluation',
-           'model_card', 'final_metrics', 'write_run', 'reporting', 'finish_reporting', 'train_and_evaluate',
-           'check_inputs', 'train_cli']
+           'model_card', 'final_metrics', 'write_run', 'reporting', 'finish_reporting', 'run_lock',
+           'train_and_evaluate', 'check_inputs', 'train_cli']
 
 # %% ../nbs/06_train.ipynb #422964df
 def write_json(path, obj) -> Path:
@@ -502,6 +504,21 @@ def finish_reporting(trainer: QATrainer, c: TrainConfig, row: dict) -> None:
         import wandb   # lazy: only runs that report to wandb import it
         if wandb.run is not None: wandb.finish()
 
+# %% ../nbs/06_train.ipynb #a1c0e7f2run2
+@contextlib.contextmanager
+def run_lock(out: Path):
+    "Hold an exclusive lock on run folder `out` (rank 0) while the block runs; another process holding it is an error."
+    if _rank() != 0 or fcntl is None: yield; return   # fcntl: POSIX only
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with open(out.parent / f".{out.name}.lock", "a+") as f:
+        try: fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            f.seek(0); pid = f.read().strip() or "unknown"
+            raise RuntimeError(f"{out}: another process (pid {pid}) is training this run; wait for it to end or stop it") from None
+        f.truncate(0); f.write(str(os.getpid())); f.flush()
+        try: yield
+        finally: fcntl.flock(f, fcntl.LOCK_UN)
+
 # %% ../nbs/06_train.ipynb #e8991888
 def train_and_evaluate(config: TrainConfig | dict, bench: dict | None = None, overwrite: bool = False,
                        progress: bool = True, callbacks=()) -> dict:
@@ -509,23 +526,24 @@ def train_and_evaluate(config: TrainConfig | dict, bench: dict | None = None, ov
     t0 = time.time()
     c = check_config(config if isinstance(config, TrainConfig) else TrainConfig(**config))
     out = run_dir(c)
-    if (out / "DONE").exists() and not overwrite: raise FileExistsError(f"{out} holds a finished run (DONE); pass overwrite=True to redo it")
-    ckpt = None if (out / "DONE").exists() else resume_point(out, c)
-    if ckpt is None and out.exists() and _rank() == 0: shutil.rmtree(out)  # nothing to resume: redo from scratch
-    if _rank() == 0: write_json(out / RUN_CONFIG, asdict(c))
-    reporting(c)
-    set_seed(c.seed)
-    tok = AutoTokenizer.from_pretrained(resolve_backbone(c.backbone))
-    data = run_data(c, tok, bench)
-    trainer = make_trainer(c, data, tok, out, progress, callbacks, history=resumed_history(out, ckpt))
-    trainer.train(resume_from_checkpoint=str(ckpt) if ckpt else None)
-    row, evals = final_metrics(trainer, c, data)
-    row.update(train_seconds=trainer.history[-1]["seconds"] if trainer.history else None,
-               train_cpu_seconds=trainer.history[-1].get("cpu_seconds") if trainer.history else None,
-               run_seconds=round(time.time() - t0, 1), resumed_from=int(ckpt.name.split("-")[1]) if ckpt else None,
-               world_size=trainer.args.world_size)   # `batch_size` is per process: the global batch is batch_size x world_size
-    finish_reporting(trainer, c, row)
-    if trainer.is_world_process_zero(): write_run(out, row, evals, trainer, c)
+    with run_lock(out):   # a second process on the same run (a grid restarted beside its old workers) stops here
+        if (out / "DONE").exists() and not overwrite: raise FileExistsError(f"{out} holds a finished run (DONE); pass overwrite=True to redo it")
+        ckpt = None if (out / "DONE").exists() else resume_point(out, c)
+        if ckpt is None and out.exists() and _rank() == 0: shutil.rmtree(out)  # nothing to resume: redo from scratch
+        if _rank() == 0: write_json(out / RUN_CONFIG, asdict(c))
+        reporting(c)
+        set_seed(c.seed)
+        tok = AutoTokenizer.from_pretrained(resolve_backbone(c.backbone))
+        data = run_data(c, tok, bench)
+        trainer = make_trainer(c, data, tok, out, progress, callbacks, history=resumed_history(out, ckpt))
+        trainer.train(resume_from_checkpoint=str(ckpt) if ckpt else None)
+        row, evals = final_metrics(trainer, c, data)
+        row.update(train_seconds=trainer.history[-1]["seconds"] if trainer.history else None,
+                   train_cpu_seconds=trainer.history[-1].get("cpu_seconds") if trainer.history else None,
+                   run_seconds=round(time.time() - t0, 1), resumed_from=int(ckpt.name.split("-")[1]) if ckpt else None,
+                   world_size=trainer.args.world_size)   # `batch_size` is per process: the global batch is batch_size x world_size
+        finish_reporting(trainer, c, row)
+        if trainer.is_world_process_zero(): write_run(out, row, evals, trainer, c)
     return row
 
 # %% ../nbs/06_train.ipynb #c436741a

@@ -12,9 +12,10 @@ Rerun the same command to resume; finished runs are never repeated.
 
 By default the 80:20 shuffled cell (the paper's headline mixture) goes first: its 3 seeds of the tuned arms
 (`vdb-tuned`, `exbert`, with any check partners), then paper-settings `vdb`; then the other cells, seed-major.
+`--first 0 1` queues the 0:100 and then the 100:0 cell next the same way (to finish whole cells sooner).
 
     python tools/standard_grid.py [--data ../shared/data] [--out runs] [--workers 2] [--max-runs N]
-                                  [--no-headline-first] [--checks grouped fast] [--checks-only]
+                                  [--no-headline-first] [--first RATIO ...] [--checks grouped fast] [--checks-only]
 """
 import argparse, dataclasses, shutil
 from pathlib import Path
@@ -43,10 +44,18 @@ def grid_parser(doc: str) -> argparse.ArgumentParser:
     ap.add_argument("--committed", default="nbs/results", help="where finished runs are committed (they are not rerun)")
     return ap
 
+def priority(c, first: list[float]) -> tuple:
+    "Sort key: the shuffled cells at the ratios in `first` in that order, each's tuned arms before `vdb`; then the rest (sorted() is stable)."
+    rank = first.index(c.ratio) if c.order == "shuffled" and c.ratio in first else len(first)
+    return (rank, rank < len(first) and c.preset == "vdb")
+
 def main():
     ap = grid_parser(__doc__)
     ap.add_argument("--headline-first", action=argparse.BooleanOptionalAction, default=True,
                     help="queue the 80:20 shuffled cell first (its 3 seeds, the tuned arms before paper-settings V-DB)")
+    ap.add_argument("--first", nargs="*", type=float, default=[], metavar="RATIO",
+                    help="queue the shuffled cells at these SQuAD fractions next (after the headline cell), in this order, "
+                         "the tuned arms of each before paper-settings vdb: e.g. --first 0 1 to finish the single-domain cells")
     ap.add_argument("--checks", nargs="*", choices=list(CHECKS), default=[],
                     help="speed-lever checks whose partners are queued after each 80:20 tuned run (default none: the grid alone)")
     ap.add_argument("--checks-only", action="store_true", help="run only the checks' partners, not the rest of the grid")
@@ -57,8 +66,8 @@ def main():
     cell = [c for c in std if c.ratio == 0.8 and c.order == "shuffled" and c.preset in ("vdb-tuned", "exbert")]
     chk = {k: {run_id(c): dataclasses.replace(c, **CHECKS[k], out=str(out / f"standard-{k}" / run_id(c))) for c in cell}
            for k in CHECKS}
-    if a.headline_first:   # the paper's headline cell answers the question soonest; sorted() is stable
-        std = sorted(std, key=lambda c: (not (c.ratio == 0.8 and c.order == "shuffled"), c.preset == "vdb" if c.ratio == 0.8 and c.order == "shuffled" else False))
+    first = ([0.8] if a.headline_first else []) + [r for r in a.first if r != 0.8 or not a.headline_first]
+    std = sorted(std, key=lambda c: priority(c, first))
     order = []
     for c in std:
         if not a.checks_only: order.append(c)
