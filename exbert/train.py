@@ -510,14 +510,17 @@ def run_lock(out: Path):
     "Hold an exclusive lock on run folder `out` (rank 0) while the block runs; another process holding it is an error."
     if _rank() != 0 or fcntl is None: yield; return   # fcntl: POSIX only
     out.parent.mkdir(parents=True, exist_ok=True)
-    with open(out.parent / f".{out.name}.lock", "a+") as f:
-        try: fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    path = out.parent / f".{out.name}.lock"
+    with open(path, "a+") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            if not path.exists() or os.stat(path).st_ino != os.fstat(f.fileno()).st_ino: raise BlockingIOError  # unlinked by its last holder
         except BlockingIOError:
             f.seek(0); pid = f.read().strip() or "unknown"
             raise RuntimeError(f"{out}: another process (pid {pid}) is training this run; wait for it to end or stop it") from None
         f.truncate(0); f.write(str(os.getpid())); f.flush()
         try: yield
-        finally: fcntl.flock(f, fcntl.LOCK_UN)
+        finally: path.unlink(missing_ok=True); fcntl.flock(f, fcntl.LOCK_UN)   # unlinked while still held: nothing left behind
 
 # %% ../nbs/06_train.ipynb #e8991888
 def train_and_evaluate(config: TrainConfig | dict, bench: dict | None = None, overwrite: bool = False,
