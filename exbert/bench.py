@@ -32,7 +32,7 @@ from .results import run_times
 __all__ = ['CLOCK', 'STANDIN_SIZE', 'NO_DECAY', 'PEAK_TFLOPS', 'GPU_SHAPES', 'PARTS', 'interleave', 'sync_clock',
            'backbone_config', 'make_model', 'contenders', 'synthetic_batch', 'standin_tokenizer', 'real_windows',
            'real_batches', 'trainer_optimizer', 'train_step_fn', 'train_flops', 'slots_per_token', 'bench_train',
-           'peak_memory', 'bench_inference', 'inference_batches', 'synthetic_windows', 'infer_flops',
+           'peak_memory', 'bench_inference', 'inference_batches', 'synthetic_windows', 'infer_flops', 'time_inference',
            'bench_batched_inference', 'DenseBlock', 'RawSTMoEBlock', 'bench_moe', 'profile_moe', 'bench_experts',
            'sweep_moe', 'sweep_train', 'bench_padding', 'peak_tflops', 'bench_device', 'device_part', 'machine',
            'run_bench', 'format_device', 'format_report', 'bench_cli', 'plot_bench']
@@ -212,20 +212,8 @@ def peak_memory(spec: dict, timeout: float = 600) -> dict:
 # %% ../nbs/10_bench.ipynb #556d086e
 def bench_inference(models: dict, batches: list[dict], repeats: int = 5) -> dict:
     "Median ms per single-window forward pass (inference mode) over `batches` (batch size 1), side by side, with the FLOP ideal."
-    for m in models.values(): m.eval()
-    def infer(m):
-        def f(i):
-            with torch.inference_mode():
-                for b in batches: m(input_ids=b["input_ids"], attention_mask=b["attention_mask"])
-        return f
     # each round goes through all the windows, so every contender sees the same lengths
-    t = interleave({k: infer(m) for k, m in models.items()}, repeats)
-    flops = {k: sum(infer_flops(m, b) for b in batches) for k, m in models.items()}
-    ref = next(iter(t))
-    return {k: dict(ms_per_question=1000 * v / len(batches), speedup_vs_first=t[ref] / v, gflops=flops[k] / 1e9,
-                    flop_speedup_vs_first=flops[ref] / flops[k], vs_flop_ideal=(t[ref] / v) / (flops[ref] / flops[k]))
-            for k, v in t.items()}
-
+    return {k: dict(ms_per_question=1000 * v.pop("seconds") / len(batches), **v) for k, v in time_inference(models, batches, repeats).items()}
 
 # %% ../nbs/10_bench.ipynb #db7d89c8
 def inference_batches(windows, batch_size: int) -> list[dict]:
@@ -247,23 +235,26 @@ def infer_flops(model, batch: dict) -> int:
     return fc.get_total_flops()
 
 # %% ../nbs/10_bench.ipynb #62ebc56f
+def time_inference(models: dict, batches: list[dict], repeats: int = 5) -> dict:
+    "Per model: median seconds for one pass over all `batches` (inference mode, interleaved), its speed-up and FLOP ideal against the first."
+    for m in models.values(): m.eval()
+    def run(m):
+        def f(i):
+            with torch.inference_mode():
+                for b in batches: m(input_ids=b["input_ids"], attention_mask=b["attention_mask"])
+        return f
+    t = interleave({k: run(m) for k, m in models.items()}, repeats)
+    flops = {k: sum(infer_flops(m, b) for b in batches) for k, m in models.items()}
+    ref = next(iter(t))
+    return {k: dict(seconds=v, speedup_vs_first=t[ref] / v, gflops=flops[k] / 1e9, flop_speedup_vs_first=flops[ref] / flops[k],
+                    vs_flop_ideal=(t[ref] / v) / (flops[ref] / flops[k])) for k, v in t.items()}
+
 def bench_batched_inference(models: dict, windows, batch_sizes=(32, 64), repeats: int = 5) -> dict:
     "Per batch size: windows/s of every model over all `windows` (inference mode), side by side, and its FLOP ideal."
-    for m in models.values(): m.eval()
     out = {}
     for bs in batch_sizes:
-        batches = inference_batches(windows, bs)
-        def run(m):
-            def f(i):
-                with torch.inference_mode():
-                    for b in batches: m(**b)
-            return f
-        t = interleave({k: run(m) for k, m in models.items()}, repeats)
-        flops = {k: sum(infer_flops(m, b) for b in batches) for k, m in models.items()}
-        ref = next(iter(t))
-        out[bs] = {k: dict(windows_per_s=len(windows) / v, speedup_vs_first=t[ref] / v, gflops=flops[k] / 1e9,
-                           flop_speedup_vs_first=flops[ref] / flops[k], vs_flop_ideal=(t[ref] / v) / (flops[ref] / flops[k]))
-                   for k, v in t.items()}
+        r = time_inference(models, inference_batches(windows, bs), repeats)
+        out[bs] = {k: dict(windows_per_s=len(windows) / v.pop("seconds"), **v) for k, v in r.items()}
     return out
 
 # %% ../nbs/10_bench.ipynb #7151afad

@@ -66,7 +66,7 @@ def main():
     cell = [c for c in std if c.ratio == 0.8 and c.order == "shuffled" and c.preset in ("vdb-tuned", "exbert")]
     chk = {k: {run_id(c): dataclasses.replace(c, **CHECKS[k], out=str(out / f"standard-{k}" / run_id(c))) for c in cell}
            for k in CHECKS}
-    first = ([0.8] if a.headline_first else []) + [r for r in a.first if r != 0.8 or not a.headline_first]
+    first = list(dict.fromkeys(([0.8] if a.headline_first else []) + a.first))   # the headline cell, then --first, each once
     std = sorted(std, key=lambda c: priority(c, first))
     order = []
     for c in std:

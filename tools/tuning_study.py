@@ -53,8 +53,8 @@ def main():
     for name in ARMS: restore(out, committed, name)
     data = str(Path(a.data).resolve())
     cs = tuning_configs(out, data=data)
-    done = lambda c: any(r["run_id"] == Path(c.out).name for r in read_results(Path(c.out).parent / "results.jsonl"))
-    slow = [] if native_bf16() or a.emulated_bf16 else [c for c in cs if use_bf16(c) and not done(c)]
+    finished = {d: {r["run_id"] for r in read_results(d / "results.jsonl")} for d in {Path(c.out).parent for c in cs}}
+    slow = [] if native_bf16() or a.emulated_bf16 else [c for c in cs if use_bf16(c) and Path(c.out).name not in finished[Path(c.out).parent]]
     if slow:   # the curve arms train under bf16 (CURVES); emulated, a 5-epoch arm would take most of a day
         print(f"skipping {len(slow)} bf16 runs ({', '.join(sorted({Path(c.out).parent.name for c in slow}))}): this machine has no "
               "bf16 hardware (AVX512-BF16, AMX or a CUDA GPU), where torch emulates it; --emulated-bf16 runs them anyway")
