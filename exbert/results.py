@@ -23,9 +23,10 @@ __all__ = ['paper_claims', 'DOMAINS', 'DOMAIN_NAMES', 'MODEL_NAMES', 'ARM_NAMES'
            'select', 'betainc', 't_cdf', 't_quantile', 'gammaincc', 'chi2_sf', 'mean_ci', 'summarize',
            'varying_hparams', 'main_runs', 'results_table', 'paired_differences', 'compare_with_paper', 'arms_in',
            'backbone_name', 'fig_single_domain', 'fig_vdb_mixtures', 'load_histories', 'fig_loss_curves',
-           'fig_exbert_vs_vdb', 'paired_by_run', 'run_times', 'pick_epoch', 'at_rule', 'rule_differences',
-           'load_references', 'baseline_arm', 'disagreements', 'disagreement_table', 'jensen_shannon', 'routing_test',
-           'routing_table', 'routing_summary', 'fig_routing', 'results_report', 'write_figures', 'load_grids']
+           'fig_exbert_vs_vdb', 'paired_table', 'fig_paired_differences', 'paired_by_run', 'run_times', 'pick_epoch',
+           'at_rule', 'rule_differences', 'load_references', 'baseline_arm', 'disagreements', 'disagreement_table',
+           'jensen_shannon', 'routing_test', 'routing_table', 'routing_summary', 'fig_routing', 'results_report',
+           'write_figures', 'load_grids']
 
 # %% ../nbs/07_results.ipynb #7dd69e6e
 paper_claims = dict(
@@ -463,6 +464,56 @@ def fig_exbert_vs_vdb(results: pd.DataFrame) -> Figure | None:
                  f"+{paper_claims['exbert_minus_vdb_em'][0]:g}..{paper_claims['exbert_minus_vdb_em'][1]:g} EM")
     return fig
 
+# %% ../nbs/07_results.ipynb #8e2acfc3
+def _verdict(m: float, h: float, n: int, lo: float, hi: float) -> str:
+    "Plain reading of a paired difference `m ± h` (n seeds) against the claimed range [lo, hi] (NaN: no claim)."
+    if n < 2 or math.isnan(h): return "one seed: no interval"
+    side = "ExBERT behind" if m + h < 0 else "ExBERT ahead" if m - h > 0 else "no clear difference"
+    if math.isnan(lo): return side
+    if m + h < lo: return f"below the claim, {side}"
+    return f"above the claim, {side}" if m - h > hi else f"consistent with the claim, {side}"
+
+def paired_table(results, level: float = 0.95) -> pd.DataFrame:
+    "ExBERT minus each V-DB arm per (ratio, order) and test set: mean, CI half-width, seeds, the paper's claim, a verdict."
+    results, rows = with_arms(_as_results(results)), []
+    lo, hi = paper_claims["exbert_minus_vdb_em"]
+    for b in arms_in(results, [a for a in ARM_NAMES if a.startswith("vdb")]):
+        for dom in DOMAINS:
+            if f"{dom}_em" not in results: continue
+            d = paired_differences(results, f"{dom}_em", b=b)
+            for (ratio, order), g in d.groupby(["ratio", "order"]):
+                m, h, n = mean_ci(g["diff"].tolist(), level)
+                c = (np.nan, np.nan) if not 0 < ratio < 1 else (lo, hi)
+                if np.isclose(ratio, 0.8) and order == "shuffled": c = (paper_claims["exbert_minus_vdb_80_20"][dom],) * 2
+                rows.append(dict(baseline=ARM_NAMES[b], ratio=ratio, order=order, test_set=DOMAIN_NAMES[dom], n=n,
+                                 diff_em=m, ci=h, claim_lo=c[0], claim_hi=c[1], verdict=_verdict(m, h, n, *c)))
+    return pd.DataFrame(rows, columns=["baseline", "ratio", "order", "test_set", "n", "diff_em", "ci", "claim_lo", "claim_hi", "verdict"])
+
+# %% ../nbs/07_results.ipynb #5573679e
+def fig_paired_differences(results: pd.DataFrame) -> Figure | None:
+    "ExBERT minus each V-DB arm per mixture (mean ± 95% CI over paired seeds) against the paper's claimed gains."
+    bb, pt = backbone_name(results), paired_table(results)
+    if not len(pt): return _skip("paired differences", "the table needs paired runs of ExBERT and V-DB")
+    fig = Figure(figsize=(10, 4.2), layout="constrained")
+    axes = fig.subplots(1, 2, sharey=True)
+    lo, hi = paper_claims["exbert_minus_vdb_em"]
+    keys = sorted(set(zip(pt.baseline, pt.order)), key=lambda k: (k[1] != "shuffled", k[0]))
+    for ax, dom in zip(axes, DOMAINS):
+        ax.fill_between([0.15, 0.85], lo, hi, color="tab:red", alpha=0.12, label=f"paper: +{lo:g}..{hi:g} on mixtures")   # the mixtures: 0.2-0.8
+        ax.plot([0.8], [paper_claims["exbert_minus_vdb_80_20"][dom]], "r*", ms=12, label="paper at 80:20")
+        ax.axhline(0, color="k", lw=0.8)
+        for k, (b, o) in enumerate(keys):
+            g = pt[(pt.baseline == b) & (pt.order == o) & (pt.test_set == DOMAIN_NAMES[dom])].sort_values("ratio")
+            arm = next(a for a, name in ARM_NAMES.items() if name == b)
+            ax.errorbar(g.ratio + (k - (len(keys) - 1) / 2) * 0.012, g.diff_em, yerr=g.ci.fillna(0), capsize=3,
+                        marker="o" if o == "shuffled" else "s", ls=ORDER_STYLE.get(o, "-"), color=COLORS.get(arm),
+                        label=f"ExBERT - {b} ({o})")
+        ax.set_title(f"{DOMAIN_NAMES[dom]} test set"); ax.set_xlabel("SQuAD fraction of the training mixture")
+        ax.set_xticks(sorted(pt.ratio.unique()))
+    axes[0].set_ylabel("ExBERT - V-DB exact match (points)"); axes[0].legend(fontsize="small")
+    fig.suptitle(f"ExBERT minus V-DB per mixture, paired by seed, mean ± 95% CI (backbone: {bb})")
+    return fig
+
 # %% ../nbs/07_results.ipynb #1193ff7c
 def paired_by_run(a: pd.DataFrame, b: pd.DataFrame, metrics=("squad_em", "squad_f1", "bioasq_em", "bioasq_f1"),
                   level: float = 0.95) -> pd.DataFrame:
@@ -708,6 +759,7 @@ FIGURES = {
     "fig4_loss_by_layers": lambda r: fig_loss_curves(r, "n_layers"),
     "fig5_loss_by_lr": lambda r: fig_loss_curves(r, "lr"),
     "fig6_exbert_vs_vdb": fig_exbert_vs_vdb,
+    "fig6_paired_differences": fig_paired_differences,
     "routing_heatmap": fig_routing,
 }
 
@@ -721,6 +773,8 @@ def results_report(results: pd.DataFrame, references=None) -> str:
     table = results_table(results)
     results = main_runs(results)
     parts = [f"# Results (backbone: {backbone_name(results)})", "", table, "", compare_with_paper(results)]
+    pt = paired_table(results)
+    if len(pt): parts += ["", "## ExBERT minus each V-DB arm, per mixture (EM points, paired by seed)", "", _df_markdown(pt)]
     rs = routing_summary(results)
     if len(rs): parts += ["", "## Routing: expert vs domain per run, aggregated over seeds", "", _df_markdown(rs)]
     if references is not None:
