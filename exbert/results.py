@@ -23,10 +23,10 @@ __all__ = ['paper_claims', 'DOMAINS', 'DOMAIN_NAMES', 'MODEL_NAMES', 'ARM_NAMES'
            'select', 'betainc', 't_cdf', 't_quantile', 'gammaincc', 'chi2_sf', 'mean_ci', 'summarize',
            'varying_hparams', 'main_runs', 'results_table', 'paired_differences', 'compare_with_paper', 'arms_in',
            'backbone_name', 'fig_single_domain', 'fig_vdb_mixtures', 'load_histories', 'fig_loss_curves',
-           'fig_exbert_vs_vdb', 'paired_table', 'fig_paired_differences', 'paired_by_run', 'run_times', 'pick_epoch',
-           'at_rule', 'rule_differences', 'load_references', 'baseline_arm', 'disagreements', 'disagreement_table',
-           'jensen_shannon', 'routing_test', 'routing_table', 'routing_summary', 'fig_routing', 'results_report',
-           'write_figures', 'load_grids']
+           'fig_exbert_vs_vdb', 'paired_table', 'fig_paired_differences', 'order_differences', 'paired_by_run',
+           'run_times', 'pick_epoch', 'at_rule', 'rule_differences', 'load_references', 'baseline_arm', 'disagreements',
+           'disagreement_table', 'jensen_shannon', 'routing_test', 'routing_table', 'routing_summary', 'fig_routing',
+           'results_report', 'write_figures', 'load_grids']
 
 # %% ../nbs/07_results.ipynb #7dd69e6e
 paper_claims = dict(
@@ -514,6 +514,22 @@ def fig_paired_differences(results: pd.DataFrame) -> Figure | None:
     fig.suptitle(f"ExBERT minus V-DB per mixture, paired by seed, mean ± 95% CI (backbone: {bb})")
     return fig
 
+# %% ../nbs/07_results.ipynb #2911b1d4
+def order_differences(results, metrics=("squad_em", "bioasq_em"), level: float = 0.95) -> pd.DataFrame:
+    "Serial minus shuffled per arm and mixture, paired by seed: mean, CI half-width and seeds of each metric."
+    results = with_arms(_as_results(results))
+    mix = results[(results.ratio > 0) & (results.ratio < 1)]           # one domain: nothing to order
+    cols, rows = ["arm", "ratio", "n"] + [f"{k}_{s}" for k in metrics for s in ("diff", "ci")], []
+    for (arm, ratio), g in mix.groupby(["arm", "ratio"]):
+        per_seed = lambda o: g[g.order == o].groupby("seed")[list(metrics)].mean()
+        m = per_seed("serial").join(per_seed("shuffled"), lsuffix="_serial", rsuffix="_shuffled", how="inner")
+        if not len(m): continue
+        row = dict(arm=ARM_NAMES.get(arm, arm), ratio=ratio, n=len(m))
+        for k in metrics:
+            row[f"{k}_diff"], row[f"{k}_ci"], _ = mean_ci((m[f"{k}_serial"] - m[f"{k}_shuffled"]).tolist(), level)
+        rows.append(row)
+    return pd.DataFrame(rows, columns=cols)
+
 # %% ../nbs/07_results.ipynb #1193ff7c
 def paired_by_run(a: pd.DataFrame, b: pd.DataFrame, metrics=("squad_em", "squad_f1", "bioasq_em", "bioasq_f1"),
                   level: float = 0.95) -> pd.DataFrame:
@@ -775,6 +791,8 @@ def results_report(results: pd.DataFrame, references=None) -> str:
     parts = [f"# Results (backbone: {backbone_name(results)})", "", table, "", compare_with_paper(results)]
     pt = paired_table(results)
     if len(pt): parts += ["", "## ExBERT minus each V-DB arm, per mixture (EM points, paired by seed)", "", _df_markdown(pt)]
+    od = order_differences(results)
+    if len(od): parts += ["", "## Serial minus shuffled, per arm and mixture (EM points, paired by seed)", "", _df_markdown(od)]
     rs = routing_summary(results)
     if len(rs): parts += ["", "## Routing: expert vs domain per run, aggregated over seeds", "", _df_markdown(rs)]
     if references is not None:
