@@ -122,6 +122,10 @@ def test_tuning_study_tool_resumes_from_committed_runs(tmp_path):
     from exbert.train import native_bf16
     assert ("bf16 runs" in r.stdout) == (not native_bf16())   # the bf16 curve arms are skipped where bf16 is emulated
     assert not any(p.name == "checkpoints" for p in out.rglob("*"))   # nothing trained
+    r = run(tool + ["--max-runs", "0", "--arms", "vdb-lr2x", "exbert-16e"], cwd=ROOT)   # only these arms: 1 run done, 3 to go
+    assert r.returncode == 0 and "3 of 4 runs left in vdb-lr2x, exbert-16e" in r.stdout, (r.stdout, r.stderr[-2000:])
+    r = run(tool + ["--arms", "no-such-arm"], cwd=ROOT)
+    assert r.returncode == 2 and "invalid choice: 'no-such-arm'" in r.stderr
     r = run(tool + ["--report"], cwd=ROOT)
     assert r.returncode == 0, r.stderr[-3000:]
     rep = json.loads((committed / "tuning" / "study.json").read_text())

@@ -5,9 +5,11 @@ nbs/results/tuning/<arm>/ (by tools/collect_results.py) count as finished, so a 
 last one stopped. The confirmations of each model's best setting are queued only once every curve arm of that
 model has finished (until then the best can still change). Rerun the same command to resume.
 
-    python tools/tuning_study.py [--data ../shared/data] [--out runs] [--workers 2] [--max-runs N]
+    python tools/tuning_study.py [--data ../shared/data] [--out runs] [--workers 2] [--max-runs N] [--arms ARM ...]
     python tools/tuning_study.py --report [--collect]   # runs nothing: writes nbs/results/tuning/study.json
-(--max-runs bounds each of the two stages: the study's arms, then the confirmations.)
+(--max-runs bounds each of the two stages: the study's arms, then the confirmations.) --arms runs only the named
+arms, in the study's order (e.g. two processes on two machines or cores, each with arms of its own); a
+confirmation (best-exbert, best-vdb) then runs only if it is named and its model's curve arms have all finished.
 
 The curve arms train under bf16 autocast (CURVES in 08_experiments). On a machine without bf16 hardware
 (a CPU with neither AVX512-BF16 nor AMX, and no CUDA GPU) torch emulates it, many times slower, so they are
@@ -45,6 +47,7 @@ def main():
     ap = grid_parser(__doc__)
     ap.add_argument("--report", action="store_true", help="run nothing; write COMMITTED/tuning/study.json from the committed runs")
     ap.add_argument("--collect", action="store_true", help="with --report: first copy OUT/tuning's finished runs to COMMITTED/tuning")
+    ap.add_argument("--arms", nargs="+", choices=ARMS, metavar="ARM", help=f"run only these arms (of {', '.join(ARMS)})")
     ap.add_argument("--emulated-bf16", action="store_true", help="run the bf16 arms even where bf16 has no hardware (many times slower)")
     a = ap.parse_args()
     if a.collect and not a.report: ap.error("--collect goes with --report")
@@ -52,20 +55,23 @@ def main():
     if a.report: return report(out, committed, Path(a.committed) / "standard", a.collect)
     for name in ARMS: restore(out, committed, name)
     data = str(Path(a.data).resolve())
-    cs = tuning_configs(out, data=data)
+    every = tuning_configs(out, data=data)
+    cs = [c for c in every if not a.arms or Path(c.out).parent.name in a.arms]
     finished = {d: {r["run_id"] for r in read_results(d / "results.jsonl")} for d in {Path(c.out).parent for c in cs}}
     slow = [] if native_bf16() or a.emulated_bf16 else [c for c in cs if use_bf16(c) and Path(c.out).name not in finished[Path(c.out).parent]]
     if slow:   # the curve arms train under bf16 (CURVES); emulated, a 5-epoch arm would take most of a day
         print(f"skipping {len(slow)} bf16 runs ({', '.join(sorted({Path(c.out).parent.name for c in slow}))}): this machine has no "
               "bf16 hardware (AVX512-BF16, AMX or a CUDA GPU), where torch emulates it; --emulated-bf16 runs them anyway")
         cs = [c for c in cs if c not in slow]
+    left = [c for c in cs if Path(c.out).name not in finished[Path(c.out).parent]]
+    print(f"{len(left)} of {len(cs)} runs left" + (f" in {', '.join(a.arms)}" if a.arms else ""))
     run_grid(cs, out, max_runs=a.max_runs, workers=a.workers)
     for model in ("exbert", "vdb"):
-        mine = [c for c in cs if Path(c.out).parent.name in CURVE_ARMS and c.model == model]
+        mine = [c for c in every if Path(c.out).parent.name in CURVE_ARMS and c.model == model]
         finished = all(read_results(Path(c.out).parent / "results.jsonl") for c in mine)
         best = best_setting(out, model)
         print(f"{model}: best curve setting so far {json.dumps(best)}" + ("" if finished else " (curve arms still running)"))
-        if finished and best: run_grid(confirm_configs(out, best, data=data), out, max_runs=a.max_runs, workers=a.workers)
+        if finished and best and (not a.arms or f"best-{model}" in a.arms): run_grid(confirm_configs(out, best, data=data), out, max_runs=a.max_runs, workers=a.workers)
 
 
 if __name__ == "__main__":  # the workers are spawned processes that import this file
