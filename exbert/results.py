@@ -441,7 +441,7 @@ def fig_exbert_vs_vdb(results: pd.DataFrame) -> Figure | None:
     vdbs = [a for a in arms if a.startswith("vdb")]
     s = summarize(results, by=("arm", "ratio", "order"), metrics=("squad_em", "bioasq_em"))
     fig = Figure(figsize=(10, 1 + 3.6 * len(orders)), layout="constrained")
-    axes = np.atleast_2d(fig.subplots(len(orders), 2, sharex=True, squeeze=False))
+    axes = np.atleast_2d(fig.subplots(len(orders), 2, sharex=True, sharey="col", squeeze=False))   # one scale per test set: the orders compare
     for i, o in enumerate(orders):
         for j, dom in enumerate(DOMAINS):
             ax = axes[i, j]
