@@ -27,7 +27,7 @@ from .results import (compare_with_paper, load_grids, load_history, load_results
 __all__ = ['GRID_RATIOS', 'GRID_ORDERS', 'DROPOUT_PLACEMENTS', 'TEST_METRICS', 'REPRODUCE', 'LR_STEPS', 'CURVES', 'CURVE_ARMS',
            'PAIRED_ARMS', 'GRID_ARMS', 'REFERENCE', 'read_results', 'append_result', 'grid_configs', 'grid_table',
            'record', 'run_grid', 'finished_line', 'run_parallel', 'import_ray', 'ray_start', 'run_ray', 'check_space',
-           'trial_config', 'trial_run', 'validation_f1', 'run_trial', 'search_setup', 'tune', 'tune_ray',
+           'trial_config', 'trial_run', 'validation_f1', 'run_trial', 'search_setup', 'trial_rows', 'tune', 'tune_ray',
            'preset_configs', 'check_backbone', 'draw_figures', 'report_grid', 'reproduce', 'reproduce_cli', 'tune_cli',
            'study_config', 'tuning_configs', 'curve_rows', 'best_setting', 'confirm_configs', 'study_part',
            'load_study', 'paired_delta', 'study_table', 'best_runs', 'best_vs_best', 'study_report']
@@ -231,6 +231,11 @@ def search_setup(config: TrainConfig, layers, experts, lr_range, placements, out
     return c, out
 
 # %% ../nbs/08_experiments.ipynb #050ee623
+def trial_rows(trials) -> list[dict]:
+    "The finished Optuna `trials` as JSON rows: values, validation F1, test scores, folder and wall seconds (of its last attempt)."
+    return [dict(number=t.number, params=t.params, validation_f1=t.value, test=t.user_attrs["test"], run=t.user_attrs["run"],
+                 seconds=(t.datetime_complete - t.datetime_start).total_seconds()) for t in trials]
+
 def tune(config: TrainConfig, n_trials: int = 20, layers=(3, 6), experts=(8, 16), lr_range=(1e-5, 1e-4),
          placements=tuple(DROPOUT_PLACEMENTS), out=None, bench: dict | None = None, progress: bool = True, callbacks=()) -> dict:
     "Search n_layers, n_experts, learning rate and dropout placement for ExBERT on validation F1; resumable; returns the best."
@@ -251,10 +256,10 @@ def tune(config: TrainConfig, n_trials: int = 20, layers=(3, 6), experts=(8, 16)
         return f1
     left = n_trials - len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
     if left > 0: study.optimize(objective, n_trials=left, show_progress_bar=progress, callbacks=list(callbacks))
-    best = study.best_trial
-    result = dict(trials=len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))), best_params=best.params,
-                  validation_f1=best.value, test=best.user_attrs["test"], run=best.user_attrs["run"])
-    if _rank() == 0: write_json(out / "best.json", result)
+    best, done = study.best_trial, study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    result = dict(trials=len(done), best_params=best.params, validation_f1=best.value, test=best.user_attrs["test"],
+                  run=best.user_attrs["run"])
+    if _rank() == 0: write_json(out / "best.json", result); write_json(out / "trials.json", trial_rows(done))
     return result
 
 # %% ../nbs/08_experiments.ipynb #377fa23a
@@ -411,7 +416,7 @@ def tune_cli(argv: list[str]) -> int:
                                  "trial's test scores once.")
     ap.add_argument("--data", help="data folder (default: $EXBERT_DATA or <repo>/../shared/data)")
     ap.add_argument("--backbone", default="standin", help="hub name, local DistilBERT folder, or 'standin' (default)")
-    ap.add_argument("--out", default="runs/tune", help="search folder: study.db, trials/, best.json (default runs/tune)")
+    ap.add_argument("--out", default="runs/tune", help="search folder: study.db, trials/, trials.json, best.json (default runs/tune)")
     ap.add_argument("--n-trials", type=int, default=20)
     ap.add_argument("--layers", type=int, nargs=2, default=(3, 6), metavar=("LOW", "HIGH"), help="kept blocks (default 3 6)")
     ap.add_argument("--experts", type=int, nargs="+", default=(8, 16), help="numbers of experts to try (default 8 16)")

@@ -132,6 +132,23 @@ def test_tuning_study_tool_resumes_from_committed_runs(tmp_path):
     assert (rep["runs"], rep["best"]["vdb"]["arm"], rep["best"]["vdb"]["epoch"], rep["best"]["exbert"]) == (1, "vdb-lr2x", 2, None)
     assert rep["table"][0]["best epoch (val F1)"] == "2 (58.5)" and rep["best_vs_best"] is None
 
+def test_collect_tune_copies_the_record_of_a_search(tmp_path):
+    "tools/collect_results.py --tune: best.json, trials.json and each trial's JSON files and model card; no n-best lists or weights."
+    src, dst = tmp_path / "tune", tmp_path / "committed"
+    trial = src / "trials" / "l4-e8-lr0.0001-before"
+    (trial / "model").mkdir(parents=True)
+    for f in ("metrics.json", "history.json", "nbest_squad.json"): (trial / f).write_text("{}")
+    (trial / "model" / "README.md").write_text("card"); (trial / "model" / "model.safetensors").write_text("weights")
+    (src / "best.json").write_text(json.dumps(dict(trials=1, run=str(trial))))
+    (src / "trials.json").write_text(json.dumps([dict(number=0, run=str(trial), seconds=1.0)]))
+    r = run([sys.executable, "tools/collect_results.py", "--tune", str(src), str(dst)], cwd=ROOT)
+    assert r.returncode == 0 and "1 trials" in r.stdout, r.stderr[-2000:]
+    got = sorted(p.relative_to(dst).as_posix() for p in dst.rglob("*") if p.is_file())
+    assert got == ["best.json", "trials.json", *(f"trials/{trial.name}/{f}" for f in ("history.json", "metrics.json", "model_card.md"))]
+    (src / "trials.json").write_text(json.dumps([dict(number=3, run=str(src / "trials" / "gone"))]))
+    r = run([sys.executable, "tools/collect_results.py", "--tune", str(src), str(dst)], cwd=ROOT)
+    assert r.returncode != 0 and "trial 3 has no folder" in r.stderr
+
 def test_standard_grid_queue_order():
     "tools/standard_grid.py: the headline cell first, then the --first cells in order, each's tuned arms before paper-settings vdb."
     sys.path.insert(0, str(ROOT / "tools")); import standard_grid

@@ -1,10 +1,12 @@
 """Copy a grid's finished runs into the repository (JSON files only), so that they survive the machine.
 
     python tools/collect_results.py runs/standard nbs/results/standard [--figures]
+    python tools/collect_results.py --tune runs/tune nbs/results/tune      # an `exbert tune` search
 
 Copies `results.jsonl` and, of every run in it, its JSON files (history, metrics, predictions, routing, run
 config) and its model card; never n-best lists (1.7 MB a run; their scores are in metrics.json), checkpoints or
-model weights. Rerun it as more runs finish: it replaces the copy."""
+model weights. Rerun it as more runs finish: it replaces the copy. With --tune, SRC is a search folder of
+`exbert tune`: its best.json and trials.json, and the same JSON files of every trial folder in trials.json."""
 import argparse, shutil, sys
 from pathlib import Path
 
@@ -21,20 +23,41 @@ def collect(src: Path, dst: Path) -> int:
         if not run.is_dir():   # a row restored from an earlier commit without its folder: keep the committed copy
             if not out.is_dir(): sys.exit(f"{table}: run {r['run_id']} has no folder {run} and no copy in {dst}")
             print(f"{r['run_id']}: no folder in {src}; keeping {out}"); continue
-        if out.exists(): shutil.rmtree(out)
-        out.mkdir()
-        for f in run.glob("*.json"):
-            if not f.name.startswith("nbest"): shutil.copy2(f, out / f.name)   # n-best lists: 1.7 MB a run, scores are in metrics
-        for card in (run / "model" / "README.md", run / "model_card.md"):   # a run restored from an earlier commit has the copy
-            if card.is_file(): shutil.copy2(card, out / "model_card.md")
+        copy_run(run, out)
     shutil.copy2(table, dst / "results.jsonl")
+    return len(rows)
+
+def copy_run(run: Path, out: Path) -> None:
+    "Replace `out` with the JSON files (no n-best lists) and model card of run folder `run`."
+    if out.exists(): shutil.rmtree(out)
+    out.mkdir(parents=True)
+    for f in run.glob("*.json"):
+        if not f.name.startswith("nbest"): shutil.copy2(f, out / f.name)   # n-best lists: 1.7 MB a run, scores are in metrics
+    for card in (run / "model" / "README.md", run / "model_card.md"):   # a run restored from an earlier commit has the copy
+        if card.is_file(): shutil.copy2(card, out / "model_card.md")
+
+def collect_tune(src: Path, dst: Path) -> int:
+    "Copy the record of `exbert tune` search folder `src` (best.json, trials.json, each trial's JSON files) to `dst`; returns how many trials."
+    import json
+    files = [src / "best.json", src / "trials.json"]
+    if not all(f.is_file() for f in files): sys.exit(f"{src}: no best.json and trials.json (the search has not finished a trial yet?)")
+    rows = json.loads(files[1].read_text())
+    for r in rows:
+        run = Path(r["run"])
+        if not run.is_dir(): sys.exit(f"{files[1]}: trial {r['number']} has no folder {run}")
+        copy_run(run, dst / "trials" / run.name)
+    for f in files: shutil.copy2(f, dst / f.name)
     return len(rows)
 
 if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("src"); ap.add_argument("dst")
     ap.add_argument("--figures", action="store_true", help="also draw the grid's figures into DST/figures")
+    ap.add_argument("--tune", action="store_true", help="SRC is an `exbert tune` search folder")
     a = ap.parse_args()
+    if a.tune:
+        if a.figures: ap.error("--figures is for grids")
+        print(f"copied the record of {collect_tune(Path(a.src), Path(a.dst))} trials of {a.src} to {a.dst}"); sys.exit()
     n = collect(Path(a.src), Path(a.dst))
     print(f"copied {n} finished runs of {a.src} to {a.dst}")
     if a.figures:
