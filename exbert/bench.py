@@ -29,13 +29,13 @@ from .moe import MoEBlock, make_experts
 from .results import run_times
 
 # %% auto #0
-__all__ = ['CLOCK', 'STANDIN_SIZE', 'NO_DECAY', 'PEAK_TFLOPS', 'GPU_SHAPES', 'PARTS', 'interleave', 'sync_clock',
-           'backbone_config', 'make_model', 'contenders', 'synthetic_batch', 'standin_tokenizer', 'real_windows',
-           'real_batches', 'trainer_optimizer', 'train_step_fn', 'train_flops', 'slots_per_token', 'bench_train',
-           'peak_memory', 'bench_inference', 'inference_batches', 'synthetic_windows', 'infer_flops', 'time_inference',
-           'bench_batched_inference', 'DenseBlock', 'RawSTMoEBlock', 'bench_moe', 'profile_moe', 'bench_experts',
-           'sweep_moe', 'sweep_train', 'bench_padding', 'peak_tflops', 'bench_device', 'device_part', 'machine',
-           'run_bench', 'format_device', 'format_report', 'bench_cli', 'plot_bench']
+__all__ = ['CLOCK', 'STANDIN_SIZE', 'NO_DECAY', 'MMAP_THRESHOLD', 'PEAK_TFLOPS', 'GPU_SHAPES', 'PARTS', 'interleave',
+           'sync_clock', 'backbone_config', 'make_model', 'contenders', 'synthetic_batch', 'standin_tokenizer',
+           'real_windows', 'real_batches', 'trainer_optimizer', 'train_step_fn', 'train_flops', 'slots_per_token',
+           'bench_train', 'peak_memory', 'bench_inference', 'inference_batches', 'synthetic_windows', 'infer_flops',
+           'time_inference', 'bench_batched_inference', 'DenseBlock', 'RawSTMoEBlock', 'bench_moe', 'profile_moe',
+           'bench_experts', 'sweep_moe', 'sweep_train', 'bench_padding', 'peak_tflops', 'bench_device', 'device_part',
+           'machine', 'bench_memory', 'run_bench', 'format_device', 'format_report', 'bench_cli', 'plot_bench']
 
 # %% ../nbs/10_bench.ipynb #b7d8f09c
 CLOCK = [time.perf_counter]  # what `interleave` times with; `run_bench` sets it (process CPU time by default)
@@ -201,10 +201,13 @@ def _peak_child(spec: dict) -> dict:
     return dict(base_mib=base, peak_mib=peak, train_mib=peak - base,
                 params_m=sum(p.numel() for p in model.parameters()) / 1e6)
 
-def peak_memory(spec: dict, timeout: float = 600) -> dict:
-    "Run `_peak_child(spec)` in a fresh Python process and return its report (MiB; Linux only)."
+MMAP_THRESHOLD = 128 * 1024   # bytes: glibc's initial mmap threshold, fixed by `peak_memory` (see above)
+
+def peak_memory(spec: dict, timeout: float = 600, fixed_mmap: bool = True) -> dict:
+    "Run `_peak_child(spec)` in a fresh Python process and return its report (MiB; Linux only; `fixed_mmap`: see above)."
     code = "import json,sys; from exbert.bench import _peak_child; print('@@'+json.dumps(_peak_child(json.loads(sys.argv[1]))))"
-    p = subprocess.run([sys.executable, "-c", code, json.dumps(spec)], capture_output=True, text=True, timeout=timeout)
+    env = {**os.environ, "MALLOC_MMAP_THRESHOLD_": str(MMAP_THRESHOLD)} if fixed_mmap else None
+    p = subprocess.run([sys.executable, "-c", code, json.dumps(spec)], capture_output=True, text=True, timeout=timeout, env=env)
     lines = [l for l in p.stdout.splitlines() if l.startswith("@@")]
     if p.returncode or not lines: raise RuntimeError(f"memory probe {spec} failed (exit {p.returncode}):\n{p.stderr[-2000:]}")
     return json.loads(lines[-1][2:])
@@ -445,6 +448,22 @@ def machine() -> str:
     model = next((l.split(":", 1)[1].strip() for l in info.read_text().splitlines() if l.startswith("model name")), "") if info.exists() else ""
     return f"{model or platform.processor() or 'unknown CPU'}, {os.cpu_count()} cores"
 
+# %% ../nbs/10_bench.ipynb #3daa936d
+def bench_memory(size: dict, n_experts=(8, 16), batch_size: int = 8, quick: bool = True, seq_len: int = 384) -> dict:
+    "`peak_memory` of V-DB and the ExBERT contenders, one fresh process each (and, unless `quick`, under glibc's default allocator too)."
+    cfg = backbone_config(**size)
+    specs = {f"V-DB-{cfg.n_layers}L": dict(kind="vdb")}
+    for e in n_experts:
+        for b in (("stmoe", "sorted") if e == n_experts[0] else ("sorted",)): specs[f"ExBERT-4L-{e}E-{b}"] = dict(kind="exbert", n_experts=e, backend=b)
+    spec = lambda k: dict(specs[k], size=size, batch_size=batch_size, seq_len=seq_len, threads=torch.get_num_threads())
+    res = dict(batch_size=batch_size, seq_len=seq_len,
+               method=f"fresh process per model: VmRSS after model+batch, VmHWM after 3 train steps; MALLOC_MMAP_THRESHOLD_={MMAP_THRESHOLD}")
+    for k in specs: res[k] = peak_memory(spec(k))
+    if not quick:   # for comparison, glibc's default allocator: 3 fresh processes each for V-DB and ExBERT-8E
+        res["default_allocator"] = {k: [peak_memory(spec(k), fixed_mmap=False)["peak_mib"] for _ in range(3)]
+                                    for k in (f"V-DB-{cfg.n_layers}L", f"ExBERT-4L-{n_experts[0]}E-sorted")}
+    return res
+
 # %% ../nbs/10_bench.ipynb #4e0bb26e
 def _run_bench(quick, parts, size, batch_size, seq_len, repeats, data_dir, n_experts, log, clock) -> dict:
     "`run_bench`'s body, part by part, on the threads and clock it has set."
@@ -490,12 +509,7 @@ def _run_bench(quick, parts, size, batch_size, seq_len, repeats, data_dir, n_exp
         res["inference_batched_windows"] = len(ew)
     if "memory" in parts:
         log("peak memory (one process per model) ...")
-        specs = {f"V-DB-{cfg.n_layers}L": dict(kind="vdb")}
-        for e in n_experts:
-            for b in (("stmoe", "sorted") if e == n_experts[0] else ("sorted",)): specs[f"ExBERT-4L-{e}E-{b}"] = dict(kind="exbert", n_experts=e, backend=b)
-        res["memory"] = dict(batch_size=batch_size, seq_len=384, method="fresh process per model: VmRSS after model+batch, VmHWM after 3 train steps")
-        for k, s in specs.items():
-            res["memory"][k] = peak_memory(dict(s, size=size, batch_size=batch_size, seq_len=384, threads=torch.get_num_threads()))
+        res["memory"] = bench_memory(size, n_experts, batch_size, quick)
     if "scaling" in parts:
         log("scaling sweeps ...")
         q = dict(batch_sizes=(4, 16) if quick else (4, 8, 16), base_batch=batch_size, base_len=seq_len)
@@ -582,8 +596,10 @@ def format_report(r: dict) -> str:
         m = r["memory"]
         L.append(f"\nPeak memory, training batch {m['batch_size']}x{m['seq_len']} ({m['method']})")
         for k, v in m.items():
-            if isinstance(v, dict):
+            if isinstance(v, dict) and "peak_mib" in v:
                 L.append(f"  {k:<22} {v['params_m']:6.1f}M params  peak {v['peak_mib']:7.0f} MiB  training adds {v['train_mib']:6.0f} MiB")
+        for k, v in m.get("default_allocator", {}).items():
+            L.append(f"  {k:<22} glibc's default allocator, {len(v)} processes: peak {min(v):.0f}-{max(v):.0f} MiB")
     if "scaling_moe" in r:
         L.append("\nScaling: MoE block vs ideal (batch x length: stmoe, sorted)")
         for p in r["scaling_moe"]:

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 # %% auto #0
 __all__ = ['SECOND_POLICIES', 'BACKENDS', 'EXPERT_TYPES', 'Routing', 'expert_capacity', 'expert_capacities', 'route_tokens',
-           'FFNExpert', 'make_experts', 'dispatch_stmoe', 'dispatch_sorted', 'MoEOutput', 'PaddingAwareMoE',
-           'expert_counts', 'MoEBlock']
+           'FFNExpert', 'make_experts', 'dispatch_stmoe', 'StraightThrough', 'GEGLUFunction', 'run_expert',
+           'dispatch_sorted', 'MoEOutput', 'PaddingAwareMoE', 'expert_counts', 'MoEBlock']
 
 # %% ../nbs/03_moe.ipynb #de7440c0
 import dataclasses
@@ -149,6 +149,49 @@ def dispatch_stmoe(x: torch.Tensor, r: Routing, experts: Sequence[nn.Module], st
     expert_outputs = torch.stack([e(expert_inputs[:, i]) for i, e in enumerate(experts)], 1)  # st-moe's `Experts`, undistributed
     return torch.einsum('becd,bnec->bnd', expert_outputs, combine.to(expert_outputs.dtype)).to(x.dtype)
 
+# %% ../nbs/03_moe.ipynb #4f5aea99
+class StraightThrough(torch.autograd.Function):
+    "`x` (s, d) unchanged; in backward, combine weights `w` (s,) also get `sum(grad * x)` (st-moe's straight-through dispatch)."
+    @staticmethod
+    def forward(ctx, x, w):
+        ctx.save_for_backward(x)
+        ctx.w_dtype = w.dtype
+        return x.view_as(x)
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, = ctx.saved_tensors
+        return grad, (grad.float() * x.float()).sum(-1).to(ctx.w_dtype)
+
+# %% ../nbs/03_moe.ipynb #433ab58f
+class GEGLUFunction(torch.autograd.Function):
+    "`gelu(gate) * x * mult_bias` of `h = [x, gate]` (st-moe's GEGLU), keeping only `h` and `mult_bias` for backward."
+    @staticmethod
+    def forward(ctx, h, mult_bias):
+        x, gate = h.chunk(2, dim=-1)
+        ctx.save_for_backward(h, mult_bias)
+        return F.gelu(gate) * x * mult_bias
+
+    @staticmethod
+    def backward(ctx, grad):
+        h, mult_bias = ctx.saved_tensors
+        x, gate = h.chunk(2, dim=-1)
+        g = F.gelu(gate)                                         # recomputed instead of kept
+        gm = grad * mult_bias
+        dx = gm * g
+        dgate = torch.ops.aten.gelu_backward((gm * x).to(gate.dtype), gate)
+        dmb = (grad * g * x).reshape(-1, h.shape[-1] // 2).sum(0).to(mult_bias.dtype) if ctx.needs_input_grad[1] else None
+        return torch.cat([dx.to(h.dtype), dgate.to(h.dtype)], -1), dmb
+
+# %% ../nbs/03_moe.ipynb #63409eb2
+def run_expert(expert: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    "`expert(x)`; for st-moe's plain GEGLU `Expert` while recording gradients, through `GEGLUFunction` (less kept for backward)."
+    net = getattr(expert, "net", None)
+    if (torch.is_grad_enabled() and isinstance(expert, Expert) and len(net) == 3
+            and isinstance(getattr(net[1], "mult_bias", None), torch.Tensor)):
+        return net[2](GEGLUFunction.apply(net[0](x), net[1].mult_bias))
+    return expert(x)
+
 # %% ../nbs/03_moe.ipynb #53dbc00e
 def dispatch_sorted(x: torch.Tensor, r: Routing, experts: Sequence[nn.Module], straight_through: bool = True) -> torch.Tensor:
     "Run `experts` on `x` (b, n, d): gather each expert's kept slots contiguously, run it once, put weighted outputs back."
@@ -160,10 +203,11 @@ def dispatch_sorted(x: torch.Tensor, r: Routing, experts: Sequence[nn.Module], s
     slot, expert = slot[order], expert[order]
     w = r.weights.reshape(-1)[slot]
     xin = x.reshape(b * n, d).index_select(0, slot % (b * n))
-    if straight_through and w.requires_grad: xin = xin * (1 + w - w.detach())[:, None].to(xin.dtype)
+    if straight_through and w.requires_grad: xin = StraightThrough.apply(xin, w)
     counts = torch.bincount(expert, minlength=len(experts)).tolist()
-    outs = [e(chunk) for e, chunk, cnt in zip(experts, xin.split(counts), counts) if cnt > 0]
+    outs = [run_expert(e, chunk) for e, chunk, cnt in zip(experts, xin.split(counts), counts) if cnt > 0]
     y = torch.cat(outs + [x.new_zeros(1, d)]).float() if outs else x.new_zeros(1, d).float()
+    del outs                                                     # only `y` is needed from here on
     y = y * torch.cat([w, w.new_zeros(1)])[:, None]             # last row: zeros for slots not kept
     row = torch.full((k * b * n,), len(slot), dtype=torch.long, device=x.device)
     row[slot] = torch.arange(len(slot), device=x.device)

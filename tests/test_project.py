@@ -161,3 +161,13 @@ def test_standard_grid_queue_order():
     vdb = lambda r: [f"vdb-r{r}-shuffled-s{s}" for s in range(3)]
     assert ids[:27] == tuned("0.80") + vdb("0.80") + tuned("0.00") + vdb("0.00") + tuned("1.00") + vdb("1.00")
     assert len(ids) == 39 and ids[27:] == [run_id(c) for c in preset_configs("standard", "g", data="d") if run_id(c) not in ids[:27]]
+
+def test_moe_backward_memory_smoke(tmp_path):
+    "tools/moe_backward_memory.py --smoke: the before/after of the leaner MoE backward runs end to end and writes its record."
+    out = tmp_path / "r.json"
+    r = run([sys.executable, "tools/moe_backward_memory.py", "--smoke", "--out", str(out)], cwd=ROOT)
+    assert r.returncode == 0, r.stderr[-3000:]
+    rep = json.loads(out.read_text())
+    assert set(rep["memory"]["models"]) == {"V-DB", "ExBERT-4L-8E before", "ExBERT-4L-8E after"}
+    assert all(m["peak_mib"] > 0 for m in rep["memory"]["models"].values())
+    assert rep["moe_block"][0]["vs_ideal"]["after"] > 0 and rep["train"]["speedup_vs_vdb"]["V-DB"] == 1.0

@@ -1,0 +1,117 @@
+"""Before/after of the sorted MoE backend's leaner backward (`StraightThrough`, `GEGLUFunction`): memory and time.
+
+    python tools/moe_backward_memory.py [--repeats 9] [--data ../shared/data] [--out nbs/results/bench/moe-backward.json]
+    python tools/moe_backward_memory.py --smoke --out /tmp/x.json      # toy sizes, seconds (the test)
+
+"before" is `dispatch_sorted` as it was (plain autograd: the straight-through product and st-moe's GEGLU keep their
+intermediate tensors), kept here verbatim; "after" is the library's. Side by side in one run, one torch thread:
+1. peak training memory, one fresh process per model (V-DB, ExBERT-4L-8E before, after), as `exbert bench`'s memory
+   part measures it (VmHWM, glibc's mmap threshold fixed; batch 8 x 384, three Trainer steps);
+2. the MoE block (8 experts, and 16 at 8 x 256) forward + backward against the dense block, before and after,
+   interleaved, as multiples of the ideal (dense x expert slots per token);
+3. training steps on real dynamically padded batches (synthetic without the data): V-DB, ExBERT before and after.
+Writes JSON (atomically) with the command and the machine."""
+import argparse, json, shlex, subprocess, sys, time
+from contextlib import contextmanager
+import torch
+import exbert.moe as moe
+import exbert.bench as B
+from exbert.data import atomic_write
+
+def dispatch_before(x, r, experts, straight_through=True):
+    "`exbert.moe.dispatch_sorted` before the leaner backward (plain autograd throughout)."
+    b, n, d = x.shape
+    k = r.kept.shape[0]
+    slot = r.kept.reshape(-1).nonzero().squeeze(1)
+    expert = r.index.reshape(-1)[slot]
+    order = torch.argsort(expert, stable=True)
+    slot, expert = slot[order], expert[order]
+    w = r.weights.reshape(-1)[slot]
+    xin = x.reshape(b * n, d).index_select(0, slot % (b * n))
+    if straight_through and w.requires_grad: xin = xin * (1 + w - w.detach())[:, None].to(xin.dtype)
+    counts = torch.bincount(expert, minlength=len(experts)).tolist()
+    outs = [e(chunk) for e, chunk, cnt in zip(experts, xin.split(counts), counts) if cnt > 0]
+    y = torch.cat(outs + [x.new_zeros(1, d)]).float() if outs else x.new_zeros(1, d).float()
+    y = y * torch.cat([w, w.new_zeros(1)])[:, None]
+    row = torch.full((k * b * n,), len(slot), dtype=torch.long, device=x.device)
+    row[slot] = torch.arange(len(slot), device=x.device)
+    return y.index_select(0, row).view(k, b, n, d).sum(0).to(x.dtype)
+
+@contextmanager
+def before():
+    "Run the sorted backend as it was, inside the block."
+    saved, moe.dispatch_sorted = moe.dispatch_sorted, dispatch_before
+    try: yield
+    finally: moe.dispatch_sorted = saved
+
+def as_before(fn):
+    def run(i):
+        with before(): return fn(i)
+    return run
+
+def child(variant: str, spec: dict) -> None:
+    "In a fresh process (the memory part): `exbert.bench._peak_child`, with the old dispatch for `variant` \"before\"."
+    if variant == "before": moe.dispatch_sorted = dispatch_before
+    print("@@" + json.dumps(B._peak_child(spec)))
+
+def memory(size, batch_size, seq_len) -> dict:
+    out = {}
+    for name, kind, variant in (("V-DB", "vdb", "after"), ("ExBERT-4L-8E before", "exbert", "before"), ("ExBERT-4L-8E after", "exbert", "after")):
+        spec = dict(kind=kind, size=size, n_layers=4, n_experts=8, backend="sorted", batch_size=batch_size, seq_len=seq_len, threads=1)
+        p = subprocess.run([sys.executable, __file__, "--child", variant, json.dumps(spec)], capture_output=True, text=True,
+                           env={**__import__("os").environ, "MALLOC_MMAP_THRESHOLD_": str(B.MMAP_THRESHOLD)})
+        lines = [l for l in p.stdout.splitlines() if l.startswith("@@")]
+        if p.returncode or not lines: raise RuntimeError(f"memory probe {name} failed:\n{p.stderr[-2000:]}")
+        out[name] = json.loads(lines[-1][2:]); print(f"  {name:<22} peak {out[name]['peak_mib']:7.0f} MiB", flush=True)
+    return out
+
+def moe_block(points, dim, repeats) -> list:
+    res = []
+    for bs, n, e in points:
+        torch.manual_seed(0)
+        x = torch.randn(bs, n, dim, requires_grad=True); mask = torch.ones(bs, n, dtype=torch.long)
+        torch.manual_seed(0); m = moe.MoEBlock(dim, e, backend="sorted").train()
+        with torch.no_grad(): slots = ((m(x, mask).expert_index >= 0).sum() / mask.sum()).item()
+        f = B._fwd_bwd(m, x, mask)
+        t = B.interleave({"dense": B._fwd_bwd(B.DenseBlock(dim), x, mask), "before": as_before(f), "after": f}, repeats)
+        p = dict(batch_size=bs, seq_len=n, n_experts=e, slots_per_token=slots, seconds=t,
+                 vs_ideal={k: t[k] / (t["dense"] * slots) for k in ("before", "after")}, after_vs_before=t["after"] / t["before"])
+        res.append(p); print(f"  {bs:3d} x {n:4d}, {e:2d} experts: before {p['vs_ideal']['before']:.2f}x ideal, after {p['vs_ideal']['after']:.2f}x"
+                             f"  (after / before {p['after_vs_before']:.3f})", flush=True)
+    return res
+
+def training(cfg, data, batch_size, repeats, smoke) -> dict:
+    w = None if smoke else B.real_windows(96, data)
+    batches = B.real_batches(w, batch_size, None, repeats) if w is not None else \
+        [B.synthetic_batch(batch_size, 16 if smoke else 256, cfg.vocab_size, s) for s in range(2)]
+    fx = B.train_step_fn(B.make_model("exbert", cfg, 4, 8), batches)
+    t = B.interleave({"V-DB": B.train_step_fn(B.make_model("vdb", cfg), batches), "ExBERT-4L-8E before": as_before(fx),
+                      "ExBERT-4L-8E after": fx}, repeats)
+    r = dict(data="real" if w is not None else "synthetic", batch_size=batch_size, seconds=t,
+             speedup_vs_vdb={k: t["V-DB"] / v for k, v in t.items()})
+    print("  " + "  ".join(f"{k} {v:.2f}x" for k, v in r["speedup_vs_vdb"].items()), flush=True)
+    return r
+
+if __name__ == "__main__":
+    if sys.argv[1:2] == ["--child"]: child(sys.argv[2], json.loads(sys.argv[3])); sys.exit(0)
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--repeats", type=int, default=9)
+    ap.add_argument("--data", default=None, help="data folder for real training batches (default: exbert's)")
+    ap.add_argument("--out", default="nbs/results/bench/moe-backward.json")
+    ap.add_argument("--smoke", action="store_true", help="toy sizes (a test of the tool, not a measurement)")
+    a = ap.parse_args()
+    torch.set_num_threads(1); B.CLOCK[0] = time.process_time
+    size = dict(dim=32, n_layers=3, n_heads=2, hidden_dim=64, vocab_size=100) if a.smoke else dict(B.STANDIN_SIZE)
+    cfg = B.backbone_config(**size)
+    points = [(2, 16, 4)] if a.smoke else [(8, 64, 8), (4, 128, 8), (8, 256, 8), (16, 384, 8), (8, 256, 16)]
+    reps = 1 if a.smoke else a.repeats
+    print("peak training memory (fresh process each) ...", flush=True)
+    mem = memory(size, 2 if a.smoke else 8, 16 if a.smoke else 384)
+    print("MoE block, forward + backward, vs ideal ...", flush=True)
+    blk = moe_block(points, size["dim"], reps)
+    print("training steps ...", flush=True)
+    tr = training(cfg, a.data, 2 if a.smoke else 8, reps, a.smoke)
+    r = dict(command="python " + shlex.join(sys.argv), machine=B.machine(), threads=1, clock="cpu", torch=torch.__version__,
+             size=size, memory=dict(batch_size=2 if a.smoke else 8, seq_len=16 if a.smoke else 384, models=mem),
+             moe_block=blk, train=tr)
+    atomic_write(a.out, json.dumps(r, indent=1)); print("wrote", a.out)
