@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse, json, os, platform, statistics, subprocess, sys, time
 from pathlib import Path
 
+import pandas as pd
 import torch
 from torch import nn
 import torch.nn.functional as F
@@ -35,7 +36,8 @@ __all__ = ['CLOCK', 'STANDIN_SIZE', 'NO_DECAY', 'MMAP_THRESHOLD', 'PEAK_TFLOPS',
            'bench_train', 'peak_memory', 'bench_inference', 'inference_batches', 'synthetic_windows', 'infer_flops',
            'time_inference', 'bench_batched_inference', 'DenseBlock', 'RawSTMoEBlock', 'bench_moe', 'profile_moe',
            'bench_experts', 'sweep_moe', 'sweep_train', 'bench_padding', 'peak_tflops', 'bench_device', 'device_part',
-           'machine', 'bench_memory', 'run_bench', 'format_device', 'format_report', 'bench_cli', 'plot_bench']
+           'machine', 'bench_memory', 'run_bench', 'format_device', 'bench_targets', 'format_report', 'bench_cli',
+           'plot_bench']
 
 # %% ../nbs/10_bench.ipynb #b7d8f09c
 CLOCK = [time.perf_counter]  # what `interleave` times with; `run_bench` sets it (process CPU time by default)
@@ -515,6 +517,9 @@ def _run_bench(quick, parts, size, batch_size, seq_len, repeats, data_dir, n_exp
         q = dict(batch_sizes=(4, 16) if quick else (4, 8, 16), base_batch=batch_size, base_len=seq_len)
         res["scaling_moe"] = sweep_moe(seq_lens=(128, 256) if quick else (64, 128, 256, 384), dim=size["dim"],
                                        n_experts=n_experts[0], repeats=reps, raw=False, **q)
+        if len(n_experts) > 1 and not quick:   # the sorted backend (the default) with the second number of experts too
+            res["scaling_moe_16"] = sweep_moe(seq_lens=(64, 128, 256, 384), dim=size["dim"], n_experts=n_experts[1], repeats=reps,
+                                              raw=False, backends=("sorted",), **q)
         q = dict(q, batch_sizes=(4,) if quick else (4, 8, 16))
         res["scaling_train"] = sweep_train(cfg, seq_lens=(128, 256) if quick else (128, 256, 384), repeats=max(2, reps - 2),
                                            n_experts=n_experts[0], **q)
@@ -554,6 +559,26 @@ def format_device(g) -> list[str]:
         L.append(f"  MoE block on the GPU, {m['batch_size']}x{m['seq_len']}, {m['n_experts']} experts: "
                  + "  ".join(f"{k} {v:.2f}x ideal" for k, v in m["vs_ideal"].items()))
     return L
+
+# %% ../nbs/10_bench.ipynb #ccf2fa4a
+def bench_targets(r: dict) -> pd.DataFrame:
+    "ExBERT-4L's speed and memory goals against V-DB, and what `run_bench` result `r` measured (rows for the parts it has)."
+    e = [r[k]["n_experts"] for k in ("moe", "moe_16") if k in r] or [8]
+    x = f"ExBERT-4L-{e[0]}E-sorted"
+    vdb = next((k for k in r.get("memory", {}) if k.startswith("V-DB")), None)   # the memory part's V-DB
+    rows = []
+    if x in r.get("inference_batched", {}).get(32, r.get("inference_batched", {}).get("32", {})):
+        rows.append(("batched inference, batch 32: windows/s over V-DB's", ">= 1.2", {int(k): v for k, v in r["inference_batched"].items()}[32][x]["speedup_vs_first"]))
+    if x in r.get("inference", {}): rows.append(("inference, batch 1: speed over V-DB's", ">= 1.1", r["inference"][x]["speedup_vs_first"]))
+    for n, k, sweep in ((e[0], "moe", "scaling_moe"), (e[-1], "moe_16", "scaling_moe_16")):
+        pts = ([r[k]] if k in r else []) + r.get(sweep, [])
+        if pts and (k == "moe" or len(e) > 1):
+            rows.append((f"MoE block, {n} experts: worst of {len(pts)} sizes over its ideal", "<= 1.1", max(p["vs_ideal"]["moe-sorted"] for p in pts)))
+    if x in r.get("train", {}): rows.append((f"training, {r['threads']} thread(s): examples/s over V-DB's", ">= 1.3", r["train"][x]["speedup_vs_first"]))
+    if x in r.get("memory", {}) and vdb: rows.append(("peak training memory over V-DB's", "<= 1.0", r["memory"][x]["peak_mib"] / r["memory"][vdb]["peak_mib"]))
+    met = lambda goal, v: v >= float(goal[3:]) if goal.startswith(">=") else v <= float(goal[3:])
+    return pd.DataFrame([dict(target=t, goal=g, measured=round(v, 2), met="yes" if met(g, v) else "no") for t, g, v in rows],
+                        columns=["target", "goal", "measured", "met"])
 
 # %% ../nbs/10_bench.ipynb #d9d7c31c
 def format_report(r: dict) -> str:
@@ -600,15 +625,18 @@ def format_report(r: dict) -> str:
                 L.append(f"  {k:<22} {v['params_m']:6.1f}M params  peak {v['peak_mib']:7.0f} MiB  training adds {v['train_mib']:6.0f} MiB")
         for k, v in m.get("default_allocator", {}).items():
             L.append(f"  {k:<22} glibc's default allocator, {len(v)} processes: peak {min(v):.0f}-{max(v):.0f} MiB")
-    if "scaling_moe" in r:
-        L.append("\nScaling: MoE block vs ideal (batch x length: stmoe, sorted)")
-        for p in r["scaling_moe"]:
+    for key in ("scaling_moe", "scaling_moe_16"):
+        if key not in r: continue
+        L.append(f"\nScaling: MoE block vs ideal, {r[key][0]['n_experts']} experts (batch x length: backends)")
+        for p in r[key]:
             L.append(f"  {p['batch_size']:3d} x {p['seq_len']:4d}: " + "  ".join(f"{k} {v:.2f}x" for k, v in p["vs_ideal"].items())
                      + f"  ({p['slots_per_token']:.2f} slots/token)")
     if "scaling_train" in r:
         L.append("\nScaling: ExBERT-4L training speed-up over V-DB (synthetic batches)")
         for p in r["scaling_train"]: L.append(f"  {p['batch_size']:3d} x {p['seq_len']:4d}: {p['speedup']:.2f}x")
     if "gpu" in r: L += format_device(r["gpu"])
+    t = bench_targets(r)
+    if len(t): L += ["\nTargets (ExBERT against V-DB)"] + ["  " + l for l in t.to_string(index=False).splitlines()]
     return "\n".join(L)
 
 # %% ../nbs/10_bench.ipynb #4d27e6ee
