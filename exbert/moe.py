@@ -9,8 +9,8 @@ from __future__ import annotations
 
 # %% auto #0
 __all__ = ['SECOND_POLICIES', 'BACKENDS', 'EXPERT_TYPES', 'Routing', 'expert_capacity', 'expert_capacities', 'route_tokens',
-           'FFNExpert', 'make_experts', 'dispatch_stmoe', 'StraightThrough', 'GEGLUFunction', 'run_expert',
-           'dispatch_sorted', 'MoEOutput', 'PaddingAwareMoE', 'expert_counts', 'MoEBlock']
+           'FFNExpert', 'make_experts', 'dispatch_stmoe', 'run_expert', 'dispatch_sorted', 'MoEOutput',
+           'PaddingAwareMoE', 'expert_counts', 'MoEBlock']
 
 # %% ../nbs/03_moe.ipynb #de7440c0
 import dataclasses
