@@ -150,7 +150,7 @@ def dispatch_stmoe(x: torch.Tensor, r: Routing, experts: Sequence[nn.Module], st
     return torch.einsum('becd,bnec->bnd', expert_outputs, combine.to(expert_outputs.dtype)).to(x.dtype)
 
 # %% ../nbs/03_moe.ipynb #4f5aea99
-class StraightThrough(torch.autograd.Function):
+class _StraightThrough(torch.autograd.Function):
     "`x` (s, d) unchanged; in backward, combine weights `w` (s,) also get `sum(grad * x)` (st-moe's straight-through dispatch)."
     @staticmethod
     def forward(ctx, x, w):
@@ -164,7 +164,7 @@ class StraightThrough(torch.autograd.Function):
         return grad, (grad.float() * x.float()).sum(-1).to(ctx.w_dtype)
 
 # %% ../nbs/03_moe.ipynb #433ab58f
-class GEGLUFunction(torch.autograd.Function):
+class _GEGLUFunction(torch.autograd.Function):
     "`gelu(gate) * x * mult_bias` of `h = [x, gate]` (st-moe's GEGLU), keeping only `h` and `mult_bias` for backward."
     @staticmethod
     def forward(ctx, h, mult_bias):
@@ -185,11 +185,11 @@ class GEGLUFunction(torch.autograd.Function):
 
 # %% ../nbs/03_moe.ipynb #63409eb2
 def run_expert(expert: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    "`expert(x)`; for st-moe's plain GEGLU `Expert` while recording gradients, through `GEGLUFunction` (less kept for backward)."
+    "`expert(x)`; for st-moe's plain GEGLU `Expert` while recording gradients, through `_GEGLUFunction` (less kept for backward)."
     net = getattr(expert, "net", None)
     if (torch.is_grad_enabled() and isinstance(expert, Expert) and len(net) == 3
             and isinstance(getattr(net[1], "mult_bias", None), torch.Tensor)):
-        return net[2](GEGLUFunction.apply(net[0](x), net[1].mult_bias))
+        return net[2](_GEGLUFunction.apply(net[0](x), net[1].mult_bias))
     return expert(x)
 
 # %% ../nbs/03_moe.ipynb #53dbc00e
@@ -203,7 +203,7 @@ def dispatch_sorted(x: torch.Tensor, r: Routing, experts: Sequence[nn.Module], s
     slot, expert = slot[order], expert[order]
     w = r.weights.reshape(-1)[slot]
     xin = x.reshape(b * n, d).index_select(0, slot % (b * n))
-    if straight_through and w.requires_grad: xin = StraightThrough.apply(xin, w)
+    if straight_through and w.requires_grad: xin = _StraightThrough.apply(xin, w)
     counts = torch.bincount(expert, minlength=len(experts)).tolist()
     outs = [run_expert(e, chunk) for e, chunk, cnt in zip(experts, xin.split(counts), counts) if cnt > 0]
     y = torch.cat(outs + [x.new_zeros(1, d)]).float() if outs else x.new_zeros(1, d).float()

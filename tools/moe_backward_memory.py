@@ -1,4 +1,4 @@
-"""Before/after of the sorted MoE backend's leaner backward (`StraightThrough`, `GEGLUFunction`): memory and time.
+"""Before/after of the sorted MoE backend's leaner backward (`_StraightThrough`, `_GEGLUFunction`): memory and time.
 
     python tools/moe_backward_memory.py [--repeats 9] [--data ../shared/data] [--out nbs/results/bench/moe-backward.json]
     python tools/moe_backward_memory.py --smoke --out /tmp/x.json      # toy sizes, seconds (the test)
