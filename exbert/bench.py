@@ -205,9 +205,9 @@ def _peak_child(spec: dict) -> dict:
 
 MMAP_THRESHOLD = 128 * 1024   # bytes: glibc's initial mmap threshold, fixed by `peak_memory` (see above)
 
-def peak_memory(spec: dict, timeout: float = 600, fixed_mmap: bool = True) -> dict:
-    "Run `_peak_child(spec)` in a fresh Python process and return its report (MiB; Linux only; `fixed_mmap`: see above)."
-    code = "import json,sys; from exbert.bench import _peak_child; print('@@'+json.dumps(_peak_child(json.loads(sys.argv[1]))))"
+def peak_memory(spec: dict, timeout: float = 600, fixed_mmap: bool = True, setup: str = "") -> dict:
+    "`_peak_child(spec)`'s report (MiB), run in a fresh Python process after the statements `setup` (Linux; `fixed_mmap`: see above)."
+    code = f"{setup}\nimport json,sys; from exbert.bench import _peak_child; print('@@'+json.dumps(_peak_child(json.loads(sys.argv[1]))))"
     env = {**os.environ, "MALLOC_MMAP_THRESHOLD_": str(MMAP_THRESHOLD)} if fixed_mmap else None
     p = subprocess.run([sys.executable, "-c", code, json.dumps(spec)], capture_output=True, text=True, timeout=timeout, env=env)
     lines = [l for l in p.stdout.splitlines() if l.startswith("@@")]
@@ -566,9 +566,9 @@ def bench_targets(r: dict) -> pd.DataFrame:
     e = [r[k]["n_experts"] for k in ("moe", "moe_16") if k in r] or [8]
     x = f"ExBERT-4L-{e[0]}E-sorted"
     vdb = next((k for k in r.get("memory", {}) if k.startswith("V-DB")), None)   # the memory part's V-DB
+    batched = {int(k): v for k, v in r.get("inference_batched", {}).items()}   # batch sizes are strings in JSON
     rows = []
-    if x in r.get("inference_batched", {}).get(32, r.get("inference_batched", {}).get("32", {})):
-        rows.append(("batched inference, batch 32: windows/s over V-DB's", ">= 1.2", {int(k): v for k, v in r["inference_batched"].items()}[32][x]["speedup_vs_first"]))
+    if x in batched.get(32, {}): rows.append(("batched inference, batch 32: windows/s over V-DB's", ">= 1.2", batched[32][x]["speedup_vs_first"]))
     if x in r.get("inference", {}): rows.append(("inference, batch 1: speed over V-DB's", ">= 1.1", r["inference"][x]["speedup_vs_first"]))
     for n, k, sweep in ((e[0], "moe", "scaling_moe"), (e[-1], "moe_16", "scaling_moe_16")):
         pts = ([r[k]] if k in r else []) + r.get(sweep, [])

@@ -522,7 +522,7 @@ def order_differences(results, metrics=("squad_em", "bioasq_em"), level: float =
     cols, rows = ["arm", "ratio", "n"] + [f"{k}_{s}" for k in metrics for s in ("diff", "ci")], []
     for (arm, ratio), g in mix.groupby(["arm", "ratio"]):
         per_seed = lambda o: g[g.order == o].groupby("seed")[list(metrics)].mean()
-        m = per_seed("serial").join(per_seed("shuffled"), lsuffix="_serial", rsuffix="_shuffled", how="inner")
+        m = per_seed("serial").add_suffix("_serial").join(per_seed("shuffled").add_suffix("_shuffled"), how="inner")
         if not len(m): continue
         row = dict(arm=ARM_NAMES.get(arm, arm), ratio=ratio, n=len(m))
         for k in metrics:

@@ -162,6 +162,18 @@ def test_standard_grid_queue_order():
     assert ids[:27] == tuned("0.80") + vdb("0.80") + tuned("0.00") + vdb("0.00") + tuned("1.00") + vdb("1.00")
     assert len(ids) == 39 and ids[27:] == [run_id(c) for c in preset_configs("standard", "g", data="d") if run_id(c) not in ids[:27]]
 
+def test_batch1_experts_smoke(tmp_path):
+    "tools/batch1_experts.py --smoke: the batch-1 split (profile by product, each product alone warm and cold) runs and writes its record."
+    out = tmp_path / "r.json"
+    r = run([sys.executable, "tools/batch1_experts.py", "--smoke", "--out", str(out)], cwd=ROOT)
+    assert r.returncode == 0, r.stderr[-3000:]
+    rep = json.loads(out.read_text())
+    assert set(rep["models"]) == {"V-DB", "ExBERT-4L-8E", "ExBERT-4L-16E"} and rep["models"]["V-DB"]["speedup_vs_vdb"] == 1.0
+    ex = rep["models"]["ExBERT-4L-8E"]["profile"]["products"]
+    assert ex["expert lin1"]["calls"] > 0 and ex["expert lin1"]["alone"]["n_weights"] == 8
+    assert "expert lin1" not in rep["models"]["V-DB"]["profile"]["products"]
+    assert all(p["us_per_row"] > 0 for p in ex.values())
+
 def test_moe_backward_memory_smoke(tmp_path):
     "tools/moe_backward_memory.py --smoke: the before/after of the leaner MoE backward runs end to end and writes its record."
     out = tmp_path / "r.json"

@@ -11,7 +11,7 @@ intermediate tensors), kept here verbatim; "after" is the library's. Side by sid
    interleaved, as multiples of the ideal (dense x expert slots per token);
 3. training steps on real dynamically padded batches (synthetic without the data): V-DB, ExBERT before and after.
 Writes JSON (atomically) with the command and the machine."""
-import argparse, json, shlex, subprocess, sys, time
+import argparse, json, shlex, sys, time
 from contextlib import contextmanager
 import torch
 import exbert.moe as moe
@@ -49,20 +49,13 @@ def as_before(fn):
         with before(): return fn(i)
     return run
 
-def child(variant: str, spec: dict) -> None:
-    "In a fresh process (the memory part): `exbert.bench._peak_child`, with the old dispatch for `variant` \"before\"."
-    if variant == "before": moe.dispatch_sorted = dispatch_before
-    print("@@" + json.dumps(B._peak_child(spec)))
-
 def memory(size, batch_size, seq_len) -> dict:
+    "Peak training memory of V-DB and ExBERT before and after, each in a fresh process (`exbert.bench.peak_memory`)."
+    patch = f"import runpy, exbert.moe; exbert.moe.dispatch_sorted = runpy.run_path({__file__!r})['dispatch_before']"
     out = {}
-    for name, kind, variant in (("V-DB", "vdb", "after"), ("ExBERT-4L-8E before", "exbert", "before"), ("ExBERT-4L-8E after", "exbert", "after")):
+    for name, kind, setup in (("V-DB", "vdb", ""), ("ExBERT-4L-8E before", "exbert", patch), ("ExBERT-4L-8E after", "exbert", "")):
         spec = dict(kind=kind, size=size, n_layers=4, n_experts=8, backend="sorted", batch_size=batch_size, seq_len=seq_len, threads=1)
-        p = subprocess.run([sys.executable, __file__, "--child", variant, json.dumps(spec)], capture_output=True, text=True,
-                           env={**__import__("os").environ, "MALLOC_MMAP_THRESHOLD_": str(B.MMAP_THRESHOLD)})
-        lines = [l for l in p.stdout.splitlines() if l.startswith("@@")]
-        if p.returncode or not lines: raise RuntimeError(f"memory probe {name} failed:\n{p.stderr[-2000:]}")
-        out[name] = json.loads(lines[-1][2:]); print(f"  {name:<22} peak {out[name]['peak_mib']:7.0f} MiB", flush=True)
+        out[name] = B.peak_memory(spec, setup=setup); print(f"  {name:<22} peak {out[name]['peak_mib']:7.0f} MiB", flush=True)
     return out
 
 def moe_block(points, dim, repeats) -> list:
@@ -93,7 +86,6 @@ def training(cfg, data, batch_size, repeats, smoke) -> dict:
     return r
 
 if __name__ == "__main__":
-    if sys.argv[1:2] == ["--child"]: child(sys.argv[2], json.loads(sys.argv[3])); sys.exit(0)
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeats", type=int, default=9)
     ap.add_argument("--data", default=None, help="data folder for real training batches (default: exbert's)")
