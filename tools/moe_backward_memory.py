@@ -13,6 +13,7 @@ intermediate tensors), kept here verbatim; "after" is the library's. Side by sid
 Writes JSON (atomically) with the command and the machine."""
 import argparse, json, shlex, sys, time
 from contextlib import contextmanager
+from pathlib import Path
 import torch
 import exbert.moe as moe
 import exbert.bench as B
@@ -51,7 +52,7 @@ def as_before(fn):
 
 def memory(size, batch_size, seq_len) -> dict:
     "Peak training memory of V-DB and ExBERT before and after, each in a fresh process (`exbert.bench.peak_memory`)."
-    patch = f"import runpy, exbert.moe; exbert.moe.dispatch_sorted = runpy.run_path({__file__!r})['dispatch_before']"
+    patch = f"import runpy, exbert.moe; exbert.moe.dispatch_sorted = runpy.run_path({str(Path(__file__).resolve())!r})['dispatch_before']"
     out = {}
     for name, kind, setup in (("V-DB", "vdb", ""), ("ExBERT-4L-8E before", "exbert", patch), ("ExBERT-4L-8E after", "exbert", "")):
         spec = dict(kind=kind, size=size, n_layers=4, n_experts=8, backend="sorted", batch_size=batch_size, seq_len=seq_len, threads=1)
