@@ -29,15 +29,15 @@ def roles(model, cfg) -> dict:
         r |= {"expert lin1": (lins[0].in_features, lins[0].out_features), "expert lin2": (lins[-1].in_features, lins[-1].out_features)}
     return r
 
-def split_time(model, cfg, batches) -> dict:
-    "Profile one pass of `model` over `batches` (batch 1, inference mode): ms, rows and calls of each product role, and the total."
+def split_time(model, shapes: dict, batches) -> dict:
+    "Profile one pass of `model` over `batches` (batch 1, inference mode): ms, rows and calls of each product role of `shapes` (`roles`), and the total."
     model.eval()
     with torch.inference_mode():
         for b in batches[:2]: model(**b)                                    # warm-up
         with profile(activities=[ProfilerActivity.CPU], record_shapes=True) as p:
             for b in batches: model(**b)
-    by_shape = {v: k for k, v in roles(model, cfg).items()}
-    if len(by_shape) != len(roles(model, cfg)): raise ValueError(f"two product roles share a shape: {roles(model, cfg)}")
+    by_shape = {v: k for k, v in shapes.items()}
+    if len(by_shape) != len(shapes): raise ValueError(f"two product roles share a shape: {shapes}")
     out = {k: dict(ms=0.0, rows=0, calls=0) for k in by_shape.values()}
     for e in p.key_averages(group_by_input_shape=True):
         if e.key != "aten::addmm" or len(e.input_shapes) < 3: continue
@@ -70,11 +70,12 @@ def main(a):
     timed = B.bench_inference(models, batches, reps)
     res = {}
     for name, m in models.items():
-        s = split_time(m, cfg, batches)
+        shapes = roles(m, cfg)
+        s = split_time(m, shapes, batches)
         n, e = specs[name]
         n_weights = {"attention": 4 * n, "ffn lin1": n, "ffn lin2": n, "expert lin1": e, "expert lin2": e}   # distinct matrices per pass
         for role, v in s["products"].items():
-            if v["calls"]: v["alone"] = alone(roles(m, cfg)[role], max(1, round(v["rows"] / v["calls"])), n_weights[role], reps)
+            if v["calls"]: v["alone"] = alone(shapes[role], max(1, round(v["rows"] / v["calls"])), n_weights[role], reps)
         res[name] = dict(ms_per_question=timed[name]["ms_per_question"], speedup_vs_vdb=timed[name]["speedup_vs_first"],
                          flop_ideal=timed[name]["flop_speedup_vs_first"], profile=s)
         print(f"{name}: {timed[name]['ms_per_question']:.1f} ms/question, {timed[name]['speedup_vs_first']:.2f}x V-DB "
