@@ -6,7 +6,7 @@ Docs: https://exbert-org.github.io/exbert/train.html.md"""
 
 # %% ../nbs/06_train.ipynb #2a319997
 from __future__ import annotations
-import argparse, contextlib, dataclasses, difflib, json, os, shutil, sys, time, warnings
+import argparse, atexit, contextlib, dataclasses, difflib, json, os, shutil, sys, time, warnings
 try: import fcntl   # run_lock: POSIX file locks
 except ImportError: fcntl = None
 from dataclasses import dataclass, field, asdict
@@ -33,7 +33,7 @@ __all__ = ['MODELS', 'SELECT_RULES', 'PRESETS', 'MOE_LOSSES', 'RUN_CONFIG', 'FIN
            'QATrainer', 'run_dir', 'default_bf16', 'use_bf16', 'native_bf16', 'visible_gpus', 'grid_worker',
            'training_args', 'resume_point', 'resumed_history', 'make_trainer', 'result_row', 'selected_evaluation',
            'model_card', 'final_metrics', 'write_run', 'reporting', 'finish_reporting', 'run_lock',
-           'train_and_evaluate', 'check_inputs', 'train_cli']
+           'close_process_group', 'train_and_evaluate', 'check_inputs', 'train_cli']
 
 # %% ../nbs/06_train.ipynb #422964df
 def write_json(path, obj) -> Path:
@@ -522,11 +522,18 @@ def run_lock(out: Path):
         try: yield
         finally: path.unlink(missing_ok=True); fcntl.flock(f, fcntl.LOCK_UN)   # unlinked while still held: nothing left behind
 
+# %% ../nbs/06_train.ipynb #c1a5e0df
+def _dist_on() -> bool: return torch.distributed.is_available() and torch.distributed.is_initialized()
+
+def close_process_group() -> None:
+    "Destroy the default process group if one is open (at exit, before the interpreter tears down gloo's threads)."
+    if _dist_on(): torch.distributed.destroy_process_group()
+
 # %% ../nbs/06_train.ipynb #e8991888
 def train_and_evaluate(config: TrainConfig | dict, bench: dict | None = None, overwrite: bool = False,
                        progress: bool = True, callbacks=()) -> dict:
     "Fine-tune one model on one mixture (resuming an interrupted run), evaluate it on both domains; returns its results row."
-    t0 = time.time()
+    t0, opened = time.time(), not _dist_on()
     c = check_config(config if isinstance(config, TrainConfig) else TrainConfig(**config))
     out = run_dir(c)
     with run_lock(out):   # a second process on the same run (a grid restarted beside its old workers) stops here
@@ -539,6 +546,7 @@ def train_and_evaluate(config: TrainConfig | dict, bench: dict | None = None, ov
         tok = AutoTokenizer.from_pretrained(resolve_backbone(c.backbone))
         data = run_data(c, tok, bench)
         trainer = make_trainer(c, data, tok, out, progress, callbacks, history=resumed_history(out, ckpt))
+        if opened and _dist_on(): atexit.register(close_process_group)   # the Trainer opened it: close it before the interpreter ends
         trainer.train(resume_from_checkpoint=str(ckpt) if ckpt else None)
         row, evals = final_metrics(trainer, c, data)
         row.update(train_seconds=trainer.history[-1]["seconds"] if trainer.history else None,
