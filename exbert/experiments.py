@@ -112,7 +112,8 @@ def run_parallel(configs: list[TrainConfig], workers: int, on_done=None, before_
         raise ValueError(f"workers > 1 needs each config's `data` folder (workers load the data themselves); missing in {missing}")
     threads, gpus = max(1, torch.get_num_threads() // workers), visible_gpus()
     rows, ctx = [], multiprocessing.get_context("spawn")
-    quiet = dict(HF_DATASETS_DISABLE_PROGRESS_BARS="1", HF_HUB_DISABLE_PROGRESS_BARS="1", TRANSFORMERS_VERBOSITY="error")
+    quiet = dict(HF_DATASETS_DISABLE_PROGRESS_BARS="1", HF_HUB_DISABLE_PROGRESS_BARS="1", TRANSFORMERS_VERBOSITY="error",
+                 EXBERT_WORKERS=str(workers))   # recorded in each row's provenance
     with patch.dict(os.environ, quiet), ProcessPoolExecutor(  # workers inherit `quiet`: one progress bar, the parent's
             workers, mp_context=ctx, initializer=grid_worker, initargs=(threads, gpus, ctx.Value("i", 0))) as pool:
         futures = {}

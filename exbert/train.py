@@ -6,7 +6,7 @@ Docs: https://exbert-org.github.io/exbert/train.html.md"""
 
 # %% ../nbs/06_train.ipynb #2a319997
 from __future__ import annotations
-import argparse, atexit, contextlib, dataclasses, difflib, json, os, shutil, sys, time, warnings
+import argparse, atexit, contextlib, dataclasses, difflib, functools, hashlib, json, os, platform, shutil, subprocess, sys, time, warnings
 try: import fcntl   # run_lock: POSIX file locks
 except ImportError: fcntl = None
 from dataclasses import dataclass, field, asdict
@@ -27,13 +27,13 @@ from .model import ExBERTConfig, ExBERTForQuestionAnswering, standin_distilbert
 from .predict import DomainEval, QASet, by_length, save_qa_model, score_set, spread
 
 # %% auto #0
-__all__ = ['MODELS', 'SELECT_RULES', 'PRESETS', 'MOE_LOSSES', 'RUN_CONFIG', 'FINAL_KEYS', 'write_json', 'TrainConfig',
-           'make_config', 'check_config', 'run_id', 'resolve_backbone', 'build_model', 'model_overrides',
+__all__ = ['MODELS', 'SELECT_RULES', 'PRESETS', 'MOE_LOSSES', 'RUN_CONFIG', 'MATRIX_FLAGS', 'FINAL_KEYS', 'write_json',
+           'TrainConfig', 'make_config', 'check_config', 'run_id', 'resolve_backbone', 'build_model', 'model_overrides',
            'tiny_backbone', 'labelled_windows', 'run_data', 'LengthGroupedSampler', 'val_metrics', 'epoch_record',
            'QATrainer', 'run_dir', 'default_bf16', 'use_bf16', 'native_bf16', 'visible_gpus', 'grid_worker',
-           'training_args', 'resume_point', 'resumed_history', 'make_trainer', 'result_row', 'selected_evaluation',
-           'model_card', 'final_metrics', 'write_run', 'reporting', 'finish_reporting', 'run_lock',
-           'close_process_group', 'train_and_evaluate', 'check_inputs', 'train_cli']
+           'training_args', 'resume_point', 'resumed_history', 'make_trainer', 'result_row', 'data_digest',
+           'provenance', 'selected_evaluation', 'model_card', 'final_metrics', 'write_run', 'reporting',
+           'finish_reporting', 'run_lock', 'close_process_group', 'train_and_evaluate', 'check_inputs', 'train_cli']
 
 # %% ../nbs/06_train.ipynb #422964df
 def write_json(path, obj) -> Path:
@@ -402,6 +402,51 @@ def result_row(c: TrainConfig, n_layers: int) -> dict:
                 dropout_before_moe=c.dropout_before_moe if ex else None, dropout_after_moe=c.dropout_after_moe if ex else None,
                 expert_init=c.expert_init if ex else None)
 
+# %% ../nbs/06_train.ipynb #381e2eba
+MATRIX_FLAGS = ("amx_tile", "amx_bf16", "amx_int8", "avx512_bf16", "avx512f", "avx2")   # what decides bf16 and GEMM speed
+
+def _cpu() -> tuple[str, list[str]]:
+    "The CPU's model name and which of `MATRIX_FLAGS` it has (Linux; elsewhere the platform's name and no flags)."
+    try: info = Path("/proc/cpuinfo").read_text()
+    except OSError: return platform.processor() or platform.machine(), []
+    name = next((l.split(":", 1)[1].strip() for l in info.splitlines() if l.startswith("model name")), platform.machine())
+    flags = set(next((l.split(":", 1)[1].split() for l in info.splitlines() if l.startswith("flags")), []))
+    return name, [f for f in MATRIX_FLAGS if f in flags]
+
+def _git_commit() -> str | None:
+    "The commit of the checkout `exbert` is imported from (`+dirty` if its package differs); None outside a checkout."
+    root = Path(__file__).resolve().parent.parent
+    git = lambda *a: subprocess.run(["git", "-C", str(root), *a], capture_output=True, text=True, timeout=10)
+    try: head = git("rev-parse", "HEAD")
+    except (OSError, subprocess.SubprocessError): return None
+    if head.returncode: return None
+    dirty = git("status", "--porcelain", "--", "exbert").stdout.strip()
+    return head.stdout.strip() + ("+dirty" if dirty else "")
+
+# %% ../nbs/06_train.ipynb #b65426fd
+@functools.lru_cache(maxsize=8)
+def data_digest(data: str) -> str:
+    "One sha256 over the data folder's JSON files (relative path and content of each): which data a row came from."
+    h = hashlib.sha256()
+    root = Path(data)
+    for p in sorted(q for q in root.rglob("*") if q.is_file() and ".json" in q.name):
+        h.update(str(p.relative_to(root)).encode() + b"\0" + hashlib.sha256(p.read_bytes()).digest())
+    return h.hexdigest()
+
+def provenance(c: TrainConfig) -> dict:
+    "Where a run's numbers came from: code, packages, machine, precision, batching, threads, side-by-side runs, data."
+    import transformers, st_moe_pytorch
+    from importlib.metadata import version
+    cpu, flags = _cpu()
+    gpu = torch.cuda.get_device_name() if torch.cuda.is_available() else None
+    return dict(git_commit=_git_commit(), exbert=version("exbert"), torch=torch.__version__,
+                transformers=transformers.__version__, st_moe_pytorch=version("st-moe-pytorch"),
+                python=platform.python_version(), cpu=cpu, cpu_flags=flags, gpu=gpu,
+                precision="bf16-autocast" if use_bf16(c) else "fp32",
+                batching="length-grouped" if c.group_by_length else "random",
+                threads=torch.get_num_threads(), workers=int(os.environ.get("EXBERT_WORKERS", 1)),
+                data_sha256=data_digest(str(require_data_dir(c.data))))
+
 # %% ../nbs/06_train.ipynb #1d10054d
 def selected_evaluation(trainer: QATrainer, c: TrainConfig) -> tuple[int, dict[str, DomainEval]]:
     "The reported model's global step and test-set evaluation (from its epoch's evaluation when there was one)."
@@ -535,7 +580,7 @@ def train_and_evaluate(config: TrainConfig | dict, bench: dict | None = None, ov
     "Fine-tune one model on one mixture (resuming an interrupted run), evaluate it on both domains; returns its results row."
     t0, opened = time.time(), not _dist_on()
     c = check_config(config if isinstance(config, TrainConfig) else TrainConfig(**config))
-    out = run_dir(c)
+    out, prov = run_dir(c), provenance(c)   # the code and machine as the run starts
     with run_lock(out):   # a second process on the same run (a grid restarted beside its old workers) stops here
         if (out / "DONE").exists() and not overwrite: raise FileExistsError(f"{out} holds a finished run (DONE); pass overwrite=True to redo it")
         ckpt = None if (out / "DONE").exists() else resume_point(out, c)
@@ -552,7 +597,7 @@ def train_and_evaluate(config: TrainConfig | dict, bench: dict | None = None, ov
         row.update(train_seconds=trainer.history[-1]["seconds"] if trainer.history else None,
                    train_cpu_seconds=trainer.history[-1].get("cpu_seconds") if trainer.history else None,
                    run_seconds=round(time.time() - t0, 1), resumed_from=int(ckpt.name.split("-")[1]) if ckpt else None,
-                   world_size=trainer.args.world_size)   # `batch_size` is per process: the global batch is batch_size x world_size
+                   world_size=trainer.args.world_size, provenance=prov)   # `batch_size` is per process: the global batch is batch_size x world_size
         finish_reporting(trainer, c, row)
         if trainer.is_world_process_zero(): write_run(out, row, evals, trainer, c)
     return row

@@ -16,6 +16,7 @@ By default the 80:20 shuffled cell (the paper's headline mixture) goes first: it
 
     python tools/standard_grid.py [--data ../shared/data] [--out runs] [--workers 2] [--max-runs N]
                                   [--no-headline-first] [--first RATIO ...] [--checks grouped fast] [--checks-only]
+                                  [--headline-seeds N]
 """
 import argparse, dataclasses, shutil
 from pathlib import Path
@@ -59,10 +60,15 @@ def main():
     ap.add_argument("--checks", nargs="*", choices=list(CHECKS), default=[],
                     help="speed-lever checks whose partners are queued after each 80:20 tuned run (default none: the grid alone)")
     ap.add_argument("--checks-only", action="store_true", help="run only the checks' partners, not the rest of the grid")
+    ap.add_argument("--headline-seeds", type=int, default=3,
+                    help="seeds of the 80:20 shuffled cell, its check partners included (default 3, the preset's)")
     a = ap.parse_args()
     out, committed = Path(a.out), Path(a.committed)
     for name in ["standard"] + [f"standard-{k}" for k in CHECKS]: restore(out, committed, name)
-    std = preset_configs("standard", out / "standard", data=str(Path(a.data).resolve()))
+    data = str(Path(a.data).resolve())
+    std = preset_configs("standard", out / "standard", data=data)
+    more = preset_configs("standard", out / "standard", seeds=a.headline_seeds, ratios=(0.8,), orders=("shuffled",), data=data)
+    std += [c for c in more if run_id(c) not in {run_id(s) for s in std}]   # seeds beyond the preset's 3
     cell = [c for c in std if c.ratio == 0.8 and c.order == "shuffled" and c.preset in ("vdb-tuned", "exbert")]
     chk = {k: {run_id(c): dataclasses.replace(c, **CHECKS[k], out=str(out / f"standard-{k}" / run_id(c))) for c in cell}
            for k in CHECKS}
