@@ -23,7 +23,8 @@ __all__ = ['FEATURES', 'COLUMNS', 'DOMAINS', 'LOAD_STATS', 'BIOASQ_VAL_BATCHES',
            'needs_real_data', 'read_json', 'find_answer', 'squad_columns', 'load_qa_file', 'load_squad', 'load_bioasq',
            'load_bioasq_gold', 'answerable_from_gold', 'load_bioasq_test_gold', 'split_by_group', 'normalize_question',
            'bioasq_validation', 'load_benchmark', 'bioasq_val_report', 'synthetic_files', 'write_synthetic_data',
-           'make_mixture', 'composition', 'atomic_write', 'write_jsonl', 'read_jsonl', 'mix_cli', 'check_keys']
+           'make_mixture', 'composition', 'atomic_write', 'atomic_dir', 'write_jsonl', 'read_jsonl', 'mix_cli',
+           'check_keys']
 
 # %% ../nbs/00_data.ipynb #b206fbc4
 FEATURES = Features({
@@ -491,11 +492,15 @@ def composition(ds: Dataset) -> dict:
             "squad_before_bioasq": last_squad < first_bio}
 
 # %% ../nbs/00_data.ipynb #896e426e
+def _umask() -> int:
+    m = os.umask(0); os.umask(m); return m
+
 def atomic_write(path, content) -> Path:
     "Replace `path` by `content` (text, or a function that writes a file at the path it is given) all at once."
     path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.chmod(tmp, 0o666 & ~_umask())   # mkstemp makes it 0600: give it the mode `open` would
         if callable(content): os.close(fd); content(tmp)
         else:
             with os.fdopen(fd, "w", encoding="utf-8") as f: f.write(content)
@@ -503,6 +508,25 @@ def atomic_write(path, content) -> Path:
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True); raise
+    return path
+
+# %% ../nbs/00_data.ipynb #d5c76868
+def atomic_dir(path, write) -> Path:
+    "Replace folder `path` by what `write(tmp)` writes into a temporary sibling: a kill leaves the old folder or the new, never a torn one."
+    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
+    os.chmod(tmp, 0o777 & ~_umask())
+    old = path.with_name(f".{path.name}.old")
+    try:
+        write(tmp)
+        if old.exists(): shutil.rmtree(old)
+        if path.exists(): os.replace(path, old)   # the old one keeps a name until the new one has the real one
+        os.replace(tmp, path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if old.exists() and not path.exists(): os.replace(old, path)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
     return path
 
 # %% ../nbs/00_data.ipynb #62fffc39

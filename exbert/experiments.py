@@ -19,7 +19,7 @@ from tqdm.auto import tqdm
 
 from .data import atomic_write, load_benchmark, require_data_dir
 from .train import (MODELS, PRESETS, TrainConfig, resolve_backbone, check_config, make_config, run_id, train_and_evaluate,
-                          write_json, _rank, grid_worker, visible_gpus)
+                          write_json, _rank, grid_worker, run_lock, visible_gpus)
 from .results import (compare_with_paper, load_grids, load_history, load_results, mean_ci, pick_epoch, read_results_jsonl, results_table,
                       summarize, write_figures, _fmt)
 
@@ -366,7 +366,9 @@ def reproduce(preset: str = "quick", data=None, backbone=None, out=None, seeds: 
     cs = preset_configs(preset, out, seeds, ratios, orders, arms, backbone=backbone, data=str(d), report_to=report_to, **common)
     if workers is None: workers = len(visible_gpus()) or REPRODUCE[preset]["workers"]  # one per GPU; on a CPU, the preset's
     workers = min(workers, os.cpu_count() or 1)
-    rows = run_grid(cs, out, bench=None if workers > 1 or ray else load_benchmark(d), max_runs=max_runs, progress=progress, workers=workers, ray=ray)
+    with run_lock(out):   # a second `reproduce` on this grid exits, naming this process, instead of racing it
+        rows = run_grid(cs, out, bench=None if workers > 1 or ray else load_benchmark(d), max_runs=max_runs,
+                        progress=progress, workers=workers, ray=ray)
     ids = {run_id(c) for c in cs}
     finished = pd.DataFrame([r for r in rows if r["run_id"] in ids])
     if _rank() == 0: report_grid(preset, out, cs, finished)

@@ -11,8 +11,19 @@ import collections
 import numpy as np
 
 # %% auto #0
-__all__ = ['MODEL_COLUMNS', 'clean_questions', 'prepare_train_features', 'prepare_eval_features', 'tokenize_train',
+__all__ = ['MODEL_COLUMNS', 'check_room', 'clean_questions', 'prepare_train_features', 'prepare_eval_features', 'tokenize_train',
            'tokenize_eval', 'qa_collator', 'postprocess_predictions', 'windows_per_example']
+
+# %% ../nbs/01_features.ipynb #8d482289
+def check_room(examples, tokenizer, max_length: int, stride: int) -> None:
+    "Fail, naming the record, when a question leaves a window no more context tokens than the stride (tokenizers would panic)."
+    lens = [len(x) for x in tokenizer(clean_questions(examples["question"]), add_special_tokens=False)["input_ids"]]
+    i = int(np.argmax(lens))
+    room = max_length - lens[i] - tokenizer.num_special_tokens_to_add(pair=True)
+    if room <= stride:
+        rid = examples["id"][i] if "id" in examples else f"#{i} of the batch"
+        raise ValueError(f"record {rid!r}, field 'question': {lens[i]} tokens leave {max(room, 0)} context tokens in a "
+                         f"{max_length}-token window, not more than the stride ({stride}): raise max_length or lower stride")
 
 # %% ../nbs/01_features.ipynb #9cfcef40
 MODEL_COLUMNS = ("input_ids", "attention_mask", "token_type_ids", "start_positions", "end_positions")
@@ -26,6 +37,7 @@ def _encode(examples, tokenizer, max_length, stride, pad_to_max_length, return_t
     if tokenizer.padding_side != "right":
         raise ValueError("exbert.features needs a tokenizer with padding_side='right' (question first, context second)")
     if not 0 <= stride < max_length: raise ValueError(f"need 0 <= stride < max_length, got stride={stride}, max_length={max_length}")
+    check_room(examples, tokenizer, max_length, stride)
     return tokenizer(clean_questions(examples["question"]), examples["context"], truncation="only_second",
                      max_length=max_length, stride=stride, return_overflowing_tokens=True,
                      return_offsets_mapping=True, padding="max_length" if pad_to_max_length else False,

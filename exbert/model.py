@@ -31,11 +31,11 @@ logger = logging.get_logger(__name__)
 
 # %% auto #0
 __all__ = ['logger', 'BERT_TO_DISTILBERT', 'CHECK_SENTENCES', 'LAYER_SELECTIONS', 'EXPERT_INITS', 'EXPERT_TYPES', 'MOE_BACKENDS',
-           'DISTILBERT_FIELDS', 'bert_key_to_distilbert', 'distilbert_config_from_bert', 'load_safetensors_dir',
-           'convert_bert_to_distilbert', 'max_abs_diff_bert_distilbert', 'standin_distilbert', 'convert_cli',
-           'ExBERTConfig', 'kept_layers', 'MoETransformerBlock', 'ExBERTModelOutput', 'ExBERTQuestionAnsweringOutput',
-           'ExBERTPreTrainedModel', 'ExBERTModel', 'exbert_config_from_distilbert', 'distilbert_to_exbert_state',
-           'ExBERTForQuestionAnswering', 'parameter_counts']
+           'HF_CONFIG_KEYS', 'SYNONYMS', 'DISTILBERT_FIELDS', 'bert_key_to_distilbert', 'distilbert_config_from_bert',
+           'load_safetensors_dir', 'convert_bert_to_distilbert', 'max_abs_diff_bert_distilbert', 'standin_distilbert',
+           'convert_cli', 'ExBERTConfig', 'kept_layers', 'MoETransformerBlock', 'ExBERTModelOutput',
+           'ExBERTQuestionAnsweringOutput', 'ExBERTPreTrainedModel', 'ExBERTModel', 'exbert_config_from_distilbert',
+           'distilbert_to_exbert_state', 'ExBERTForQuestionAnswering', 'parameter_counts']
 
 # %% ../nbs/04_model.ipynb #f2724ea3
 BERT_TO_DISTILBERT = {  # BERT name inside `encoder.layer.{i}` -> DistilBERT name inside `transformer.layer.{i}`
@@ -163,10 +163,21 @@ def convert_cli(argv: list[str]) -> int:
 # %% ../nbs/04_model.ipynb #e5de1a58
 def _check_exbert_config(c, extra: dict) -> None:
     "Validate an `ExBERTConfig` `c` in place (defaults that depend on other fields filled in); `extra`: its unknown keys."
-    # extra keys pass through, as Hugging Face configs allow (auto_map, model_type, ...); a near miss is a typo
+    # Hugging Face's own keys pass (auto_map, model_type, ...); any other unknown key is an error, not a silent default
+    fields = [f.name for f in dataclasses.fields(c)]
     for k in extra:
-        if near := difflib.get_close_matches(k, [f.name for f in dataclasses.fields(c)], n=1, cutoff=0.8):
-            raise ValueError(f"unknown ExBERTConfig field {k!r}; did you mean {near[0]!r}?")
+        if k in HF_CONFIG_KEYS: continue
+        near = SYNONYMS.get(k) or next(iter(difflib.get_close_matches(k, fields, n=1, cutoff=0.6)), None)
+        raise ValueError(f"unknown ExBERTConfig field {k!r}" + (f"; did you mean {near!r}?" if near else ""))
+    for name, low, high in [("n_layers", 1, None), ("n_experts", 1, None), ("moe_top_n", 1, c.n_experts),
+                            ("capacity_factor", 1e-9, None), ("capacity_factor_eval", 1e-9, None),
+                            ("balance_loss_coef", 0, None), ("router_z_loss_coef", 0, None)]:
+        v = getattr(c, name)
+        if v < low or high is not None and v > high:
+            raise ValueError(f"ExBERTConfig.{name}={v!r}; expected " + (f"{low} to {high}" if high is not None else
+                             "a positive number" if low > 0 else "0 or more"))
+    for name in ("dropout_before_moe", "dropout_after_moe", "dropout", "attention_dropout", "qa_dropout"):
+        if not 0 <= getattr(c, name) < 1: raise ValueError(f"ExBERTConfig.{name}={getattr(c, name)!r}; expected a probability in [0, 1)")
     for name, allowed in [("layer_selection", LAYER_SELECTIONS), ("expert_init", EXPERT_INITS), ("moe_backend", MOE_BACKENDS)]:
         if getattr(c, name) not in allowed: raise ValueError(f"ExBERTConfig.{name}={getattr(c, name)!r}; expected one of {allowed}")
     if c.expert_type is None: c.expert_type = "gelu" if c.expert_init == "upcycle" else "geglu"
@@ -179,6 +190,12 @@ def _check_exbert_config(c, extra: dict) -> None:
 
 # %% ../nbs/04_model.ipynb #734a3eb8
 LAYER_SELECTIONS, EXPERT_INITS, EXPERT_TYPES, MOE_BACKENDS = ("first", "spread"), ("random", "upcycle"), ("geglu", "gelu"), ("stmoe", "sorted")
+# keys any Hugging Face config may carry (ours, DistilBERT's and the saved metadata), which ExBERTConfig accepts as they are
+HF_CONFIG_KEYS = set(PreTrainedConfig().to_dict()) | set(DistilBertConfig().to_dict()) | {
+    "auto_map", "exbert_max_length", "exbert_stride", "torch_dtype", "name_or_path", "_commit_hash",
+    "_attn_implementation_autoset", "attn_implementation", "use_cache", "tie_weights_"}
+SYNONYMS = {"top_k": "moe_top_n", "top_n": "moe_top_n", "num_experts": "n_experts", "num_experts_per_tok": "moe_top_n",
+            "capacity_factor_train": "capacity_factor", "num_hidden_layers": "n_layers", "num_layers": "n_layers"}
 
 class ExBERTConfig(PreTrainedConfig):
     "Configuration of ExBERT: DistilBERT's fields, which blocks to keep, and the MoE block."

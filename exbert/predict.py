@@ -6,7 +6,7 @@ Docs: https://exbert-org.github.io/exbert/predict.html.md"""
 
 # %% ../nbs/05_predict.ipynb #65f1491d
 from __future__ import annotations
-import argparse, json, sys
+import argparse, collections, gzip, json, os, sys, warnings
 from pathlib import Path
 from dataclasses import dataclass
 
@@ -16,16 +16,17 @@ import torch
 from tqdm.auto import tqdm
 from transformers import AutoModelForQuestionAnswering, AutoTokenizer
 
-from .data import DataError, atomic_write, load_bioasq_gold, load_qa_file
+from .data import FEATURES, DataError, atomic_dir, atomic_write, load_bioasq_gold, load_qa_file, squad_columns
 from .features import postprocess_predictions, qa_collator, tokenize_eval
 from .metrics import bioasq_scores, question_id, squad_scores, write_predictions
 from .model import ExBERTConfig, ExBERTForQuestionAnswering
 from .moe import expert_counts
 
 # %% auto #0
-__all__ = ['QASet', 'by_length', 'spread', 'DomainEval', 'score_set', 'QAModel', 'save_qa_model', 'check_model_folder',
-           'load_qa_model', 'read_questions', 'predict_logits', 'predict', 'write_answers', 'evaluate', 'push_model',
-           'QAPipeline', 'predict_cli', 'evaluate_cli']
+__all__ = ['TOKENIZER_FILES', 'ANSWER_SHAPES', 'QASet', 'by_length', 'spread', 'DomainEval', 'score_set', 'QAModel',
+           'save_qa_model', 'check_safetensors', 'check_model_folder', 'load_qa_model', 'read_questions',
+           'predict_logits', 'predict', 'write_answers', 'evaluate', 'push_model', 'QAPipeline', 'positive_int',
+           'predict_cli', 'evaluate_cli']
 
 # %% ../nbs/05_predict.ipynb #b1edca05
 @dataclass(frozen=True)
@@ -81,65 +82,144 @@ class QAModel:
 
 # %% ../nbs/05_predict.ipynb #70fb2b11
 def save_qa_model(model, tokenizer, path, max_length: int, stride: int, card: str | None = None) -> Path:
-    "Write a model folder: config (with window settings; ExBERT: `auto_map` + source files), safetensors weights, tokenizer, card."
+    "Write a model folder (config with window settings, safetensors weights, tokenizer, card) all at once: a kill leaves the old or the new."
     path = Path(path)
+    if path.exists() and any(path.iterdir()) and not (path / "config.json").is_file():
+        raise FileExistsError(f"{path} exists and is not a model folder: save_qa_model replaces only model folders")
     if isinstance(model, ExBERTForQuestionAnswering):
         ExBERTConfig.register_for_auto_class()
         ExBERTForQuestionAnswering.register_for_auto_class("AutoModelForQuestionAnswering")
     model.config.exbert_max_length, model.config.exbert_stride = int(max_length), int(stride)
-    model.save_pretrained(path, safe_serialization=True)
-    tokenizer.save_pretrained(path)
-    if card is not None: atomic_write(path / "README.md", card)
-    return path
+    def write(tmp):
+        model.save_pretrained(tmp, safe_serialization=True)
+        tokenizer.save_pretrained(tmp)
+        if card is not None: Path(tmp, "README.md").write_text(card, encoding="utf-8")
+    return atomic_dir(path, write)
 
 # %% ../nbs/05_predict.ipynb #4d7eaa41
+TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "vocab.json", "tokenizer.model", "spiece.model", "sentencepiece.bpe.model")
+
+def check_safetensors(f: Path) -> None:
+    "Fail, naming the file, when `f` is not a whole safetensors file (its header's tensors must end where the file ends)."
+    size = f.stat().st_size
+    try:
+        with open(f, "rb") as fh:
+            n = int.from_bytes(fh.read(8), "little")
+            if n <= 0 or 8 + n > size: raise ValueError("header longer than the file")
+            header = json.loads(fh.read(n))
+        end = max((t["data_offsets"][1] for k, t in header.items() if k != "__metadata__"), default=0)
+    except (ValueError, KeyError, TypeError, IndexError) as e:
+        raise ValueError(f"{f}: not a readable safetensors file ({e}): an interrupted save or copy?") from None
+    if 8 + n + end != size:
+        raise ValueError(f"{f}: truncated safetensors file ({size:,} bytes, its header needs {8 + n + end:,}): "
+                         "an interrupted save or copy? save or copy the model again")
+
 def check_model_folder(path) -> Path:
-    "Fail with the folder and the file when `path` is not a loadable model folder with safetensors weights."
+    "Fail with the folder and the file when `path` is not a loadable model folder: config, whole safetensors weights, tokenizer."
     p = Path(path)
     if not p.is_dir(): raise FileNotFoundError(f"model folder {p} does not exist")
     if not (p / "config.json").is_file(): raise FileNotFoundError(f"{p}: no config.json (not a Hugging Face model folder)")
-    if not list(p.glob("model*.safetensors")):
+    for name in ("config.json", "tokenizer_config.json", "special_tokens_map.json", "tokenizer.json"):
+        if (p / name).is_file():
+            try: json.loads((p / name).read_text(encoding="utf-8"))
+            except (ValueError, UnicodeDecodeError) as e:
+                raise ValueError(f"{p / name}: not valid JSON ({e}): an interrupted save or copy?") from None
+    weights = sorted(p.glob("model*.safetensors"))
+    if not weights:
         if list(p.glob("pytorch_model*.bin")):
             raise ValueError(f"{p}: only pickled weights (pytorch_model.bin); unpickling can run arbitrary code, so exbert loads "
                              "safetensors only: convert with `model.save_pretrained(dir, safe_serialization=True)`")
         raise FileNotFoundError(f"{p}: no model.safetensors (a folder without weights?)")
+    for f in weights: check_safetensors(f)
+    if not any((p / t).is_file() for t in TOKENIZER_FILES):
+        raise FileNotFoundError(f"{p}: no tokenizer files ({' or '.join(TOKENIZER_FILES[:2])}): "
+                                "save the tokenizer the model was trained with into the folder")
     return p
 
 # %% ../nbs/05_predict.ipynb #edc767d9
+def _local_path(path) -> bool:
+    "Whether `path` can only mean a local folder (not an `owner/name` hub id), or the hub is offline."
+    s = str(path)
+    offline = os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes")
+    return offline or Path(s).exists() or s.startswith((".", "/", "~")) or s.count("/") > 1 or (os.sep != "/" and os.sep in s)
+
+def _check_weights(info: dict, path) -> None:
+    "Fail, naming the keys, when the weights of a folder do not match its config (transformers would initialise them at random)."
+    problems = [f"{k.replace('_', ' ')}: {', '.join(v[:4])}{' ...' if len(v) > 4 else ''} ({len(v)})"
+                for k in ("missing_keys", "unexpected_keys", "mismatched_keys") if (v := [str(x) for x in info.get(k) or []])]
+    if problems: raise ValueError(f"{path}: the weights do not match config.json ({'; '.join(problems)}): "
+                                  "the model would be partly random, so it is not loaded")
+
 def load_qa_model(path, max_length: int | None = None, stride: int | None = None, device=None) -> QAModel:
     "A model folder (local path; a hub name when online) as a `QAModel`, in eval mode; window settings as saved unless given."
-    p = Path(path)
-    if p.exists() or str(path).startswith((".", "/")): check_model_folder(p)
-    model = AutoModelForQuestionAnswering.from_pretrained(path, use_safetensors=True).eval()
+    if _local_path(path): path = check_model_folder(Path(path).expanduser())
+    try:
+        model, info = AutoModelForQuestionAnswering.from_pretrained(  # mismatched shapes reach `_check_weights`, named
+            path, use_safetensors=True, trust_remote_code=False, output_loading_info=True, ignore_mismatched_sizes=True)
+        tok = AutoTokenizer.from_pretrained(path, trust_remote_code=False)
+    except (OSError, ValueError) as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        if isinstance(path, Path): raise ValueError(f"{path}: the model folder could not be loaded ({first})") from None
+        raise FileNotFoundError(f"{path}: no such model folder here, and not a model on the Hugging Face hub ({first})") from None
+    _check_weights(info, path)
+    model.eval()
     if device is not None: model.to(device)
-    tok = AutoTokenizer.from_pretrained(path)
     cfg = model.config
-    return QAModel(model, tok, int(max_length or getattr(cfg, "exbert_max_length", 384)), int(stride or getattr(cfg, "exbert_stride", 128)))
+    qa = QAModel(model, tok, int(max_length or getattr(cfg, "exbert_max_length", 384)), int(stride or getattr(cfg, "exbert_stride", 128)))
+    limit = getattr(cfg, "max_position_embeddings", None)
+    if limit is not None and qa.max_length > limit:
+        raise ValueError(f"max_length={qa.max_length} is longer than model {path} can read ({limit} positions)")
+    if not 0 <= qa.stride < qa.max_length: raise ValueError(f"need 0 <= stride < max_length, got stride={qa.stride}, max_length={qa.max_length}")
+    return qa
 
 # %% ../nbs/05_predict.ipynb #051f4d28
+ANSWER_SHAPES = ('{"text": [str, ...], "answer_start": [int, ...]} (Hugging Face datasets), '
+                 '[{"text": str, "answer_start": int}, ...] (SQuAD JSON), {"text": str, "answer_start": int} (one answer), '
+                 'or missing / [] (no answer: predicted, not scored)')
+
+def _answers(a, path, rid) -> list:
+    "One JSON Lines record's `answers` as SQuAD's list of `{text, answer_start}` (the shapes of `ANSWER_SHAPES`)."
+    if a is None or a == [] or a == {}: return []
+    if isinstance(a, list) and all(isinstance(x, dict) for x in a): return a   # fields checked by `squad_columns`
+    if isinstance(a, dict) and set(a) == {"text", "answer_start"}:
+        t, s = a["text"], a["answer_start"]
+        if isinstance(t, str) and not isinstance(s, list): return [dict(text=t, answer_start=s)]
+        if isinstance(t, list) and isinstance(s, list) and len(t) == len(s):
+            return [dict(text=x, answer_start=y) for x, y in zip(t, s)]
+    raise DataError(path, rid, "answers", f"unsupported shape {json.dumps(a)[:80]}; accepted: {ANSWER_SHAPES}")
+
 def _jsonl_records(path: Path) -> list[dict]:
-    "Rows of a JSON Lines question file in the common schema, each record checked."
-    rows = []
-    for i, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+    "Rows of a JSON Lines question file (plain or gzipped), validated as a SQuAD file is (answers repaired or dropped, counted)."
+    raw = path.read_bytes()
+    if raw[:2] == b"\x1f\x8b":
+        try: raw = gzip.decompress(raw)
+        except (OSError, EOFError) as e: raise DataError(path, problem=f"corrupt gzip file ({e})") from None
+    try: text = raw.decode("utf-8")
+    except UnicodeDecodeError as e: raise DataError(path, problem=f"not UTF-8 text ({e})") from None
+    articles, lines = [], {}
+    for i, line in enumerate(text.splitlines(), 1):
         if not line.strip(): continue
         try: r = json.loads(line)
         except json.JSONDecodeError as e: raise DataError(path, f"line {i}", problem=f"not JSON ({e})") from None
         if not isinstance(r, dict): raise DataError(path, f"line {i}", problem="not a JSON object")
         rid = str(r.get("id", f"line-{i}"))
-        for k in ("question", "context"):
-            if not isinstance(r.get(k), str) or not r[k].strip(): raise DataError(path, rid, k, "missing or empty")
-        ans = r.get("answers") or {"text": [], "answer_start": []}
-        rows.append(dict(id=rid, title=str(r.get("title", "")), context=r["context"], question=r["question"],
-                         answers={"text": list(ans.get("text", [])), "answer_start": [int(x) for x in ans.get("answer_start", [])]}))
-    if not rows: raise DataError(path, problem="no questions")
-    return rows
+        if rid in lines: raise DataError(path, f"line {i}", "id", f"duplicate id {rid!r} (first on line {lines[rid]})")
+        lines[rid] = i
+        qa = dict(id=rid, question=r.get("question"), answers=_answers(r.get("answers"), path, rid))
+        articles.append(dict(title=str(r.get("title", "")), paragraphs=[dict(context=r.get("context"), qas=[qa])]))
+    if not articles: raise DataError(path, problem="no questions")
+    stats = collections.Counter()
+    cols = squad_columns(dict(data=articles), path, "squad", strict=False, allow_unanswered=True, stats=stats)
+    if stats["repaired"]: warnings.warn(f"{path}: repaired {stats['repaired']} answer offsets to the nearest exact occurrence")
+    if stats["dropped_answers"]: warnings.warn(f"{path}: dropped {stats['dropped_answers']} answers whose text is not in the context")
+    return [dict(zip(cols, row)) for row in zip(*cols.values())]
 
 def read_questions(path) -> datasets.Dataset:
-    "Questions (with contexts, and answers when present) of a SQuAD-format JSON file or a JSON Lines file."
+    "Questions (with contexts, and answers when present) of a SQuAD-format JSON file or a JSON Lines file (`.jsonl`, `.jsonl.gz`)."
     path = Path(path)
     if not path.is_file(): raise FileNotFoundError(f"no such question file: {path}")
     if path.suffix == ".jsonl" or path.name.endswith(".jsonl.gz"):
-        return datasets.Dataset.from_list(_jsonl_records(path))
+        return datasets.Dataset.from_list(_jsonl_records(path), features=FEATURES)
     return load_qa_file(path, "squad", strict=False, allow_unanswered=True)
 
 # %% ../nbs/05_predict.ipynb #6205f179
@@ -188,12 +268,12 @@ def write_answers(ev: DomainEval, out) -> tuple[Path, Path]:
 
 # %% ../nbs/05_predict.ipynb #4ba0342d
 def evaluate(qa: QAModel, examples, gold=None, batch_size: int = 64, progress: bool = True, bf16: bool = False) -> dict:
-    "EM/F1 of a model on `examples` (those with answers), and BioASQ strict/lenient/MRR with `gold` golden file(s)."
+    "EM/F1 of a model on `examples` with answers (`n_without_answers` counts the rest), and BioASQ strict/lenient/MRR with `gold` file(s)."
+    g = load_bioasq_gold(gold) if gold is not None else None   # a bad golden file fails before the prediction pass
     ev = predict(qa, examples, batch_size, progress, bf16=bf16)
     if gold is None and not ev.n: raise ValueError("no question of the file has an answer to score against")
-    m = dict(exact_match=ev.em, f1=ev.f1, n=ev.n)
+    m = dict(exact_match=ev.em, f1=ev.f1, n=ev.n, n_without_answers=len(examples) - ev.n)   # counted, not silently dropped
     if gold is not None:
-        g = load_bioasq_gold(gold)
         qids = {question_id(i) for i in examples["id"]}
         g = {q: v for q, v in g.items() if q in qids}
         if not g: raise ValueError(f"no question of the golden file(s) {gold} matches the snippets' ids (<question id>_<NNN>)")
@@ -244,10 +324,18 @@ class QAPipeline:
         return out[0] if single else out
 
 # %% ../nbs/05_predict.ipynb #53cc7459
+def positive_int(s: str) -> int:
+    "An argparse type: an integer of at least 1."
+    try: v = int(s)
+    except ValueError: raise argparse.ArgumentTypeError(f"expected a positive integer, got {s!r}") from None
+    if v < 1: raise argparse.ArgumentTypeError(f"expected a positive integer, got {v}")
+    return v
+
 def _model_args(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     p.add_argument("model", help="model folder (a run's <run>/model, or any extractive QA model folder)")
-    p.add_argument("file", help="SQuAD-format JSON (plain or .gz) or JSON Lines with question and context")
-    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("file", help="SQuAD-format JSON (plain or .gz), or JSON Lines (.jsonl, .jsonl.gz): one object per line with "
+                   f"id, question, context and optional answers: {ANSWER_SHAPES.replace('%', '%%')}")
+    p.add_argument("--batch-size", type=positive_int, default=64)
     p.add_argument("--max-length", type=int, help="tokens per window (default: as saved with the model)")
     p.add_argument("--stride", type=int, help="window overlap (default: as saved with the model)")
     p.add_argument("--bf16", action="store_true", help="bf16 autocast (faster on CPUs with AMX and on GPUs; see Benchmarks)")
@@ -273,8 +361,12 @@ def evaluate_cli(argv: list[str]) -> int:
     p.add_argument("--gold", nargs="+", help="BioASQ golden JSON file(s): also strict/lenient accuracy and MRR")
     p.add_argument("--json", action="store_true", help="print the scores as one JSON object")
     a = p.parse_args(argv)
-    try: m = evaluate(load_qa_model(a.model, a.max_length, a.stride), read_questions(a.file), a.gold, a.batch_size, bf16=a.bf16)
+    try:
+        qs = read_questions(a.file)
+        if a.gold is not None: load_bioasq_gold(a.gold)   # every input checked before the model is loaded
+        m = evaluate(load_qa_model(a.model, a.max_length, a.stride), qs, a.gold, a.batch_size, bf16=a.bf16)
     except (ValueError, OSError) as e:
         print(f"exbert evaluate: error: {e}", file=sys.stderr); return 2
+    if m["n_without_answers"]: print(f"note: {m['n_without_answers']} questions of {a.file} have no answer and were not scored", file=sys.stderr)
     print(json.dumps(m) if a.json else "\n".join(f"{k}: {v:.2f}" if isinstance(v, float) else f"{k}: {v}" for k, v in m.items()))
     return 0

@@ -6,7 +6,7 @@ Docs: https://exbert-org.github.io/exbert/train.html.md"""
 
 # %% ../nbs/06_train.ipynb #2a319997
 from __future__ import annotations
-import argparse, atexit, contextlib, dataclasses, difflib, functools, hashlib, json, os, platform, shutil, subprocess, sys, time, warnings
+import argparse, atexit, importlib.util, contextlib, dataclasses, difflib, functools, hashlib, json, os, platform, shutil, subprocess, sys, threading, time, warnings
 try: import fcntl   # run_lock: POSIX file locks
 except ImportError: fcntl = None
 from dataclasses import dataclass, field, asdict
@@ -16,24 +16,27 @@ import datasets
 import numpy as np
 import torch
 from torch.utils.data import Sampler
-from transformers import (AutoTokenizer, DistilBertConfig, DistilBertForQuestionAnswering, EarlyStoppingCallback, Trainer, TrainingArguments,
+from transformers import (AutoConfig, AutoTokenizer, DistilBertConfig, DistilBertForQuestionAnswering, EarlyStoppingCallback, Trainer, TrainingArguments,
                           set_seed)
 from transformers.trainer_callback import PrinterCallback
 
-from .data import atomic_write, check_keys, load_benchmark, load_bioasq_test_gold, make_mixture, require_data_dir
+from .data import atomic_write, check_keys, data_dir, load_benchmark, load_bioasq_test_gold, make_mixture, require_data_dir
 from .features import qa_collator, tokenize_eval, tokenize_train
 from .metrics import bioasq_scores
 from .model import ExBERTConfig, ExBERTForQuestionAnswering, standin_distilbert
 from .predict import DomainEval, QASet, by_length, save_qa_model, score_set, spread
 
 # %% auto #0
-__all__ = ['MODELS', 'SELECT_RULES', 'PRESETS', 'MOE_LOSSES', 'RUN_CONFIG', 'MATRIX_FLAGS', 'FINAL_KEYS', 'write_json',
-           'TrainConfig', 'make_config', 'check_config', 'run_id', 'resolve_backbone', 'build_model', 'model_overrides',
-           'tiny_backbone', 'labelled_windows', 'run_data', 'LengthGroupedSampler', 'val_metrics', 'epoch_record',
-           'QATrainer', 'run_dir', 'default_bf16', 'use_bf16', 'native_bf16', 'visible_gpus', 'grid_worker',
-           'training_args', 'resume_point', 'resumed_history', 'make_trainer', 'result_row', 'data_digest',
-           'provenance', 'selected_evaluation', 'model_card', 'final_metrics', 'write_run', 'reporting',
-           'finish_reporting', 'run_lock', 'close_process_group', 'train_and_evaluate', 'check_inputs', 'train_cli']
+__all__ = ['MODELS', 'EXBERT_ONLY', 'SELECT_RULES', 'PRESETS', 'MOE_LOSSES', 'RUN_CONFIG', 'RUN_MARKER', 'RUN_FILES',
+           'RESUME_IGNORED', 'MATRIX_FLAGS', 'FINAL_KEYS', 'write_json', 'TrainConfig', 'make_config', 'check_config',
+           'run_id', 'resolve_backbone', 'build_model', 'model_overrides', 'tiny_backbone', 'labelled_windows',
+           'run_data', 'LengthGroupedSampler', 'val_metrics', 'epoch_record', 'QATrainer', 'run_dir', 'default_bf16',
+           'use_bf16', 'native_bf16', 'visible_gpus', 'exit_with_parent', 'grid_worker', 'training_args',
+           'RunFolderError', 'is_run_folder', 'setting_changes', 'resume_point', 'plan_run', 'clear_run',
+           'resumed_history', 'make_trainer', 'result_row', 'data_digest', 'provenance', 'selected_evaluation',
+           'model_card', 'final_metrics', 'write_run', 'reporting', 'finish_reporting', 'run_lock',
+           'close_process_group', 'check_backbone_limits', 'resume_message', 'train_and_evaluate', 'check_inputs',
+           'train_cli']
 
 # %% ../nbs/06_train.ipynb #422964df
 def write_json(path, obj) -> Path:
@@ -85,6 +88,7 @@ class TrainConfig:
 
 # %% ../nbs/06_train.ipynb #38dd94eb
 MODELS = ("vdb", "exbert")
+EXBERT_ONLY = ("n_layers", "n_experts", "dropout_before_moe", "dropout_after_moe", "expert_init")
 SELECT_RULES = {"last": None, "val_loss": ("eval_loss", False), "val_f1": ("eval_val_f1", True)}  # metric, greater is better
 
 PRESETS = {
@@ -102,7 +106,10 @@ def make_config(preset: str | None = None, **overrides) -> TrainConfig:
         if k not in fields:
             close = difflib.get_close_matches(k, fields, n=1)
             raise ValueError(f"unknown TrainConfig field {k!r}" + (f"; did you mean {close[0]!r}?" if close else ""))
-    return check_config(TrainConfig(**{**(PRESETS[preset] if preset else {}), "preset": preset, **overrides}))
+    c = TrainConfig(**{**(PRESETS[preset] if preset else {}), "preset": preset, **overrides})
+    if c.model != "exbert" and (given := [k for k in EXBERT_ONLY if k in overrides]):
+        raise ValueError(f"{', '.join(given)} set for model={c.model!r}: ExBERT-only settings (V-DB has no MoE block)")
+    return check_config(c)
 
 # %% ../nbs/06_train.ipynb #7ab997b9
 def check_config(c: TrainConfig) -> TrainConfig:
@@ -335,8 +342,14 @@ def visible_gpus() -> list[str]:
     env = os.environ.get("CUDA_VISIBLE_DEVICES")
     return [d.strip() for d in env.split(",") if d.strip()] if env else [str(i) for i in range(torch.cuda.device_count())]
 
+def exit_with_parent(ppid: int, every: float = 1.0) -> None:
+    "Exit this process as soon as its parent `ppid` is gone (a worker whose grid was killed must not wait forever)."
+    while os.getppid() == ppid: time.sleep(every)
+    os._exit(1)
+
 def grid_worker(threads: int, gpus: list[str], counter) -> None:
-    "A grid worker's setup: `threads` torch threads and, on a GPU machine, one GPU (the `counter`-th, round robin) to itself."
+    "A grid worker's setup: `threads` torch threads, a watch on its parent and, on a GPU machine, one GPU (round robin) to itself."
+    threading.Thread(target=exit_with_parent, args=(os.getppid(),), daemon=True, name="exit-with-parent").start()
     if gpus:
         with counter.get_lock(): k, counter.value = counter.value, counter.value + 1
         os.environ["CUDA_VISIBLE_DEVICES"] = gpus[k % len(gpus)]   # read when CUDA starts, i.e. before any GPU work here
@@ -361,13 +374,61 @@ def training_args(c: TrainConfig, output_dir, progress: bool = True, **kwargs) -
 
 # %% ../nbs/06_train.ipynb #c3f2786a
 RUN_CONFIG = "run_config.json"   # the run's TrainConfig (`config.json` is the model folder's)
+RUN_MARKER = ".exbert-run"       # written first into every run folder: it says the folder is a run's
+RUN_FILES = (RUN_MARKER, RUN_CONFIG, "history.json", "checkpoints", "model", "predictions_squad.json",
+             "predictions_bioasq.json", "nbest_bioasq.json", "routing.json", "metrics.json", "DONE")   # all a run writes
+RESUME_IGNORED = ("out", "report_to", "logging_steps", "keep_checkpoints")   # settings that change no number
+
+class RunFolderError(ValueError):
+    "A run folder that cannot be used as asked; the message names the folder and the ways forward."
+
+def is_run_folder(out: Path) -> bool:
+    "Whether `out` was written by a run: its marker, or (runs older than the marker) a TrainConfig `run_config.json`."
+    if (out / RUN_MARKER).is_file(): return True
+    try: saved = json.loads((out / RUN_CONFIG).read_text())
+    except (OSError, ValueError): return False
+    return isinstance(saved, dict) and {"model", "ratio", "seed", "n_train"} <= set(saved)
+
+# %% ../nbs/06_train.ipynb #0607cd63
+def setting_changes(out: Path, c: TrainConfig) -> list[str]:
+    "The settings of the run saved in `out` that `c` changes, as `name: saved -> now` (machinery settings ignored)."
+    try: saved = json.loads((out / RUN_CONFIG).read_text())
+    except (OSError, ValueError): return [f"{RUN_CONFIG}: missing or unreadable"]
+    now, default = json.loads(json.dumps(asdict(c))), json.loads(json.dumps(asdict(TrainConfig())))
+    old = {k: saved.get(k, default.get(k)) for k in now}   # a field newer than the saved run: its default
+    return [f"{k}: {old[k]!r} -> {now[k]!r}" for k in now if k not in RESUME_IGNORED and old[k] != now[k]]
 
 def resume_point(out: Path, c: TrainConfig) -> Path | None:
-    "The last epoch checkpoint of an interrupted run of the same config in `out` (None: start afresh)."
-    cfg = out / RUN_CONFIG
-    if not cfg.exists() or json.loads(cfg.read_text()) != json.loads(json.dumps(asdict(c))): return None
-    ckpts = [p for p in (out / "checkpoints").glob("checkpoint-*") if (p / "trainer_state.json").exists()]
+    "The last complete epoch checkpoint of an interrupted run of the same settings in `out` (None: none)."
+    if not is_run_folder(out) or setting_changes(out, c): return None
+    done = lambda p: (p / "trainer_state.json").is_file() and list(p.glob("model*.safetensors"))
+    ckpts = [p for p in (out / "checkpoints").glob("checkpoint-*") if done(p)]
     return max(ckpts, key=lambda p: int(p.name.split("-")[1])) if ckpts else None
+
+# %% ../nbs/06_train.ipynb #3749039e
+def plan_run(out: Path, c: TrainConfig, overwrite: bool = False) -> str:
+    "What to do with run folder `out`: `new`, `resume` or `restart`; a `RunFolderError` where none is safe. Reads only."
+    if not out.exists(): return "new"
+    if not out.is_dir(): raise RunFolderError(f"--out {out} is a file, not a run folder")
+    if not is_run_folder(out):
+        if not any(out.iterdir()): return "new"
+        raise RunFolderError(f"--out {out} exists and is not an exbert run folder (no {RUN_MARKER}); exbert does not "
+                             "write into or delete a folder it did not make: choose a new or empty folder")
+    again = "pass --overwrite to redo it (only the run's own files are removed) or choose a new --out"
+    if (out / "DONE").exists():
+        if overwrite: return "restart"
+        raise RunFolderError(f"{out} holds a finished run (DONE): {again}")
+    if changes := setting_changes(out, c):
+        if overwrite: return "restart"
+        raise RunFolderError(f"{out} holds an interrupted run with other settings ({'; '.join(changes)}): "
+                             f"rerun with its settings to resume it, or {again}")
+    return "restart" if overwrite or resume_point(out, c) is None else "resume"
+
+def clear_run(out: Path, temporaries_only: bool = False) -> None:
+    "Remove what a run wrote into `out` (`RUN_FILES`, or only their temporaries left by a kill), and nothing else."
+    for p in out.iterdir():
+        if (p.name in RUN_FILES and not temporaries_only) or any(p.name.startswith(f".{n}.") for n in RUN_FILES):
+            shutil.rmtree(p) if p.is_dir() and not p.is_symlink() else p.unlink()
 
 # %% ../nbs/06_train.ipynb #b1374777
 def resumed_history(out: Path, ckpt: Path | None) -> list[dict]:
@@ -415,7 +476,7 @@ def _cpu() -> tuple[str, list[str]]:
 
 def _git_commit() -> str | None:
     "The commit of the checkout `exbert` is imported from (`+dirty` if its package differs); None outside a checkout."
-    root = Path(__file__).resolve().parent.parent
+    root = Path(importlib.util.find_spec("exbert").origin).resolve().parent.parent
     git = lambda *a: subprocess.run(["git", "-C", str(root), *a], capture_output=True, text=True, timeout=10)
     try: head = git("rev-parse", "HEAD")
     except (OSError, subprocess.SubprocessError): return None
@@ -445,7 +506,7 @@ def provenance(c: TrainConfig) -> dict:
                 precision="bf16-autocast" if use_bf16(c) else "fp32",
                 batching="length-grouped" if c.group_by_length else "random",
                 threads=torch.get_num_threads(), workers=int(os.environ.get("EXBERT_WORKERS", 1)),
-                data_sha256=data_digest(str(require_data_dir(c.data))))
+                data_sha256=data_digest(str(d)) if (d := Path(c.data) if c.data else data_dir()) and d.is_dir() else None)
 
 # %% ../nbs/06_train.ipynb #1d10054d
 def selected_evaluation(trainer: QATrainer, c: TrainConfig) -> tuple[int, dict[str, DomainEval]]:
@@ -527,8 +588,8 @@ def write_run(out: Path, row: dict, evals: dict[str, DomainEval], trainer: QATra
     write_json(out / "nbest_bioasq.json", evals["bioasq"].nbest)
     if evals["squad"].routing is not None: write_json(out / "routing.json", {dom: e.routing for dom, e in evals.items()})
     write_json(out / "metrics.json", row)
-    if not c.keep_checkpoints: shutil.rmtree(out / "checkpoints", ignore_errors=True)
-    (out / "DONE").write_text(time.strftime("%Y-%m-%dT%H:%M:%S\n"))
+    atomic_write(out / "DONE", time.strftime("%Y-%m-%dT%H:%M:%S\n"))   # before the checkpoints go: a kill between
+    if not c.keep_checkpoints: shutil.rmtree(out / "checkpoints", ignore_errors=True)   # leaves a finished run
 
 # %% ../nbs/06_train.ipynb #5b1a7978
 FINAL_KEYS = ("squad_em", "squad_f1", "bioasq_em", "bioasq_f1", "bioasq_strict", "bioasq_lenient", "bioasq_mrr", "best_epoch")
@@ -562,7 +623,7 @@ def run_lock(out: Path):
             if not path.exists() or os.stat(path).st_ino != os.fstat(f.fileno()).st_ino: raise BlockingIOError  # unlinked by its last holder
         except BlockingIOError:
             f.seek(0); pid = f.read().strip() or "unknown"
-            raise RuntimeError(f"{out}: another process (pid {pid}) is training this run; wait for it to end or stop it") from None
+            raise RunFolderError(f"{out}: another process (pid {pid}) is training this run; wait for it to end or stop it") from None
         f.truncate(0); f.write(str(os.getpid())); f.flush()
         try: yield
         finally: path.unlink(missing_ok=True); fcntl.flock(f, fcntl.LOCK_UN)   # unlinked while still held: nothing left behind
@@ -575,21 +636,38 @@ def close_process_group() -> None:
     if _dist_on(): torch.distributed.destroy_process_group()
 
 # %% ../nbs/06_train.ipynb #e8991888
+def check_backbone_limits(c: TrainConfig) -> None:
+    "Fail before training when the windows are longer than the backbone's position embeddings."
+    cfg = AutoConfig.from_pretrained(resolve_backbone(c.backbone), trust_remote_code=False)
+    limit = getattr(cfg, "max_position_embeddings", None)
+    if limit is not None and c.max_length > limit:
+        raise ValueError(f"max_length={c.max_length} is longer than backbone {c.backbone!r} can read ({limit} positions): "
+                         f"pass --max-length {limit} or less")
+
+def resume_message(out: Path, ckpt: Path) -> str:
+    "The line a resumed run prints: its checkpoint's step and epoch."
+    state = json.loads((ckpt / "trainer_state.json").read_text())
+    return f"{out}: resuming from checkpoint {ckpt.name.split('-')[1]} (epoch {state.get('epoch', 0):g})"
+
 def train_and_evaluate(config: TrainConfig | dict, bench: dict | None = None, overwrite: bool = False,
                        progress: bool = True, callbacks=()) -> dict:
     "Fine-tune one model on one mixture (resuming an interrupted run), evaluate it on both domains; returns its results row."
     t0, opened = time.time(), not _dist_on()
     c = check_config(config if isinstance(config, TrainConfig) else TrainConfig(**config))
     out, prov = run_dir(c), provenance(c)   # the code and machine as the run starts
+    plan_run(out, c, overwrite)              # refuse before reading anything: nothing on disk changes on bad input
+    check_backbone_limits(c)
+    reporting(c)
+    set_seed(c.seed)
+    tok = AutoTokenizer.from_pretrained(resolve_backbone(c.backbone), trust_remote_code=False)
+    data = run_data(c, tok, bench)           # the data files are read and checked before the run folder is touched
     with run_lock(out):   # a second process on the same run (a grid restarted beside its old workers) stops here
-        if (out / "DONE").exists() and not overwrite: raise FileExistsError(f"{out} holds a finished run (DONE); pass overwrite=True to redo it")
-        ckpt = None if (out / "DONE").exists() else resume_point(out, c)
-        if ckpt is None and out.exists() and _rank() == 0: shutil.rmtree(out)  # nothing to resume: redo from scratch
-        if _rank() == 0: write_json(out / RUN_CONFIG, asdict(c))
-        reporting(c)
-        set_seed(c.seed)
-        tok = AutoTokenizer.from_pretrained(resolve_backbone(c.backbone))
-        data = run_data(c, tok, bench)
+        action = plan_run(out, c, overwrite)   # again, now that no other process can change the folder
+        ckpt = resume_point(out, c) if action == "resume" else None
+        if _rank() == 0:
+            if action != "new": clear_run(out, temporaries_only=action == "resume")   # a kill's leftovers too
+            out.mkdir(parents=True, exist_ok=True); (out / RUN_MARKER).touch(); write_json(out / RUN_CONFIG, asdict(c))
+            if ckpt: print(resume_message(out, ckpt), file=sys.stderr, flush=True)
         trainer = make_trainer(c, data, tok, out, progress, callbacks, history=resumed_history(out, ckpt))
         if opened and _dist_on(): atexit.register(close_process_group)   # the Trainer opened it: close it before the interpreter ends
         trainer.train(resume_from_checkpoint=str(ckpt) if ckpt else None)
@@ -635,7 +713,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--report-to", help="none (default), wandb, tensorboard, ...")
     p.add_argument("--bf16", action=argparse.BooleanOptionalAction,
                    help="bf16 autocast on (--bf16) or off (--no-bf16); default: on a CUDA GPU that supports it, off on CPUs")
-    p.add_argument("--overwrite", action="store_true", help="redo a finished run directory (an interrupted one resumes)")
+    p.add_argument("--overwrite", action="store_true", help="start the run in --out again: removes only what a run wrote there (rerunning without it resumes)")
     return p
 
 def check_inputs(c: TrainConfig) -> TrainConfig:
@@ -660,9 +738,7 @@ def train_cli(argv: list[str]) -> int:
         c = check_inputs(make_config(preset, **over))
         m = train_and_evaluate(c, overwrite=a.overwrite)
     except (ValueError, OSError) as e:
-        hint = ("" if not isinstance(e, OSError) or "--backbone" in str(e) else
-                "\n(offline? pass --backbone standin or --backbone PATH, and --data DIR)")
-        print(f"exbert train: error: {e}{hint}", file=sys.stderr); return 2
+        print(f"exbert train: error: {e}", file=sys.stderr); return 2
     print(json.dumps({k: m[k] for k in ("run_id", "squad_em", "squad_f1", "bioasq_em", "bioasq_f1", "bioasq_strict",
                                          "bioasq_lenient", "bioasq_mrr", "best_epoch", "train_seconds")}, indent=1))
     print(f"wrote {run_dir(c)}")
