@@ -18,7 +18,7 @@ from transformers import AutoConfig
 from tqdm.auto import tqdm
 
 from .data import atomic_write, load_benchmark, require_data_dir
-from .train import (MODELS, PRESETS, TrainConfig, resolve_backbone, check_config, make_config, run_id, train_and_evaluate,
+from .train import (EXBERT_ONLY, MODELS, PRESETS, TrainConfig, resolve_backbone, check_config, make_config, run_id, train_and_evaluate,
                           write_json, _rank, grid_worker, run_lock, visible_gpus)
 from .results import (compare_with_paper, load_grids, load_history, load_results, mean_ci, pick_epoch, read_results_jsonl, results_table,
                       summarize, write_figures, _fmt)
@@ -57,7 +57,8 @@ def grid_configs(out, arms=MODELS, ratios=GRID_RATIOS, orders=GRID_ORDERS, seeds
     if bad: raise ValueError(f"unknown arm(s) {bad}; an arm is a training preset, one of {list(PRESETS)}")
     cs = []
     for s, r, o, a in itertools.product(seeds, ratios, orders, arms):
-        c = make_config(a, ratio=float(r), order=o, seed=int(s), **common)
+        own = common if PRESETS[a]["model"] == "exbert" else {k: v for k, v in common.items() if k not in EXBERT_ONLY}
+        c = make_config(a, ratio=float(r), order=o, seed=int(s), **own)   # ExBERT-only settings reach ExBERT arms only
         cs.append(dataclasses.replace(c, out=str(Path(out) / run_id(c))))
     return cs
 
