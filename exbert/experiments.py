@@ -6,12 +6,13 @@ Docs: https://exbert-org.github.io/exbert/experiments.html.md"""
 
 # %% ../nbs/08_experiments.ipynb #9f235aed
 from __future__ import annotations
-import argparse, dataclasses, itertools, json, os, sys, warnings
+import argparse, dataclasses, importlib.util, itertools, json, math, os, sys, warnings
 import multiprocessing
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from unittest.mock import patch
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import torch
 from transformers import AutoConfig
@@ -19,18 +20,20 @@ from tqdm.auto import tqdm
 
 from .data import atomic_write, load_benchmark, require_data_dir
 from .train import (EXBERT_ONLY, MODELS, PRESETS, TrainConfig, resolve_backbone, check_config, make_config, run_id, train_and_evaluate,
-                          write_json, _rank, grid_worker, run_lock, visible_gpus)
-from .results import (compare_with_paper, load_grids, load_history, load_results, mean_ci, pick_epoch, read_results_jsonl, results_table,
+                          write_json, _rank, grid_worker, native_bf16, run_lock, run_progress, visible_gpus)
+from .results import (ARM_NAMES, DOMAIN_NAMES, DOMAINS, compare_with_paper, paired_differences, paper_claims, t_quantile, with_arms, load_grids, load_history, load_results, mean_ci, pick_epoch, read_results_jsonl, results_table,
                       summarize, write_figures, _fmt)
 
 # %% auto #0
-__all__ = ['GRID_RATIOS', 'GRID_ORDERS', 'DROPOUT_PLACEMENTS', 'TEST_METRICS', 'REPRODUCE', 'LR_STEPS', 'CURVES', 'CURVE_ARMS',
-           'PAIRED_ARMS', 'GRID_ARMS', 'REFERENCE', 'read_results', 'append_result', 'grid_configs', 'grid_table',
-           'record', 'run_grid', 'finished_line', 'run_parallel', 'import_ray', 'ray_start', 'run_ray', 'check_space',
-           'trial_config', 'trial_run', 'validation_f1', 'run_trial', 'search_setup', 'trial_rows', 'tune', 'tune_ray',
-           'preset_configs', 'check_backbone', 'draw_figures', 'report_grid', 'reproduce', 'reproduce_cli', 'tune_cli',
-           'study_config', 'tuning_configs', 'curve_rows', 'best_setting', 'confirm_configs', 'study_part',
-           'load_study', 'paired_delta', 'study_table', 'best_runs', 'best_vs_best', 'study_report']
+__all__ = ['GRID_RATIOS', 'GRID_ORDERS', 'DROPOUT_PLACEMENTS', 'TEST_METRICS', 'REPRODUCE', 'HEADLINE_ARMS', 'LR_STEPS', 'CURVES',
+           'CURVE_ARMS', 'PAIRED_ARMS', 'GRID_ARMS', 'REFERENCE', 'read_results', 'append_result', 'grid_configs',
+           'grid_table', 'record', 'run_grid', 'finished_line', 'run_parallel', 'import_ray', 'ray_start', 'run_ray',
+           'check_space', 'trial_config', 'trial_run', 'validation_f1', 'run_trial', 'search_setup', 'trial_rows',
+           'tune', 'tune_ray', 'preset_configs', 'committed_results', 'setups', 'prediction_interval', 'check_scores',
+           'check_differences', 'headline_report', 'check_backbone', 'draw_figures', 'report_grid', 'speed_levers',
+           'reproduce', 'reproduce_cli', 'tune_cli', 'study_config', 'tuning_configs', 'curve_rows', 'best_setting',
+           'confirm_configs', 'study_part', 'load_study', 'paired_delta', 'study_table', 'best_runs', 'best_vs_best',
+           'study_report']
 
 # %% ../nbs/08_experiments.ipynb #9a275e35
 def read_results(path) -> list[dict]:
@@ -105,7 +108,8 @@ def finished_line(c: TrainConfig, row: dict) -> str:
     return (f"{run_id(c)}: SQuAD EM {row.get('squad_em', float('nan')):.1f}, BioASQ EM {row.get('bioasq_em', float('nan')):.1f}, "
             f"{row.get('train_seconds', 0):.0f} s training")
 
-def run_parallel(configs: list[TrainConfig], workers: int, on_done=None, before_run=None, progress: bool = True) -> list[dict]:
+def run_parallel(configs: list[TrainConfig], workers: int, on_done=None, before_run=None, progress: bool = True,
+                 poll: float = 10.0) -> list[dict]:
     "Train `configs` in `workers` processes (`grid_worker`: a share of the threads, a GPU each); `on_done(config, row)` as each ends."
     if int(os.environ.get("WORLD_SIZE", 1)) > 1:
         raise ValueError("workers > 1 runs several processes itself: do not combine it with torchrun / accelerate launch")
@@ -121,13 +125,18 @@ def run_parallel(configs: list[TrainConfig], workers: int, on_done=None, before_
         for c in configs:
             if before_run is not None: before_run(c)
             futures[pool.submit(train_and_evaluate, c, None, True, False)] = c
-        bar = tqdm(total=len(futures), desc=f"{len(futures)} runs, {workers} workers x {threads} threads", disable=not progress)
+        bar = tqdm(total=len(futures), desc=f"{len(futures)} runs, {workers} workers x {threads} threads", disable=not progress,
+                   bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.2f}/{total} runs [{elapsed}<{remaining}]")
+        pending, finished = set(futures), 0
         try:
-            for f in as_completed(futures):
-                c, row = futures[f], f.result()
-                rows.append(row)
-                if on_done is not None: on_done(c, row)
-                bar.update(); bar.write(finished_line(c, row))
+            while pending:   # every `poll` s: the bar moves by each running run's steps (its progress file), with time left
+                done, pending = wait(pending, timeout=poll, return_when=FIRST_COMPLETED)
+                for f in done:
+                    c, row = futures[f], f.result()
+                    rows.append(row); finished += 1
+                    if on_done is not None: on_done(c, row)
+                    bar.write(finished_line(c, row))
+                bar.n = finished + sum(run_progress(futures[f].out) for f in pending); bar.refresh()
         except BaseException:
             for f in futures: f.cancel()   # runs not started yet; those going finish (and are recorded by the next run_grid)
             raise
@@ -300,6 +309,9 @@ REPRODUCE = {
                             dict(ratios=(0.2, 0.4, 0.6), orders=("shuffled",), seeds=1),
                             dict(ratios=(0.8,), orders=("serial",), seeds=1)],
                      common=dict(n_train=4000, max_length=256, stride=128, attention_dropout=0.0, squad_eval=1000)),
+    "headline": dict(backbone="standin", arms=("exbert", "vdb-tuned", "vdb"), workers=2,   # the paper's answer, one seed
+                     cells=[dict(ratios=(0.8,), orders=("shuffled",), seeds=1)],
+                     common=dict(n_train=4000, max_length=256, stride=128, attention_dropout=0.0, squad_eval=1000)),
     "quick": dict(backbone="standin", arms=("vdb-tuned", "exbert"), workers=2,
                   cells=[dict(ratios=(0.0, 0.8, 1.0), orders=("shuffled",), seeds=1)],
                   common=dict(n_train=350, max_length=256, stride=128, squad_eval=300, val_size=200, attention_dropout=0.0,
@@ -320,6 +332,89 @@ def preset_configs(preset: str, out, seeds: int | None = None, ratios=None, orde
                               seeds=range(seeds or cell["seeds"]), **{"backbone": p["backbone"], **p["common"], **common}):
             cs.setdefault(run_id(c), c)
     return list(cs.values())
+
+# %% ../nbs/08_experiments.ipynb #107e09ee
+HEADLINE_ARMS = ("exbert", "vdb-tuned", "vdb")
+
+def committed_results(name: str = "standard") -> Path | None:
+    "The committed results folder `nbs/results/<name>` of the clone exbert runs from (None outside a clone)."
+    p = Path(importlib.util.find_spec("exbert").origin).resolve().parents[1] / "nbs" / "results" / name
+    return p if (p / "results.jsonl").is_file() else None
+
+def setups(rows: pd.DataFrame) -> list[str]:
+    "The distinct precision and batching of `rows`, in words."
+    prec = lambda r: "bf16 autocast" if r.get("bf16") is True else "fp32"
+    batch = lambda r: "length-grouped batches" if r.get("group_by_length") is True else "random batches"
+    return sorted({f"{prec(r)}, {batch(r)}" for r in rows.to_dict("records")})
+
+def prediction_interval(values, k: int = 1, level: float = 0.95) -> tuple[float, float, int]:
+    "Mean, and half-width of the interval that holds the mean of `k` new runs with probability `level` (t, n - 1 df)."
+    v = np.asarray([x for x in values if pd.notna(x)], float)
+    if len(v) < 2: return (float(v.mean()) if len(v) else math.nan), math.nan, len(v)
+    return float(v.mean()), float(t_quantile(0.5 + level / 2, len(v) - 1) * v.std(ddof=1) * math.sqrt(1 / k + 1 / len(v))), len(v)
+
+# %% ../nbs/08_experiments.ipynb #fa21551d
+def _headline_cell(df: pd.DataFrame) -> pd.DataFrame:
+    df = with_arms(df)
+    return df[np.isclose(df.ratio, 0.8) & (df.order == "shuffled")]
+
+def _verdict(x: float, mean: float, half: float) -> str:
+    if math.isnan(half): return "no interval (fewer than 2 committed seeds)"
+    return "reproduced" if abs(x - mean) <= half else f"outside: {abs(x - mean) - half:.1f} beyond the range"
+
+def check_scores(new: pd.DataFrame, ref: pd.DataFrame, arms=HEADLINE_ARMS, level: float = 0.95) -> pd.DataFrame:
+    "Per arm and test set: the new EM beside the committed mean ± CI, and whether it falls in the committed runs' range."
+    new, ref, rows = _headline_cell(new), _headline_cell(ref), []
+    for arm in arms:
+        a, r = new[new.arm == arm], ref[ref.arm == arm]
+        for dom in DOMAINS if len(a) and len(r) else ():
+            x = float(a[f"{dom}_em"].mean())
+            mean, ci, n = mean_ci(r[f"{dom}_em"].tolist(), level)
+            _, half, _ = prediction_interval(r[f"{dom}_em"], k=len(a), level=level)
+            rows.append(dict(arm=ARM_NAMES[arm], test=DOMAIN_NAMES[dom], here=x, seeds=len(a), committed=mean, ci=ci,
+                             committed_seeds=n, range_lo=mean - half, range_hi=mean + half, verdict=_verdict(x, mean, half)))
+    return pd.DataFrame(rows)
+
+# %% ../nbs/08_experiments.ipynb #83a069c6
+def check_differences(new: pd.DataFrame, ref: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
+    "ExBERT − V-DB and ExBERT − V-DB-tuned (EM, paired by seed) here, beside the committed runs' and the paper's claims."
+    new, ref, rows = _headline_cell(new), _headline_cell(ref), []
+    for b in ("vdb", "vdb-tuned"):
+        for dom in DOMAINS:
+            d_new = paired_differences(new, f"{dom}_em", "exbert", b)["diff"]
+            d_ref = paired_differences(ref, f"{dom}_em", "exbert", b)["diff"]
+            if not len(d_new) or not len(d_ref): continue
+            x = float(d_new.mean())
+            mean, ci, n = mean_ci(d_ref.tolist(), level)
+            _, half, _ = prediction_interval(d_ref, k=len(d_new), level=level)
+            rows.append(dict(comparison=f"ExBERT − {ARM_NAMES[b]}", test=DOMAIN_NAMES[dom], here=x, seeds=len(d_new),
+                             committed=mean, ci=ci, committed_seeds=n, paper=paper_claims["exbert_minus_vdb_80_20"][dom],
+                             verdict=_verdict(x, mean, half)))
+    return pd.DataFrame(rows)
+
+# %% ../nbs/08_experiments.ipynb #31e62149
+def headline_report(new: pd.DataFrame, ref: pd.DataFrame, level: float = 0.95) -> str:
+    "The main job's answer in plain words: each score and each paired difference against the committed runs and the paper."
+    s, d = check_scores(new, ref, level=level), check_differences(new, ref, level=level)
+    if not len(s): return "no finished headline run to check yet"
+    pm = lambda m, h: f"{m:.1f}" + ("" if math.isnan(h) else f" ± {h:.1f}")
+    out = [f"Against the committed runs (nbs/results/standard: 80:20 shuffled, mean ± {level:.0%} CI over seeds; "
+           "'reproduced' = inside the range one new run falls in):"]
+    out += [f"  {r.arm:<10} {r.test:<6} EM {r.here:5.1f} here ({r.seeds} seed{'s' * (r.seeds > 1)}); committed "
+            f"{pm(r.committed, r.ci)} ({r.committed_seeds} seeds): {r.verdict}" for r in s.itertuples()]
+    if len(d): out.append("The paper's comparison, paired by seed:")
+    for r in d.itertuples():
+        agree = "agrees with" if r.verdict == "reproduced" else "differs from"
+        paper_in = abs(r.paper - r.committed) <= r.ci if not math.isnan(r.ci) else False
+        out.append(f"  {r.comparison}, {r.test} EM: {r.here:+.1f} here; committed {r.committed:+.1f}"
+                   + ("" if math.isnan(r.ci) else f" ± {r.ci:.1f}") + f" ({r.committed_seeds} seeds); the paper claims {r.paper:+.1f}. "
+                   f"This run {agree} the committed runs, and the paper's {r.paper:+g} lies "
+                   + ("inside" if paper_in else "outside") + " their interval.")
+    here, there = setups(_headline_cell(new)), setups(_headline_cell(ref))
+    if here != there:
+        out.append(f"Note: these runs trained with {' and '.join(here)}; the committed runs with {' and '.join(there)}: "
+                   "the check compares two setups (Results measures what the speed levers change).")
+    return "\n".join(out)
 
 # %% ../nbs/08_experiments.ipynb #52aad72f
 def check_backbone(backbone: str) -> str:
@@ -355,15 +450,23 @@ def report_grid(name: str, out: Path, configs: list[TrainConfig], finished: pd.D
     print(compare_with_paper(finished))
     draw_figures(out)
 
+# %% ../nbs/08_experiments.ipynb #53a059bf
+def speed_levers() -> dict:
+    "The speed levers as `TrainConfig` settings: length-grouped batches, and bf16 autocast where the hardware has it."
+    if native_bf16(): return dict(group_by_length=True, bf16=True)
+    print("no bf16 hardware here (no CUDA GPU, AVX512-BF16 or AMX): training in fp32, with length-grouped batches")
+    return dict(group_by_length=True, bf16=False)
+
 # %% ../nbs/08_experiments.ipynb #53b4efe1
 def reproduce(preset: str = "quick", data=None, backbone=None, out=None, seeds: int | None = None, ratios=None,
               orders=None, arms=None, max_runs: int | None = None, report_to: str = "none", progress: bool = True,
-              workers: int | None = None, ray: str | bool | None = None, **common) -> pd.DataFrame:
+              workers: int | None = None, ray: str | bool | None = None, levers: bool = False, **common) -> pd.DataFrame:
     "Run a `REPRODUCE` preset's grid (resumable), print its table, draw its figures; returns the summary (mean, CI per cell)."
     if preset not in REPRODUCE: raise ValueError(f"unknown preset {preset!r}; choose one of {list(REPRODUCE)}")
     d = require_data_dir(data)
     backbone = check_backbone(backbone or REPRODUCE[preset]["backbone"])
     out = Path(out or Path("runs") / preset)
+    if levers: common = {**speed_levers(), **common}
     cs = preset_configs(preset, out, seeds, ratios, orders, arms, backbone=backbone, data=str(d), report_to=report_to, **common)
     if workers is None: workers = len(visible_gpus()) or REPRODUCE[preset]["workers"]  # one per GPU; on a CPU, the preset's
     workers = min(workers, os.cpu_count() or 1)
@@ -373,6 +476,10 @@ def reproduce(preset: str = "quick", data=None, backbone=None, out=None, seeds: 
     ids = {run_id(c) for c in cs}
     finished = pd.DataFrame([r for r in rows if r["run_id"] in ids])
     if _rank() == 0: report_grid(preset, out, cs, finished)
+    if _rank() == 0 and preset == "headline" and len(finished):
+        ref = committed_results("standard")
+        print("\n" + (headline_report(finished, load_results(ref)) if ref else
+                      "no committed results to check against (nbs/results/standard is in a clone of the repository)"))
     return summarize(finished) if len(finished) else pd.DataFrame()
 
 # %% ../nbs/08_experiments.ipynb #25c3f4c9
@@ -380,9 +487,10 @@ def reproduce_cli(argv: list[str]) -> int:
     "`exbert reproduce --preset quick|standard|paper`: run the experiment grid, print its table, draw its figures."
     ap = argparse.ArgumentParser(prog="exbert reproduce", description="Run the paper's experiment grid (V-DB and ExBERT "
                                  "over SQuAD/BioASQ mixtures), resumably; print mean ± 95%% CI over seeds; draw figures.")
-    ap.add_argument("--preset", choices=list(REPRODUCE), default="quick",
-                    help="quick: the 15-minute smoke grid on the stand-in; standard: the paper's question at 4,000 examples on "
-                         "the stand-in (hours on a CPU; resumable); paper: the paper's full grid (default quick)")
+    ap.add_argument("--preset", choices=list(REPRODUCE), default="headline",
+                    help="headline (default): the paper's comparison at 80:20 and 4,000 examples, one seed, checked against the "
+                         "committed runs; quick: the smoke run (350 examples: checks the pipeline, settles nothing); standard: "
+                         "the whole grid at 4,000 examples (hours on a CPU; resumable); paper: the paper's full grid (a GPU job)")
     ap.add_argument("--data", help="data folder (default: $EXBERT_DATA or <repo>/../shared/data)")
     ap.add_argument("--backbone", help="hub name, local DistilBERT folder, or 'standin' (default: the preset's)")
     ap.add_argument("--out", help="grid folder (default runs/<preset>); rerun with the same --out to resume")
@@ -398,6 +506,8 @@ def reproduce_cli(argv: list[str]) -> int:
     ap.add_argument("--ray", nargs="?", const="", metavar="ADDRESS",
                     help="run the grid's runs as Ray tasks: on a local Ray instance, or on the cluster at ADDRESS (needs exbert[ray])")
     ap.add_argument("--report-to", default="none", help="none (default), wandb, tensorboard, ...")
+    ap.add_argument("--levers", action="store_true", help="length-grouped batches and, on bf16 hardware, bf16 autocast "
+                    "(faster; the committed runs used neither: the headline check says so)")
     a = ap.parse_args(argv)
     if a.seeds is not None and a.seeds < 1: ap.error("--seeds must be at least 1")
     if a.workers is not None and a.workers < 1: ap.error("--workers must be at least 1")
@@ -407,7 +517,7 @@ def reproduce_cli(argv: list[str]) -> int:
     try:
         reproduce(a.preset, data=a.data, backbone=a.backbone, out=a.out, seeds=a.seeds, ratios=a.ratios, orders=a.orders,
                   arms=a.arms, max_runs=a.max_runs, report_to=a.report_to, workers=a.workers,
-                  ray=None if a.ray is None else (a.ray or True), **common)
+                  ray=None if a.ray is None else (a.ray or True), levers=a.levers, **common)
     except (ValueError, OSError, ImportError) as e:
         print(f"exbert reproduce: error: {e}", file=sys.stderr); return 2
     return 0

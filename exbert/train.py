@@ -18,7 +18,7 @@ import torch
 from torch.utils.data import Sampler
 from transformers import (AutoConfig, AutoTokenizer, DistilBertConfig, DistilBertForQuestionAnswering, EarlyStoppingCallback, Trainer, TrainingArguments,
                           set_seed)
-from transformers.trainer_callback import PrinterCallback
+from transformers.trainer_callback import PrinterCallback, TrainerCallback
 
 from .data import atomic_write, check_keys, data_dir, load_benchmark, load_bioasq_test_gold, make_mixture, require_data_dir
 from .features import qa_collator, tokenize_eval, tokenize_train
@@ -28,15 +28,15 @@ from .predict import DomainEval, QASet, by_length, save_qa_model, score_set, spr
 
 # %% auto #0
 __all__ = ['MODELS', 'EXBERT_ONLY', 'SELECT_RULES', 'PRESETS', 'MOE_LOSSES', 'RUN_CONFIG', 'RUN_MARKER', 'RUN_FILES',
-           'RESUME_IGNORED', 'MATRIX_FLAGS', 'FINAL_KEYS', 'write_json', 'TrainConfig', 'make_config', 'check_config',
-           'run_id', 'resolve_backbone', 'build_model', 'model_overrides', 'tiny_backbone', 'labelled_windows',
-           'run_data', 'LengthGroupedSampler', 'val_metrics', 'epoch_record', 'QATrainer', 'run_dir', 'default_bf16',
-           'use_bf16', 'native_bf16', 'visible_gpus', 'exit_with_parent', 'grid_worker', 'training_args',
-           'RunFolderError', 'is_run_folder', 'setting_changes', 'resume_point', 'plan_run', 'clear_run',
-           'resumed_history', 'make_trainer', 'result_row', 'data_digest', 'provenance', 'selected_evaluation',
-           'model_card', 'final_metrics', 'write_run', 'reporting', 'finish_reporting', 'run_lock',
-           'close_process_group', 'check_backbone_limits', 'resume_message', 'train_and_evaluate', 'check_inputs',
-           'train_cli']
+           'RESUME_IGNORED', 'PROGRESS', 'MATRIX_FLAGS', 'FINAL_KEYS', 'write_json', 'TrainConfig', 'make_config',
+           'check_config', 'run_id', 'resolve_backbone', 'build_model', 'model_overrides', 'tiny_backbone',
+           'labelled_windows', 'run_data', 'LengthGroupedSampler', 'val_metrics', 'epoch_record', 'QATrainer',
+           'run_dir', 'default_bf16', 'use_bf16', 'native_bf16', 'visible_gpus', 'exit_with_parent', 'grid_worker',
+           'training_args', 'RunFolderError', 'is_run_folder', 'setting_changes', 'resume_point', 'plan_run',
+           'clear_run', 'resumed_history', 'ProgressFile', 'run_progress', 'make_trainer', 'result_row', 'data_digest',
+           'provenance', 'selected_evaluation', 'model_card', 'final_metrics', 'write_run', 'reporting',
+           'finish_reporting', 'run_lock', 'close_process_group', 'check_backbone_limits', 'resume_message',
+           'train_and_evaluate', 'check_inputs', 'train_cli']
 
 # %% ../nbs/06_train.ipynb #422964df
 def write_json(path, obj) -> Path:
@@ -376,7 +376,7 @@ def training_args(c: TrainConfig, output_dir, progress: bool = True, **kwargs) -
 RUN_CONFIG = "run_config.json"   # the run's TrainConfig (`config.json` is the model folder's)
 RUN_MARKER = ".exbert-run"       # written first into every run folder: it says the folder is a run's
 RUN_FILES = (RUN_MARKER, RUN_CONFIG, "history.json", "checkpoints", "model", "predictions_squad.json",
-             "predictions_bioasq.json", "nbest_bioasq.json", "routing.json", "metrics.json", "DONE")   # all a run writes
+             "predictions_bioasq.json", "nbest_bioasq.json", "routing.json", "metrics.json", "progress.json", "DONE")
 RESUME_IGNORED = ("out", "report_to", "logging_steps", "keep_checkpoints")   # settings that change no number
 
 class RunFolderError(ValueError):
@@ -437,6 +437,25 @@ def resumed_history(out: Path, ckpt: Path | None) -> list[dict]:
     step = int(ckpt.name.split("-")[1])
     return [h for h in json.loads((out / "history.json").read_text()) if h["step"] <= step]
 
+# %% ../nbs/06_train.ipynb #2cfd02cb
+PROGRESS = "progress.json"   # a running run's step and max_steps, for a grid's progress bar (removed when it ends)
+
+class ProgressFile(TrainerCallback):
+    "Write the run's `{step, max_steps}` to `path` every `every` steps, so that the process running a grid can show time left."
+    def __init__(self, path, every: int = 10): self.path, self.every = Path(path), every
+    def _write(self, state):
+        if state.is_world_process_zero: write_json(self.path, dict(step=state.global_step, max_steps=state.max_steps))
+    def on_train_begin(self, args, state, control, **kw): self._write(state)
+    def on_step_end(self, args, state, control, **kw):
+        if state.global_step % self.every == 0: self._write(state)
+
+def run_progress(out) -> float:
+    "How far the run in folder `out` is, from 0 to 1 (its progress file; 1 once it is finished, 0 before it starts)."
+    if (Path(out) / "DONE").exists(): return 1.0
+    try: p = json.loads((Path(out) / PROGRESS).read_text())
+    except (OSError, ValueError): return 0.0
+    return min(1.0, p.get("step", 0) / max(1, p.get("max_steps") or 1)) if isinstance(p, dict) else 0.0
+
 # %% ../nbs/06_train.ipynb #536cc2d6
 def make_trainer(c: TrainConfig, data: dict, tokenizer, out: Path, progress: bool = True, callbacks=(),
                  history: list | None = None) -> QATrainer:
@@ -445,7 +464,8 @@ def make_trainer(c: TrainConfig, data: dict, tokenizer, out: Path, progress: boo
     stop = [EarlyStoppingCallback(c.early_stopping_patience)] if c.early_stopping_patience else []
     trainer = QATrainer(model=model, args=training_args(c, out / "checkpoints", progress), train_dataset=data["train"],
                         eval_dataset=data["val"].features, compute_metrics=val_metrics(data["val"]),
-                        data_collator=qa_collator(tokenizer), processing_class=tokenizer, callbacks=stop + list(callbacks),
+                        data_collator=qa_collator(tokenizer), processing_class=tokenizer,
+                        callbacks=stop + [ProgressFile(out / PROGRESS)] + list(callbacks),
                         qa_eval=data["eval"], qa_every_epoch=c.qa_every_epoch, group_by_length=c.group_by_length,
                         history_path=out / "history.json", history=history)
     if not progress:
@@ -590,6 +610,7 @@ def write_run(out: Path, row: dict, evals: dict[str, DomainEval], trainer: QATra
     write_json(out / "metrics.json", row)
     atomic_write(out / "DONE", time.strftime("%Y-%m-%dT%H:%M:%S\n"))   # before the checkpoints go: a kill between
     if not c.keep_checkpoints: shutil.rmtree(out / "checkpoints", ignore_errors=True)   # leaves a finished run
+    (out / PROGRESS).unlink(missing_ok=True)
 
 # %% ../nbs/06_train.ipynb #5b1a7978
 FINAL_KEYS = ("squad_em", "squad_f1", "bioasq_em", "bioasq_f1", "bioasq_strict", "bioasq_lenient", "bioasq_mrr", "best_epoch")
