@@ -36,8 +36,8 @@ __all__ = ['CLOCK', 'STANDIN_SIZE', 'NO_DECAY', 'MMAP_THRESHOLD', 'PEAK_TFLOPS',
            'bench_train', 'peak_memory', 'bench_inference', 'inference_batches', 'synthetic_windows', 'infer_flops',
            'time_inference', 'bench_batched_inference', 'DenseBlock', 'RawSTMoEBlock', 'bench_moe', 'profile_moe',
            'bench_experts', 'sweep_moe', 'sweep_train', 'bench_padding', 'peak_tflops', 'bench_device', 'device_part',
-           'machine', 'bench_memory', 'run_bench', 'format_device', 'bench_targets', 'format_report', 'bench_cli',
-           'plot_bench']
+           'machine', 'bench_memory', 'gemm_shapes', 'gemm_peak', 'run_bench', 'format_device', 'bench_targets',
+           'format_report', 'bench_cli', 'plot_bench']
 
 # %% ../nbs/10_bench.ipynb #b7d8f09c
 CLOCK = [time.perf_counter]  # what `interleave` times with; `run_bench` sets it (process CPU time by default)
@@ -466,6 +466,25 @@ def bench_memory(size: dict, n_experts=(8, 16), batch_size: int = 8, quick: bool
                                     for k in (f"V-DB-{cfg.n_layers}L", f"ExBERT-4L-{n_experts[0]}E-sorted")}
     return res
 
+# %% ../nbs/10_bench.ipynb #9f264566
+def gemm_shapes(size: dict, tokens: int) -> dict[str, tuple[int, int, int]]:
+    "The model's main products (m, k, n) for `tokens` rows: attention projections and the FFN's two."
+    d, h = size["dim"], size["hidden_dim"]
+    return {"attention proj": (tokens, d, d), "ffn in": (tokens, d, h), "ffn out": (tokens, h, d)}
+
+def gemm_peak(shapes: dict, dtypes=("float32", "bfloat16"), repeats: int = 5) -> dict:
+    "GFLOP/s of `torch.matmul` at each shape and dtype (interleaved medians), and the best per dtype: the dense floor."
+    fns, flops = {}, {}
+    for name, (m, k, n) in shapes.items():
+        for dt in dtypes:
+            a, b = torch.randn(m, k, dtype=getattr(torch, dt)), torch.randn(k, n, dtype=getattr(torch, dt))
+            fns[f"{name}|{dt}"] = lambda i, a=a, b=b: torch.matmul(a, b)
+            flops[f"{name}|{dt}"] = 2 * m * k * n
+    t = interleave(fns, repeats)
+    g = {k: flops[k] / v / 1e9 for k, v in t.items()}
+    return dict(shapes={k: list(v) for k, v in shapes.items()}, gflops=g,
+                peak={dt: max(v for k, v in g.items() if k.endswith(f"|{dt}")) for dt in dtypes})
+
 # %% ../nbs/10_bench.ipynb #4e0bb26e
 def _run_bench(quick, parts, size, batch_size, seq_len, repeats, data_dir, n_experts, log, clock) -> dict:
     "`run_bench`'s body, part by part, on the threads and clock it has set."
@@ -493,6 +512,13 @@ def _run_bench(quick, parts, size, batch_size, seq_len, repeats, data_dir, n_exp
         else: batches = [synthetic_batch(batch_size, seq_len, cfg.vocab_size, s) for s in range(2)]
         res["train"] = bench_train(models, batches, reps)
         res["train_mean_length"] = statistics.mean(b["input_ids"].shape[1] for b in batches)
+    if "peak" in parts:
+        tokens = batch_size * int(res.get("train_mean_length") or seq_len)
+        log(f"GEMM peak at the model's shapes ({tokens} tokens) ...")
+        res["peak"] = gemm_peak(gemm_shapes(size, tokens), repeats=reps)
+        for v in res.get("train", {}).values():   # each training step's achieved GFLOP/s, as a fraction of the fp32 floor
+            v["gflops_per_s"] = v["gflops_per_step"] / v["step_s"]
+            v["of_fp32_peak"] = v["gflops_per_s"] / res["peak"]["peak"]["float32"]
     if "padding" in parts:
         if windows is None: res["padding"] = "skipped: real data not found"; log(res["padding"])
         else:
@@ -527,7 +553,7 @@ def _run_bench(quick, parts, size, batch_size, seq_len, repeats, data_dir, n_exp
 
 
 # %% ../nbs/10_bench.ipynb #386a1e0b
-PARTS = ("moe", "train", "padding", "inference", "memory", "scaling", "gpu")
+PARTS = ("moe", "train", "peak", "padding", "inference", "memory", "scaling", "gpu")
 
 def run_bench(quick: bool = True, parts=PARTS, size: dict | None = None, batch_size: int = 8, seq_len: int = 256,
               repeats: int | None = None, data_dir=None, n_experts=(8, 16), threads: int = 1, clock: str = "cpu",
@@ -600,6 +626,13 @@ def format_report(r: dict) -> str:
             f = (f"  {v['gflops_per_step']:6.1f} GFLOP/step, FLOP ideal {v['flop_speedup_vs_first']:4.2f}x, "
                  f"{100 * v['vs_flop_ideal']:3.0f}% of it") if "gflops_per_step" in v else ""
             L.append(f"  {k:<22} {v['examples_per_s']:7.2f} ex/s  {v['speedup_vs_first']:5.2f}x V-DB{f}{s}")
+    if "peak" in r:
+        pk = r["peak"]["peak"]
+        L.append(f"\nGEMM floor at the model's shapes ({r['peak']['shapes']['ffn in'][0]} tokens): fp32 {pk['float32']:.0f} GFLOP/s, "
+                 f"bf16 {pk['bfloat16']:.0f} GFLOP/s ({pk['bfloat16'] / pk['float32']:.2f}x)")
+        for k, v in r.get("train", {}).items():
+            if "of_fp32_peak" in v:
+                L.append(f"  {k:<22} training step {v['gflops_per_s']:6.1f} GFLOP/s = {100 * v['of_fp32_peak']:4.1f}% of the fp32 GEMM peak")
     if isinstance(r.get("padding"), dict):
         p = r["padding"]
         L.append(f"\nDynamic vs fixed {p['fixed_length']} padding (real batches; mean dynamic length {p['mean_dynamic_length']:.0f}, "

@@ -451,9 +451,9 @@ def report_grid(name: str, out: Path, configs: list[TrainConfig], finished: pd.D
     draw_figures(out)
 
 # %% ../nbs/08_experiments.ipynb #53a059bf
-def speed_levers() -> dict:
+def speed_levers(native: bool | None = None) -> dict:
     "The speed levers as `TrainConfig` settings: length-grouped batches, and bf16 autocast where the hardware has it."
-    if native_bf16(): return dict(group_by_length=True, bf16=True)
+    if native_bf16() if native is None else native: return dict(group_by_length=True, bf16=True)
     print("no bf16 hardware here (no CUDA GPU, AVX512-BF16 or AMX): training in fp32, with length-grouped batches")
     return dict(group_by_length=True, bf16=False)
 
