@@ -21,7 +21,7 @@ from tqdm.auto import tqdm
 from .data import atomic_write, load_benchmark, require_data_dir
 from .train import (EXBERT_ONLY, MODELS, PRESETS, TrainConfig, resolve_backbone, check_config, make_config, run_id, train_and_evaluate,
                           write_json, _rank, grid_worker, native_bf16, run_lock, run_progress, visible_gpus)
-from .results import (ARM_NAMES, DOMAIN_NAMES, DOMAINS, compare_with_paper, paired_differences, paper_claims, t_quantile, with_arms, load_grids, load_history, load_results, mean_ci, pick_epoch, read_results_jsonl, results_table,
+from .results import (ARM_NAMES, DOMAIN_NAMES, DOMAINS, compare_with_paper, paired_by_run, paired_differences, paper_claims, t_quantile, with_arms, load_grids, load_history, load_results, mean_ci, pick_epoch, read_results_jsonl, results_table,
                       summarize, write_figures, _fmt)
 
 # %% auto #0
@@ -30,10 +30,10 @@ __all__ = ['GRID_RATIOS', 'GRID_ORDERS', 'DROPOUT_PLACEMENTS', 'TEST_METRICS', '
            'grid_table', 'record', 'run_grid', 'finished_line', 'run_parallel', 'import_ray', 'ray_start', 'run_ray',
            'check_space', 'trial_config', 'trial_run', 'validation_f1', 'run_trial', 'search_setup', 'trial_rows',
            'tune', 'tune_ray', 'preset_configs', 'committed_results', 'setups', 'prediction_interval', 'check_scores',
-           'check_differences', 'headline_report', 'check_backbone', 'draw_figures', 'report_grid', 'speed_levers',
-           'reproduce', 'reproduce_cli', 'tune_cli', 'study_config', 'tuning_configs', 'curve_rows', 'best_setting',
-           'confirm_configs', 'study_part', 'load_study', 'paired_delta', 'study_table', 'best_runs', 'best_vs_best',
-           'study_report']
+           'check_differences', 'headline_report', 'lever_decision', 'check_backbone', 'draw_figures', 'report_grid',
+           'speed_levers', 'reproduce', 'reproduce_cli', 'tune_cli', 'study_config', 'tuning_configs', 'curve_rows',
+           'best_setting', 'confirm_configs', 'study_part', 'load_study', 'paired_delta', 'study_table', 'best_runs',
+           'best_vs_best', 'study_report']
 
 # %% ../nbs/08_experiments.ipynb #9a275e35
 def read_results(path) -> list[dict]:
@@ -415,6 +415,18 @@ def headline_report(new: pd.DataFrame, ref: pd.DataFrame, level: float = 0.95) -
         out.append(f"Note: these runs trained with {' and '.join(here)}; the committed runs with {' and '.join(there)}: "
                    "the check compares two setups (Results measures what the speed levers change).")
     return "\n".join(out)
+
+# %% ../nbs/08_experiments.ipynb #b63ab9d2
+def lever_decision(fp32: pd.DataFrame, levers: pd.DataFrame, bound: float = 2.0, level: float = 0.95) -> pd.DataFrame:
+    "Per arm and test set: levers − fp32 EM paired by run id (mean ± CI), and whether the whole interval lies within ±`bound`."
+    pb = paired_by_run(fp32, levers, metrics=("squad_em", "bioasq_em"), level=level)
+    rows = []
+    for r in pb.to_dict("records"):
+        for dom in DOMAINS:
+            m, h = r[f"{dom}_em_mean"], r[f"{dom}_em_ci"]
+            rows.append(dict(arm=ARM_NAMES.get(r["arm"], r["arm"]), test=DOMAIN_NAMES[dom], seeds=r["n"], diff=m, ci=h,
+                             within=bool(not math.isnan(h) and -bound <= m - h and m + h <= bound)))
+    return pd.DataFrame(rows)
 
 # %% ../nbs/08_experiments.ipynb #52aad72f
 def check_backbone(backbone: str) -> str:

@@ -381,6 +381,7 @@ RESUME_IGNORED = ("out", "report_to", "logging_steps", "keep_checkpoints")   # s
 
 class RunFolderError(ValueError):
     "A run folder that cannot be used as asked; the message names the folder and the ways forward."
+    def __init__(self, message: str): super().__init__(message)
 
 def is_run_folder(out: Path) -> bool:
     "Whether `out` was written by a run: its marker, or (runs older than the marker) a TrainConfig `run_config.json`."
