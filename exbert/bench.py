@@ -36,8 +36,8 @@ __all__ = ['CLOCK', 'STANDIN_SIZE', 'NO_DECAY', 'MMAP_THRESHOLD', 'PEAK_TFLOPS',
            'bench_train', 'peak_memory', 'bench_inference', 'inference_batches', 'synthetic_windows', 'infer_flops',
            'time_inference', 'bench_batched_inference', 'DenseBlock', 'RawSTMoEBlock', 'bench_moe', 'profile_moe',
            'bench_experts', 'sweep_moe', 'sweep_train', 'bench_padding', 'peak_tflops', 'bench_device', 'device_part',
-           'machine', 'bench_memory', 'gemm_shapes', 'gemm_peak', 'run_bench', 'format_device', 'bench_targets',
-           'format_report', 'bench_cli', 'plot_bench']
+           'machine', 'bench_memory', 'gemm_shapes', 'gemm_peak', 'peak_part', 'format_peak', 'run_bench',
+           'format_device', 'bench_targets', 'format_report', 'bench_cli', 'plot_bench']
 
 # %% ../nbs/10_bench.ipynb #b7d8f09c
 CLOCK = [time.perf_counter]  # what `interleave` times with; `run_bench` sets it (process CPU time by default)
@@ -485,6 +485,25 @@ def gemm_peak(shapes: dict, dtypes=("float32", "bfloat16"), repeats: int = 5) ->
     return dict(shapes={k: list(v) for k, v in shapes.items()}, gflops=g,
                 peak={dt: max(v for k, v in g.items() if k.endswith(f"|{dt}")) for dt in dtypes})
 
+
+# %% ../nbs/10_bench.ipynb #041637de
+def peak_part(res: dict, tokens: int, log=print) -> None:
+    "`run_bench`'s peak part: the GEMM floor at `tokens` rows, and each measured training step's share of it."
+    log(f"GEMM peak at the model's shapes ({tokens} tokens) ...")
+    res["peak"] = gemm_peak(gemm_shapes(res["size"], tokens), repeats=res["repeats"])
+    for v in res.get("train", {}).values():   # each training step's achieved GFLOP/s, as a fraction of the fp32 floor
+        v["gflops_per_s"] = v["gflops_per_step"] / v["step_s"]
+        v["of_fp32_peak"] = v["gflops_per_s"] / res["peak"]["peak"]["float32"]
+
+def format_peak(r: dict) -> list[str]:
+    "The report lines of the peak part (none without it)."
+    if "peak" not in r: return []
+    pk = r["peak"]["peak"]
+    L = [f"\nGEMM floor at the model's shapes ({r['peak']['shapes']['ffn in'][0]} tokens): fp32 {pk['float32']:.0f} GFLOP/s, "
+         f"bf16 {pk['bfloat16']:.0f} GFLOP/s ({pk['bfloat16'] / pk['float32']:.2f}x)"]
+    return L + [f"  {k:<22} training step {v['gflops_per_s']:6.1f} GFLOP/s = {100 * v['of_fp32_peak']:4.1f}% of the fp32 GEMM peak"
+                for k, v in r.get("train", {}).items() if "of_fp32_peak" in v]
+
 # %% ../nbs/10_bench.ipynb #4e0bb26e
 def _run_bench(quick, parts, size, batch_size, seq_len, repeats, data_dir, n_experts, log, clock) -> dict:
     "`run_bench`'s body, part by part, on the threads and clock it has set."
@@ -512,13 +531,7 @@ def _run_bench(quick, parts, size, batch_size, seq_len, repeats, data_dir, n_exp
         else: batches = [synthetic_batch(batch_size, seq_len, cfg.vocab_size, s) for s in range(2)]
         res["train"] = bench_train(models, batches, reps)
         res["train_mean_length"] = statistics.mean(b["input_ids"].shape[1] for b in batches)
-    if "peak" in parts:
-        tokens = batch_size * int(res.get("train_mean_length") or seq_len)
-        log(f"GEMM peak at the model's shapes ({tokens} tokens) ...")
-        res["peak"] = gemm_peak(gemm_shapes(size, tokens), repeats=reps)
-        for v in res.get("train", {}).values():   # each training step's achieved GFLOP/s, as a fraction of the fp32 floor
-            v["gflops_per_s"] = v["gflops_per_step"] / v["step_s"]
-            v["of_fp32_peak"] = v["gflops_per_s"] / res["peak"]["peak"]["float32"]
+    if "peak" in parts: peak_part(res, batch_size * int(res.get("train_mean_length") or seq_len), log)
     if "padding" in parts:
         if windows is None: res["padding"] = "skipped: real data not found"; log(res["padding"])
         else:
@@ -626,13 +639,7 @@ def format_report(r: dict) -> str:
             f = (f"  {v['gflops_per_step']:6.1f} GFLOP/step, FLOP ideal {v['flop_speedup_vs_first']:4.2f}x, "
                  f"{100 * v['vs_flop_ideal']:3.0f}% of it") if "gflops_per_step" in v else ""
             L.append(f"  {k:<22} {v['examples_per_s']:7.2f} ex/s  {v['speedup_vs_first']:5.2f}x V-DB{f}{s}")
-    if "peak" in r:
-        pk = r["peak"]["peak"]
-        L.append(f"\nGEMM floor at the model's shapes ({r['peak']['shapes']['ffn in'][0]} tokens): fp32 {pk['float32']:.0f} GFLOP/s, "
-                 f"bf16 {pk['bfloat16']:.0f} GFLOP/s ({pk['bfloat16'] / pk['float32']:.2f}x)")
-        for k, v in r.get("train", {}).items():
-            if "of_fp32_peak" in v:
-                L.append(f"  {k:<22} training step {v['gflops_per_s']:6.1f} GFLOP/s = {100 * v['of_fp32_peak']:4.1f}% of the fp32 GEMM peak")
+    L += format_peak(r)
     if isinstance(r.get("padding"), dict):
         p = r["padding"]
         L.append(f"\nDynamic vs fixed {p['fixed_length']} padding (real batches; mean dynamic length {p['mean_dynamic_length']:.0f}, "

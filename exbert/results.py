@@ -21,12 +21,12 @@ __all__ = ['paper_claims', 'DOMAINS', 'DOMAIN_NAMES', 'MODEL_NAMES', 'ARM_NAMES'
            'ORDER_STYLE', 'ARM_STYLE', 'SELECTION_RULES', 'SQUAD_TEST_FILE', 'BIOASQ_TEST_FILE', 'FIGURES',
            'read_results_jsonl', 'with_arms', 'load_results', 'load_history', 'load_predictions', 'load_routing',
            'select', 'betainc', 't_cdf', 't_quantile', 'gammaincc', 'chi2_sf', 'mean_ci', 'summarize',
-           'varying_hparams', 'main_runs', 'results_table', 'paired_differences', 'compare_with_paper', 'arms_in',
-           'backbone_name', 'fig_single_domain', 'fig_vdb_mixtures', 'load_histories', 'fig_loss_curves',
-           'fig_exbert_vs_vdb', 'paired_table', 'fig_paired_differences', 'order_differences', 'paired_by_run',
-           'run_times', 'pick_epoch', 'at_rule', 'rule_differences', 'load_references', 'baseline_arm', 'disagreements',
-           'disagreement_table', 'jensen_shannon', 'routing_test', 'routing_table', 'routing_summary', 'fig_routing',
-           'results_report', 'write_figures', 'load_grids']
+           'varying_hparams', 'main_runs', 'results_table', 'check_same_setup', 'paired_differences',
+           'compare_with_paper', 'arms_in', 'backbone_name', 'fig_single_domain', 'fig_vdb_mixtures', 'load_histories',
+           'fig_loss_curves', 'fig_exbert_vs_vdb', 'paired_table', 'fig_paired_differences', 'order_differences',
+           'paired_by_run', 'run_times', 'pick_epoch', 'at_rule', 'rule_differences', 'load_references', 'baseline_arm',
+           'disagreements', 'disagreement_table', 'jensen_shannon', 'routing_test', 'routing_table', 'routing_summary',
+           'fig_routing', 'results_report', 'write_figures', 'load_grids']
 
 # %% ../nbs/07_results.ipynb #7dd69e6e
 paper_claims = dict(
@@ -278,11 +278,24 @@ def results_table(results, by=None, metrics=("squad_em", "squad_f1", "bioasq_em"
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + f"\n\n(mean ± {level:.0%} t-interval half-width over seeds)"
 
+# %% ../nbs/07_results.ipynb #8905b5e5
+def check_same_setup(results: pd.DataFrame, keys=("ratio", "order", "seed")) -> None:
+    "Fail when runs to be paired on `keys` trained with different precision (bf16) or batching (length-grouped)."
+    if not {"bf16", "group_by_length"} <= set(results.columns): return
+    on = lambda v: isinstance(v, (bool, np.bool_)) and bool(v)   # None / NaN (older rows): off
+    setup = pd.Series([(on(p), on(g)) for p, g in zip(results.bf16, results.group_by_length)], index=results.index)
+    mixed = setup.groupby([results[k] for k in keys]).nunique()
+    if (mixed > 1).any():
+        at = {k: getattr(v, "item", lambda: v)() for k, v in zip(keys, mixed[mixed > 1].index[0])}
+        raise ValueError(f"runs paired at {at} trained with different precision or "
+                         "batching: a paired difference would mix setups (compare the setups with `paired_by_run` instead)")
+
 # %% ../nbs/07_results.ipynb #f07c8324
 def paired_differences(results: pd.DataFrame, metric: str, a: str = "exbert", b: str = "vdb",
                        keys=("ratio", "order", "seed")) -> pd.DataFrame:
     "Rows of `keys` with `metric` of arm `a` minus arm `b` on the same keys (the `diff` column)."
     keys, results = list(keys), with_arms(results)
+    check_same_setup(results[results.arm.isin([a, b])], keys)
     A = results[results.arm == a][keys + [metric]]
     B = results[results.arm == b][keys + [metric]]
     for name, X in ((a, A), (b, B)):
