@@ -24,9 +24,10 @@ __all__ = ['paper_claims', 'DOMAINS', 'DOMAIN_NAMES', 'MODEL_NAMES', 'ARM_NAMES'
            'varying_hparams', 'main_runs', 'results_table', 'check_same_setup', 'paired_differences',
            'compare_with_paper', 'arms_in', 'backbone_name', 'fig_single_domain', 'fig_vdb_mixtures', 'load_histories',
            'fig_loss_curves', 'fig_exbert_vs_vdb', 'paired_table', 'fig_paired_differences', 'order_differences',
-           'paired_by_run', 'run_times', 'pick_epoch', 'at_rule', 'rule_differences', 'load_references', 'baseline_arm',
-           'disagreements', 'disagreement_table', 'jensen_shannon', 'routing_test', 'routing_table', 'routing_summary',
-           'fig_routing', 'results_report', 'write_figures', 'load_grids']
+           'paired_by_run', 'run_times', 'pick_epoch', 'at_rule', 'rule_differences', 'load_references', 'question_em',
+           'paired_question_diffs', 'hierarchical_bootstrap', 'equivalence_bound', 'baseline_arm', 'disagreements',
+           'disagreement_table', 'jensen_shannon', 'routing_test', 'routing_table', 'routing_summary', 'fig_routing',
+           'results_report', 'write_figures', 'load_grids']
 
 # %% ../nbs/07_results.ipynb #7dd69e6e
 paper_claims = dict(
@@ -620,6 +621,36 @@ def load_references(data_dir_=None) -> dict[str, dict[str, dict]]:
         ds = load(d / rel)
         out[dom] = {i: dict(question=q, answers=list(a["text"])) for i, q, a in zip(ds["id"][:], ds["question"][:], ds["answers"][:])}
     return out
+
+# %% ../nbs/07_results.ipynb #724ad4fa
+def question_em(predictions: dict[str, str], references: dict[str, dict]) -> pd.Series:
+    "Exact match (0 or 100) of each predicted question against its gold answers, by id (sorted)."
+    return pd.Series({i: 100.0 * metric_max_over_ground_truths(exact_match_score, p, references[i]["answers"])
+                      for i, p in predictions.items()}, dtype=float).sort_index()
+
+def paired_question_diffs(runs_a: dict, runs_b: dict, domain: str, references: dict) -> np.ndarray:
+    "EM of A minus EM of B per (seed, question): runs given as `{seed: run folder}`, paired by seed, common questions only."
+    seeds = sorted(set(runs_a) & set(runs_b))
+    if not seeds: raise ValueError("no seed in both arms: nothing to pair")
+    em = {(arm, s): question_em(load_predictions(runs[s], domain) or {}, references[domain])
+          for arm, runs in (("a", runs_a), ("b", runs_b)) for s in seeds}
+    qs = sorted(set.intersection(*(set(e.index) for e in em.values())))
+    return np.stack([em["a", s][qs].to_numpy() - em["b", s][qs].to_numpy() for s in seeds])
+
+# %% ../nbs/07_results.ipynb #a0d97235
+def hierarchical_bootstrap(diffs: np.ndarray, n_boot: int = 5000, level: float = 0.95, seed: int = 0) -> tuple[float, float, float]:
+    "Mean and percentile interval of a paired difference (`diffs`: seeds x questions): resample seeds, then questions."
+    diffs = np.asarray(diffs, float); S, Q = diffs.shape
+    rng = np.random.default_rng(seed)
+    per_seed = rng.multinomial(Q, np.full(Q, 1 / Q), size=n_boot).astype(np.float32) @ diffs.T.astype(np.float32) / Q   # (B, S)
+    boot = (rng.multinomial(S, np.full(S, 1 / S), size=n_boot) * per_seed).sum(1) / S
+    lo, hi = np.percentile(boot, [50 - 50 * level, 50 + 50 * level])
+    return float(diffs.mean()), float(lo), float(hi)
+
+def equivalence_bound(values, alpha: float = 0.05) -> float:
+    "The smallest δ that TOST at `alpha` rules out differences beyond (from the seeds' t-interval at 1 - 2·alpha)."
+    m, h, n = mean_ci(values, 1 - 2 * alpha)
+    return math.nan if n < 2 else abs(m) + h
 
 # %% ../nbs/07_results.ipynb #a3dcb6f6
 def baseline_arm(results) -> str:
