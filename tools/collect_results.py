@@ -2,6 +2,7 @@
 
     python tools/collect_results.py runs/standard nbs/results/standard [--figures]
     python tools/collect_results.py --tune runs/tune nbs/results/tune      # an `exbert tune` search
+    python tools/collect_results.py runs/standard nbs/results/pending/standard --except nbs/results/standard
 
 Copies `results.jsonl` and, of every run in it, its JSON files (history, metrics, predictions, routing, run
 config) and its model card; never n-best lists (1.7 MB a run; their scores are in metrics.json), checkpoints or
@@ -10,12 +11,18 @@ model weights. Rerun it as more runs finish: it replaces the copy. With --tune, 
 import argparse, shutil, sys
 from pathlib import Path
 
-def collect(src: Path, dst: Path) -> int:
-    "Copy the finished runs of grid folder `src` to `dst`; returns how many."
+def collect(src: Path, dst: Path, skip: Path | None = None) -> int:
+    "Copy the finished runs of grid folder `src` to `dst` (those not already in grid folder `skip`); returns how many."
     from exbert.results import read_results_jsonl
+    from exbert.experiments import append_result
     table = src / "results.jsonl"
     if not table.is_file(): sys.exit(f"{table}: no results table (no finished run yet?)")
     rows = read_results_jsonl(table)
+    if skip is not None:   # only the runs the committed grid lacks, with a table of their own
+        have = {r["run_id"] for r in read_results_jsonl(skip / "results.jsonl")}
+        rows = [r for r in rows if r["run_id"] not in have]
+        (dst / "results.jsonl").unlink(missing_ok=True)
+        for r in rows: append_result(dst / "results.jsonl", r)
     dst.mkdir(parents=True, exist_ok=True)
     for r in rows:
         run = src / (r.get("run_dir") or r["run_id"])
@@ -24,7 +31,7 @@ def collect(src: Path, dst: Path) -> int:
             if not out.is_dir(): sys.exit(f"{table}: run {r['run_id']} has no folder {run} and no copy in {dst}")
             print(f"{r['run_id']}: no folder in {src}; keeping {out}"); continue
         copy_run(run, out)
-    shutil.copy2(table, dst / "results.jsonl")
+    if skip is None: shutil.copy2(table, dst / "results.jsonl")
     return len(rows)
 
 def copy_run(run: Path, out: Path) -> None:
@@ -54,11 +61,13 @@ if __name__ == "__main__":
     ap.add_argument("src"); ap.add_argument("dst")
     ap.add_argument("--figures", action="store_true", help="also draw the grid's figures into DST/figures")
     ap.add_argument("--tune", action="store_true", help="SRC is an `exbert tune` search folder")
+    ap.add_argument("--except", dest="skip", help="copy only the runs that this committed grid folder lacks "
+                    "(e.g. seeds beyond a report's, kept apart until the report takes them in)")
     a = ap.parse_args()
     if a.tune:
         if a.figures: ap.error("--figures is for grids")
         print(f"copied the record of {collect_tune(Path(a.src), Path(a.dst))} trials of {a.src} to {a.dst}"); sys.exit()
-    n = collect(Path(a.src), Path(a.dst))
+    n = collect(Path(a.src), Path(a.dst), Path(a.skip) if a.skip else None)
     print(f"copied {n} finished runs of {a.src} to {a.dst}")
     if a.figures:
         from exbert.experiments import draw_figures

@@ -64,7 +64,9 @@ def main():
                     help="seeds of the 80:20 shuffled cell, its check partners included (default 3, the preset's)")
     a = ap.parse_args()
     out, committed = Path(a.out), Path(a.committed)
-    for name in ["standard"] + [f"standard-{k}" for k in CHECKS]: restore(out, committed, name)
+    for name in ["standard"] + [f"standard-{k}" for k in CHECKS]:
+        for where in (committed, committed / "pending"):   # pending: finished seeds the report has not taken in yet
+            if (where / name / "results.jsonl").is_file(): restore(out, where, name)
     data = str(Path(a.data).resolve())
     std = preset_configs("standard", out / "standard", data=data)
     more = preset_configs("standard", out / "standard", seeds=a.headline_seeds, ratios=(0.8,), orders=("shuffled",), data=data)
