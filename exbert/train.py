@@ -6,7 +6,7 @@ Docs: https://exbert-org.github.io/exbert/train.html.md"""
 
 # %% ../nbs/06_train.ipynb #2a319997
 from __future__ import annotations
-import argparse, atexit, importlib.util, contextlib, dataclasses, difflib, functools, hashlib, json, os, platform, shutil, subprocess, sys, threading, time, warnings
+import argparse, atexit, importlib.util, contextlib, dataclasses, difflib, functools, gzip, hashlib, json, os, platform, shutil, subprocess, sys, threading, time, warnings
 try: import fcntl   # run_lock: POSIX file locks
 except ImportError: fcntl = None
 from dataclasses import dataclass, field, asdict
@@ -28,15 +28,16 @@ from .predict import DomainEval, QASet, by_length, save_qa_model, score_set, spr
 
 # %% auto #0
 __all__ = ['MODELS', 'EXBERT_ONLY', 'SELECT_RULES', 'PRESETS', 'MOE_LOSSES', 'RUN_CONFIG', 'RUN_MARKER', 'RUN_FILES',
-           'RESUME_IGNORED', 'PROGRESS', 'MATRIX_FLAGS', 'FINAL_KEYS', 'write_json', 'TrainConfig', 'make_config',
-           'check_config', 'run_id', 'resolve_backbone', 'build_model', 'model_overrides', 'tiny_backbone',
-           'labelled_windows', 'run_data', 'LengthGroupedSampler', 'val_metrics', 'epoch_record', 'QATrainer',
-           'run_dir', 'default_bf16', 'use_bf16', 'native_bf16', 'visible_gpus', 'exit_with_parent', 'grid_worker',
-           'training_args', 'RunFolderError', 'is_run_folder', 'setting_changes', 'resume_point', 'plan_run',
-           'clear_run', 'resumed_history', 'ProgressFile', 'run_progress', 'make_trainer', 'result_row', 'data_digest',
-           'provenance', 'selected_evaluation', 'model_card', 'final_metrics', 'write_run', 'reporting',
-           'finish_reporting', 'run_lock', 'close_process_group', 'check_backbone_limits', 'resume_message',
-           'train_and_evaluate', 'check_inputs', 'train_cli']
+           'RESUME_IGNORED', 'PROGRESS', 'MATRIX_FLAGS', 'TRAIN_FILES', 'TEST_FILES', 'SQUAD_DEV_SHA256', 'BASE_MODELS',
+           'FINAL_KEYS', 'write_json', 'TrainConfig', 'make_config', 'check_config', 'run_id', 'resolve_backbone',
+           'build_model', 'model_overrides', 'tiny_backbone', 'labelled_windows', 'run_data', 'LengthGroupedSampler',
+           'val_metrics', 'epoch_record', 'QATrainer', 'run_dir', 'default_bf16', 'use_bf16', 'native_bf16',
+           'visible_gpus', 'exit_with_parent', 'grid_worker', 'training_args', 'RunFolderError', 'is_run_folder',
+           'setting_changes', 'resume_point', 'plan_run', 'clear_run', 'resumed_history', 'ProgressFile',
+           'run_progress', 'make_trainer', 'result_row', 'data_digest', 'provenance', 'selected_evaluation',
+           'data_record', 'card_snippet', 'model_card', 'final_metrics', 'write_run', 'reporting', 'finish_reporting',
+           'run_lock', 'close_process_group', 'check_backbone_limits', 'resume_message', 'train_and_evaluate',
+           'check_inputs', 'train_cli']
 
 # %% ../nbs/06_train.ipynb #422964df
 def write_json(path, obj) -> Path:
@@ -537,45 +538,95 @@ def selected_evaluation(trainer: QATrainer, c: TrainConfig) -> tuple[int, dict[s
     return step, trainer.evals.get(step) or trainer.evaluate_qa()
 
 # %% ../nbs/06_train.ipynb #eb07125c
+TRAIN_FILES = {"squad": "squad/squad-v1.1-train.reconstructed.json.gz", "bioasq": "bioasq/biobert/BioASQ-train-factoid-7b.json.gz"}
+TEST_FILES = {"squad": "squad/squad-v1.1-dev.json.gz", "bioasq": "bioasq/derived/BioASQ-test-factoid-7b.answerable-squad.json.gz"}
+SQUAD_DEV_SHA256 = "95aa6a52d5d6a735563366753ca50492a658031da74f301ac5238b03966972c9"   # the official dev-v1.1.json
+BASE_MODELS = {"standin": "sentence-transformers/all-MiniLM-L6-v2"}   # the stand-in's source (converted to DistilBERT layout)
+
+def data_record(data) -> dict:
+    "What a run's data files are: each training and test file's name and sha256, and whether the SQuAD test set is the official one."
+    d = require_data_dir(data)
+    sha = lambda p: hashlib.sha256(p.read_bytes()).hexdigest()
+    files = {role: {dom: dict(file=rel, sha256=sha(d / rel)) for dom, rel in fs.items()}
+             for role, fs in (("train", TRAIN_FILES), ("test", TEST_FILES))}
+    raw = (d / TEST_FILES["squad"]).read_bytes()
+    official = hashlib.sha256(gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw).hexdigest() == SQUAD_DEV_SHA256
+    return dict(folder=d.name, official=official, **files)
+
+# %% ../nbs/06_train.ipynb #b4a96f42
+def _card_yaml(c: TrainConfig, row: dict, data: dict) -> str:
+    "The card's metadata (license, base model, datasets, model-index with the run's own test scores)."
+    import yaml   # a dependency of transformers
+    test = (lambda dom, name: dict(name=name, type=dict(squad="rajpurkar/squad", bioasq="bioasq")[dom] if data["official"] else "synthetic",
+                                   split="validation" if dom == "squad" else "test"))
+    results = [dict(task=dict(type="question-answering", name="Extractive Question Answering"), dataset=test(dom, name),
+                    metrics=[dict(type="exact_match", value=round(row[f"{dom}_em"], 2)), dict(type="f1", value=round(row[f"{dom}_f1"], 2))])
+               for dom, name in (("squad", f"SQuAD v1.1 dev ({row['squad_n']} questions)"), ("bioasq", f"BioASQ 7b ({row['bioasq_n']} snippets)"))]
+    meta = dict(license="apache-2.0", library_name="transformers", pipeline_tag="question-answering",
+                base_model=BASE_MODELS.get(c.backbone, c.backbone), tags=["extractive-qa", "exbert", c.model],
+                **(dict(datasets=["rajpurkar/squad", "bioasq"]) if data["official"] else {}),
+                model_index=[dict(name=run_id(c), results=results)])
+    return yaml.safe_dump(meta, sort_keys=False, allow_unicode=True).replace("model_index:", "model-index:")
+
+def card_snippet(c: TrainConfig) -> str:
+    "Python that loads the model folder with transformers alone (and, for ExBERT, st-moe-pytorch) and answers a question."
+    remote = ", trust_remote_code=True" if c.model == "exbert" else ""
+    return f'''import torch
+from transformers import AutoModelForQuestionAnswering, AutoTokenizer
+path = "model"   # this folder (run from the run folder), or its hub repo id
+tok = AutoTokenizer.from_pretrained(path{remote})
+model = AutoModelForQuestionAnswering.from_pretrained(path{remote}).eval()
+question, context = "Where is the Eiffel Tower?", "The Eiffel Tower is a wrought-iron lattice tower in Paris, France."
+enc = tok(question, context, return_tensors="pt", truncation="only_second", max_length={c.max_length})
+with torch.no_grad(): out = model(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"])
+ctx = enc.sequence_ids(0).index(1)                      # answers come from the context only
+start = ctx + int(out.start_logits[0, ctx:-1].argmax()); end = start + int(out.end_logits[0, start:-1].argmax())
+print(tok.decode(enc["input_ids"][0, start:end + 1]))'''
+
+# %% ../nbs/06_train.ipynb #482e110e
 def model_card(c: TrainConfig, row: dict) -> str:
-    "The model folder's README.md: what the model is, how it was trained, its scores on which test sets, and its limits."
+    "The model folder's README.md, from what the run used: its data files (name, sha256), backbone, settings and scores."
+    data = data_record(c.data)
     name = {"vdb": "V-DB (vanilla DistilBERT with a QA head)", "exbert": "ExBERT (DistilBERT blocks + a sparse MoE block)"}[c.model]
     arch = (f"{row['n_layers']} DistilBERT blocks, an ST-MoE block of {c.n_experts} experts (top-2), dropout {c.dropout_before_moe:g} "
             f"before and {c.dropout_after_moe:g} after it, experts {c.expert_init}" if c.model == "exbert" else f"{row['n_layers']} DistilBERT blocks")
-    load = ("AutoModelForQuestionAnswering.from_pretrained(path, trust_remote_code=True)  # needs torch, transformers, st-moe-pytorch"
-            if c.model == "exbert" else "AutoModelForQuestionAnswering.from_pretrained(path)")
-    squad_set = "the official SQuAD v1.1 dev set" + (f" ({row['squad_n']} questions spread evenly through the file)" if c.squad_eval else "")
+    sh = lambda role, dom: f"`{data[role][dom]['file']}` (sha256 `{data[role][dom]['sha256'][:16]}…`)"
+    what = ("" if data["official"] else f"\n\n**These files are not SQuAD or BioASQ**: the data folder `{data['folder']}` is not the "
+            "official release (its SQuAD test file is not the official dev set), e.g. exbert's synthetic test data. "
+            "The scores below say nothing about question answering on real text.")
+    squad_set = ("the official SQuAD v1.1 dev set" if data["official"] else "the SQuAD-format test file above") + \
+                (f", {row['squad_n']} questions spread evenly through it" if c.squad_eval else "")
+    epochs = f"{c.epochs:g} epoch{'' if c.epochs == 1 else 's'}"
+    needs = "torch, transformers and st-moe-pytorch" if c.model == "exbert" else "torch and transformers"
     return f"""---
-library_name: transformers
-pipeline_tag: question-answering
-tags: [extractive-qa, mixture-of-experts, exbert]
----
+{_card_yaml(c, row, data)}---
 # {run_id(c)}: {name}
 
 Extractive question answering, trained with [exbert](https://github.com/exbert-org/exbert) (`exbert train`).
 
-- **Backbone**: `{c.backbone}`{" (the offline stand-in: MiniLM-L6-H384 converted to DistilBERT layout, not distilbert-base-uncased)" if c.backbone == "standin" else ""}
+- **Backbone**: `{c.backbone}`{" (the offline stand-in: sentence-transformers/all-MiniLM-L6-v2, MiniLM-L6-H384, converted to DistilBERT layout; not distilbert-base-uncased)" if c.backbone == "standin" else ""}
 - **Architecture**: {arch}
-- **Training data**: {c.n_train:,} examples, {c.ratio:.0%} SQuAD v1.1 train / {1 - c.ratio:.0%} BioASQ factoid (BioBERT's SQuAD-format
-  files), {c.order} order, seed {c.seed}; training splits only
-- **Settings**: lr {c.lr:g}, {c.epochs:g} epochs, batch {c.batch_size}, weight decay {c.weight_decay:g}, windows of {c.max_length} tokens
+- **Training data**: {c.n_train:,} examples, {c.ratio:.0%} from {sh("train", "squad")} and {1 - c.ratio:.0%} from
+  {sh("train", "bioasq")}, {c.order} order, seed {c.seed}; the held-out validation and test questions excluded{what}
+- **Settings**: lr {c.lr:g}, {epochs}, batch {c.batch_size}, weight decay {c.weight_decay:g}, windows of {c.max_length} tokens
   with stride {c.stride} (saved in `config.json` as `exbert_max_length` / `exbert_stride`), epoch reported: {c.select}
-  (epoch {row.get('best_epoch')})
+  (epoch {row.get('best_epoch')}), {"bf16 autocast" if use_bf16(c) else "fp32"}
 
 ## Scores
 
 | test set | metric | score |
 |---|---|---|
-| {squad_set} | EM / F1 | {row['squad_em']:.1f} / {row['squad_f1']:.1f} |
-| BioASQ 7b test, {row['bioasq_n']} answerable snippets | EM / F1 | {row['bioasq_em']:.1f} / {row['bioasq_f1']:.1f} |
+| {squad_set}: {sh("test", "squad")} | EM / F1 | {row['squad_em']:.1f} / {row['squad_f1']:.1f} |
+| BioASQ 7b test, {row['bioasq_n']} answerable snippets: {sh("test", "bioasq")} | EM / F1 | {row['bioasq_em']:.1f} / {row['bioasq_f1']:.1f} |
 | BioASQ 7b test, {row['bioasq_questions']} factoid questions | strict / lenient / MRR | {row['bioasq_strict']:.1f} / {row['bioasq_lenient']:.1f} / {row['bioasq_mrr']:.1f} |
 
 ## Use
 
+Needs {needs}. With exbert installed, `exbert predict model FILE` and `exbert evaluate model FILE` do the same for a
+whole question file.
+
 ```python
-from transformers import AutoModelForQuestionAnswering
-model = {load}
-# or, with exbert installed: exbert.predict.QAPipeline.from_pretrained(path)(question=..., context=...)
+{card_snippet(c)}
 ```
 
 ## Intended use and limitations
@@ -585,7 +636,6 @@ grid; compare models by their paired differences over seeds, not by one run. It 
 context only (no unanswerable questions), in English, and was trained on {c.n_train:,} examples: it is not a
 production biomedical QA system.
 """
-
 
 # %% ../nbs/06_train.ipynb #46393a2f
 def final_metrics(trainer: QATrainer, c: TrainConfig, data: dict) -> tuple[dict, dict[str, DomainEval]]:
