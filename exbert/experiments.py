@@ -21,19 +21,19 @@ from tqdm.auto import tqdm
 from .data import atomic_write, load_benchmark, require_data_dir
 from .train import (EXBERT_ONLY, MODELS, PRESETS, TrainConfig, resolve_backbone, check_config, make_config, run_id, train_and_evaluate,
                           write_json, _rank, grid_worker, native_bf16, run_lock, run_progress, visible_gpus)
-from .results import (ARM_NAMES, DOMAIN_NAMES, DOMAINS, compare_with_paper, paired_by_run, paired_differences, paper_claims, t_quantile, with_arms, load_grids, load_history, load_results, mean_ci, pick_epoch, read_results_jsonl, results_table,
+from .results import (ARM_NAMES, DOMAIN_NAMES, DOMAINS, budget_curves, compare_with_paper, paired_by_run, paired_differences, paper_claims, t_quantile, with_arms, load_grids, load_history, load_results, mean_ci, pick_epoch, read_results_jsonl, results_table,
                       summarize, write_figures, _fmt)
 
 # %% auto #0
 __all__ = ['GRID_RATIOS', 'GRID_ORDERS', 'DROPOUT_PLACEMENTS', 'TEST_METRICS', 'REPRODUCE', 'HEADLINE_ARMS', 'LR_STEPS', 'CURVES',
-           'CURVE_ARMS', 'PAIRED_ARMS', 'GRID_ARMS', 'REFERENCE', 'read_results', 'append_result', 'grid_configs',
-           'grid_table', 'record', 'run_grid', 'finished_line', 'run_parallel', 'import_ray', 'ray_start', 'run_ray',
-           'check_space', 'trial_config', 'trial_run', 'validation_f1', 'run_trial', 'search_setup', 'trial_rows',
-           'tune', 'tune_ray', 'preset_configs', 'committed_results', 'setups', 'prediction_interval', 'check_scores',
-           'check_differences', 'headline_report', 'lever_decision', 'check_backbone', 'draw_figures', 'report_grid',
-           'speed_levers', 'reproduce', 'reproduce_cli', 'tune_cli', 'study_config', 'tuning_configs', 'curve_rows',
-           'best_setting', 'confirm_configs', 'study_part', 'load_study', 'paired_delta', 'study_table', 'best_runs',
-           'best_vs_best', 'study_report']
+           'CURVE_ARMS', 'PAIRED_ARMS', 'GRID_ARMS', 'PAPER_SETTINGS', 'REFERENCE', 'read_results', 'append_result',
+           'grid_configs', 'grid_table', 'record', 'run_grid', 'finished_line', 'run_parallel', 'import_ray',
+           'ray_start', 'run_ray', 'check_space', 'trial_config', 'trial_run', 'validation_f1', 'run_trial',
+           'search_setup', 'trial_rows', 'tune', 'tune_ray', 'preset_configs', 'committed_results', 'setups',
+           'prediction_interval', 'check_scores', 'check_differences', 'headline_report', 'lever_decision',
+           'check_backbone', 'draw_figures', 'report_grid', 'speed_levers', 'reproduce', 'reproduce_cli', 'tune_cli',
+           'study_config', 'tuning_configs', 'curve_rows', 'best_setting', 'confirm_configs', 'tuning_budget',
+           'study_part', 'load_study', 'paired_delta', 'study_table', 'best_runs', 'best_vs_best', 'study_report']
 
 # %% ../nbs/08_experiments.ipynb #9a275e35
 def read_results(path) -> list[dict]:
@@ -632,6 +632,20 @@ def confirm_configs(out, best: dict, seeds: int = 3, **common) -> list[TrainConf
     "The confirmation runs of a `best_setting`: `seeds` seeds like the grid ([] when the grid's own arm is the best)."
     if best is None or best["grid_arm"]: return []
     return [study_config(out, f"best-{best['model']}", best["preset"], best["overrides"], seed=s, **common) for s in range(seeds)]
+
+# %% ../nbs/08_experiments.ipynb #4f50536f
+PAPER_SETTINGS = {"vdb": ("vdb-lr1x", 3), "exbert": ("exbert-l4", 2)}   # the paper's single configuration: curve arm, epoch
+
+def tuning_budget(out) -> dict:
+    "The tuning study as a budget: each model's trials (best validation F1 of each curve arm) and the paper's configurations."
+    curves, marks = {}, {}
+    for model, (arm, epoch) in PAPER_SETTINGS.items():
+        h = curve_rows(out, model)
+        if h.empty: continue
+        curves[model] = budget_curves({model: h.groupby("arm").val_f1.max().tolist()})[model]
+        at = h[(h.arm == arm) & (h.epoch == epoch)]
+        if len(at): marks[model] = [f"the paper's {ARM_NAMES[model]} ({arm}, epoch {epoch})", float(at.val_f1.iloc[0])]
+    return dict(curves=curves, marks=marks)
 
 # %% ../nbs/08_experiments.ipynb #5d06f427
 def study_part(name: str) -> str | None:

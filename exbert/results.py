@@ -25,9 +25,9 @@ __all__ = ['paper_claims', 'DOMAINS', 'DOMAIN_NAMES', 'MODEL_NAMES', 'ARM_NAMES'
            'compare_with_paper', 'arms_in', 'backbone_name', 'fig_single_domain', 'fig_vdb_mixtures', 'load_histories',
            'fig_loss_curves', 'fig_exbert_vs_vdb', 'paired_table', 'fig_paired_differences', 'order_differences',
            'paired_by_run', 'run_times', 'pick_epoch', 'at_rule', 'rule_differences', 'load_references', 'question_em',
-           'paired_question_diffs', 'hierarchical_bootstrap', 'equivalence_bound', 'baseline_arm', 'disagreements',
-           'disagreement_table', 'jensen_shannon', 'routing_test', 'routing_table', 'routing_summary', 'fig_routing',
-           'results_report', 'write_figures', 'load_grids']
+           'paired_question_diffs', 'hierarchical_bootstrap', 'equivalence_bound', 'expected_max', 'budget_curves',
+           'fig_budget', 'baseline_arm', 'disagreements', 'disagreement_table', 'jensen_shannon', 'routing_test',
+           'routing_table', 'routing_summary', 'fig_routing', 'results_report', 'write_figures', 'load_grids']
 
 # %% ../nbs/07_results.ipynb #7dd69e6e
 paper_claims = dict(
@@ -651,6 +651,34 @@ def equivalence_bound(values, alpha: float = 0.05) -> float:
     "The smallest δ that TOST at `alpha` rules out differences beyond (from the seeds' t-interval at 1 - 2·alpha)."
     m, h, n = mean_ci(values, 1 - 2 * alpha)
     return math.nan if n < 2 else abs(m) + h
+
+# %% ../nbs/07_results.ipynb #efaa1d2b
+def expected_max(values, n: int) -> float:
+    "Unbiased expected maximum of `n` of `values` drawn without replacement (Dodge et al. 2021)."
+    v, N = np.sort(np.asarray(values, float)), len(values)
+    if not 1 <= n <= N: raise ValueError(f"n={n}: expected 1..{N} trials")
+    w = np.array([math.comb(i - 1, n - 1) for i in range(1, N + 1)], float) / math.comb(N, n)
+    return float(w @ v)
+
+def budget_curves(trials: dict[str, list[float]]) -> dict[str, list[float]]:
+    "Per model, the expected best score after 1..N of its trials."
+    return {k: [expected_max(v, n) for n in range(1, len(v) + 1)] for k, v in trials.items()}
+
+# %% ../nbs/07_results.ipynb #990ff588
+def fig_budget(curves: dict[str, list[float]], marks: dict[str, list] | None = None, backbone: str = "") -> Figure:
+    "Expected best validation F1 against the number of tuning trials, one line per model; `marks`: model -> [label, score]."
+    fig = Figure(figsize=(6.4, 4.0)); ax = fig.subplots()
+    for k, ys in curves.items():
+        ax.plot(range(1, len(ys) + 1), ys, "o-", color=COLORS.get(k), label=f"{ARM_NAMES.get(k, k)} ({len(ys)} trials)")
+    n = max(len(ys) for ys in curves.values())
+    for i, (k, (label, y)) in enumerate((marks or {}).items()):   # labels above and below, as the two may nearly meet
+        ax.axhline(y, ls=":", lw=1.2, color=COLORS.get(k))
+        ax.annotate(f"{label}: {y:.1f}", (n, y), xytext=(0, 4 if i % 2 == 0 else -11), textcoords="offset points",
+                    ha="right", fontsize=8, color=COLORS.get(k))
+    ax.set_xlabel("tuning trials (configurations tried)"); ax.set_ylabel("expected best validation F1")
+    ax.set_title("Which model wins depends on the tuning budget" + (f" ({backbone})" if backbone else ""), fontsize=10)
+    ax.legend(fontsize=8); ax.grid(alpha=0.3); fig.tight_layout()
+    return fig
 
 # %% ../nbs/07_results.ipynb #a3dcb6f6
 def baseline_arm(results) -> str:

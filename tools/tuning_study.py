@@ -27,8 +27,8 @@ from pathlib import Path
 
 from exbert.data import atomic_write
 from exbert.experiments import (CURVE_ARMS, PAIRED_ARMS, best_setting, confirm_configs, read_results, run_grid,
-                                study_report, tuning_configs)
-from exbert.results import load_results
+                                study_report, tuning_budget, tuning_configs)
+from exbert.results import fig_budget, load_results
 from exbert.train import native_bf16, use_bf16
 from collect_results import collect
 from standard_grid import grid_parser, restore
@@ -40,7 +40,12 @@ def report(out: Path, committed: Path, grid: Path, copy: bool) -> None:
     for name in ARMS if copy else []:
         if (out / name / "results.jsonl").is_file(): print(f"{name}: copied {collect(out / name, committed / name)} runs")
     rep = study_report(committed, load_results(grid))
+    rep["budget"] = tuning_budget(committed)   # expected best validation F1 after n trials, and the paper's configurations
     atomic_write(committed / "study.json", json.dumps(rep, indent=1))
+    fig = fig_budget(**rep["budget"], backbone="stand-in backbone")
+    (committed / "figures").mkdir(exist_ok=True)
+    fig.savefig(committed / "figures" / "budget.png", dpi=110)
+    print(f"wrote {committed / 'figures' / 'budget.png'}")
     print(f"wrote {committed / 'study.json'}: {rep['runs']} runs in {rep['arms']} arms")
 
 def main():
