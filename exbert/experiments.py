@@ -638,14 +638,15 @@ PAPER_SETTINGS = {"vdb": ("vdb-lr1x", 3), "exbert": ("exbert-l4", 2)}   # the pa
 
 def tuning_budget(out) -> dict:
     "The tuning study as a budget: each model's trials (best validation F1 of each curve arm) and the paper's configurations."
-    curves, marks = {}, {}
+    trials, curves, marks = {}, {}, {}
     for model, (arm, epoch) in PAPER_SETTINGS.items():
         h = curve_rows(out, model)
         if h.empty: continue
-        curves[model] = budget_curves({model: h.groupby("arm").val_f1.max().tolist()})[model]
+        trials[model] = h.groupby("arm").val_f1.max().to_dict()   # each curve arm's best epoch on validation F1
+        curves[model] = budget_curves({model: list(trials[model].values())})[model]
         at = h[(h.arm == arm) & (h.epoch == epoch)]
         if len(at): marks[model] = [f"the paper's {ARM_NAMES[model]} ({arm}, epoch {epoch})", float(at.val_f1.iloc[0])]
-    return dict(curves=curves, marks=marks)
+    return dict(trials=trials, curves=curves, marks=marks)
 
 # %% ../nbs/08_experiments.ipynb #5d06f427
 def study_part(name: str) -> str | None:

@@ -42,7 +42,7 @@ def report(out: Path, committed: Path, grid: Path, copy: bool) -> None:
     rep = study_report(committed, load_results(grid))
     rep["budget"] = tuning_budget(committed)   # expected best validation F1 after n trials, and the paper's configurations
     atomic_write(committed / "study.json", json.dumps(rep, indent=1))
-    fig = fig_budget(**rep["budget"], backbone="stand-in backbone")
+    fig = fig_budget(rep["budget"]["curves"], rep["budget"]["marks"], backbone="stand-in backbone")
     (committed / "figures").mkdir(exist_ok=True)
     fig.savefig(committed / "figures" / "budget.png", dpi=110)
     print(f"wrote {committed / 'figures' / 'budget.png'}")
