@@ -181,6 +181,9 @@ CASES = {   # name: (argv from (tmp, world), what the message must name)
         lambda t, w: ["predict", MODEL(w), _q(t, w), "--max-length", "64", "--stride", "60", "--out", t / "p.json"],
         ["field 'question'"]),
     "evaluate --gold not JSON": (lambda t, w: ["evaluate", MODEL(w), _q(t, w), "--gold", _gold_bad(t)], ["gold.json"]),
+    "demo with a truncated model.safetensors": (lambda t, w: ["demo", _truncated(t, w), "--port", "0"], ["truncated"]),
+    "reproduce on a missing data folder": (lambda t, w: ["reproduce", "--preset", "quick", "--data", t / "nowhere",
+                                                         "--backbone", w["tiny"], "--out", t / "grid"], ["nowhere", "not found"]),
 }
 
 def _broken_jsonl(tmp):
@@ -209,6 +212,17 @@ def test_locked_run_folder(world, tmp_path):
     with run_lock(out):   # flock: a second open file description conflicts, as another process's would
         rc, _, err = exbert(*TRAIN(world), "--data", DATA, "--out", out)
     assert rc == 2 and f"pid {os.getpid()}" in err and "Traceback" not in err, err[-2000:]
+
+
+def test_locked_grid_folder(world, tmp_path):
+    "A second `reproduce` on a grid another process is running exits 2 naming that process, and starts no run."
+    from exbert.train import run_lock
+    out = tmp_path / "grid"
+    with run_lock(out):
+        rc, _, err = exbert("reproduce", "--preset", "quick", "--data", DATA, "--backbone", world["tiny"], "--out", out,
+                            "--n-train", "16", "--workers", "1")
+    assert rc == 2 and f"pid {os.getpid()}" in err and "Traceback" not in err, err[-2000:]
+    assert not out.exists()
 
 
 # --- the accepted JSON Lines shapes give the right answers --------------------------------------------------------
