@@ -499,6 +499,7 @@ def _cpu() -> tuple[str, list[str]]:
 def _git_commit() -> str | None:
     "The commit of the checkout `exbert` is imported from (`+dirty` if its package differs); None outside a checkout."
     root = Path(importlib.util.find_spec("exbert").origin).resolve().parent.parent
+    if not (root / "pyproject.toml").is_file() or not (root / "nbs").is_dir(): return None   # installed, not a checkout
     git = lambda *a: subprocess.run(["git", "-C", str(root), *a], capture_output=True, text=True, timeout=10)
     try: head = git("rev-parse", "HEAD")
     except (OSError, subprocess.SubprocessError): return None
