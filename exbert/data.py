@@ -18,13 +18,13 @@ try: from datasets import List as _ListFeature        # datasets >= 4
 except ImportError: from datasets import Sequence as _ListFeature
 
 # %% auto #0
-__all__ = ['FEATURES', 'COLUMNS', 'DOMAINS', 'LOAD_STATS', 'BIOASQ_VAL_BATCHES', 'SQUAD_VAL_SIZE', 'SYLLABLES',
-           'SYNTHETIC_README', 'ORDERS', 'PAPER_RATIOS', 'column', 'take', 'DataError', 'data_dir', 'require_data_dir',
-           'needs_real_data', 'read_json', 'find_answer', 'squad_columns', 'load_qa_file', 'load_squad', 'load_bioasq',
-           'load_bioasq_gold', 'answerable_from_gold', 'load_bioasq_test_gold', 'split_by_group', 'normalize_question',
-           'bioasq_validation', 'load_benchmark', 'bioasq_val_report', 'synthetic_files', 'write_synthetic_data',
-           'make_mixture', 'composition', 'atomic_write', 'atomic_dir', 'write_jsonl', 'read_jsonl', 'mix_cli',
-           'check_keys']
+__all__ = ['FEATURES', 'COLUMNS', 'DOMAINS', 'TRAIN_FILES', 'TEST_FILES', 'LOAD_STATS', 'BIOASQ_VAL_BATCHES', 'SQUAD_VAL_SIZE',
+           'SYLLABLES', 'SYNTHETIC_README', 'ORDERS', 'PAPER_RATIOS', 'column', 'take', 'DataError', 'data_dir',
+           'require_data_dir', 'hub_offline', 'needs_real_data', 'read_json', 'find_answer', 'squad_columns',
+           'load_qa_file', 'load_squad', 'load_bioasq', 'load_bioasq_gold', 'answerable_from_gold',
+           'load_bioasq_test_gold', 'split_by_group', 'normalize_question', 'bioasq_validation', 'load_benchmark',
+           'bioasq_val_report', 'synthetic_files', 'write_synthetic_data', 'make_mixture', 'composition',
+           'atomic_write', 'atomic_dir', 'write_jsonl', 'read_jsonl', 'mix_cli', 'check_keys']
 
 # %% ../nbs/00_data.ipynb #b206fbc4
 FEATURES = Features({
@@ -71,6 +71,14 @@ def require_data_dir(data=None) -> Path:
         raise FileNotFoundError(f"data folder {d if d is not None else '$EXBERT_DATA or <repo>/../shared/data'} not found: "
                                 "pass --data DIR (data= in Python), e.g. --data ../shared/data, or set EXBERT_DATA")
     return d.resolve()
+
+# %% ../nbs/00_data.ipynb #ab394822
+def hub_offline() -> bool:
+    "Whether the Hugging Face hub is switched off (`HF_HUB_OFFLINE`): then a name that is not a local path cannot load."
+    return os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes")
+
+TRAIN_FILES = {"squad": "squad/squad-v1.1-train.reconstructed.json.gz", "bioasq": "bioasq/biobert/BioASQ-train-factoid-7b.json.gz"}
+TEST_FILES = {"squad": "squad/squad-v1.1-dev.json.gz", "bioasq": "bioasq/derived/BioASQ-test-factoid-7b.answerable-squad.json.gz"}
 
 # %% ../nbs/00_data.ipynb #5c8622b9
 def needs_real_data(what: str) -> Path | None:
@@ -329,14 +337,14 @@ SQUAD_VAL_SIZE = 1000
 @functools.lru_cache(maxsize=4)
 def _benchmark(d: str, squad_val_size: int, seed: int):
     d = Path(d)
-    squad_train = load_squad(_need(d, "squad/squad-v1.1-train.reconstructed.json.gz"))
+    squad_train = load_squad(_need(d, TRAIN_FILES["squad"]))
     squad_pool, squad_val = split_by_group(squad_train, squad_val_size, seed=seed)
-    bioasq_pool = load_bioasq(_need(d, "bioasq/biobert/BioASQ-train-factoid-7b.json.gz"))
-    bioasq_test = load_bioasq(_need(d, "bioasq/derived/BioASQ-test-factoid-7b.answerable-squad.json.gz"))
+    bioasq_pool = load_bioasq(_need(d, TRAIN_FILES["bioasq"]))
+    bioasq_test = load_bioasq(_need(d, TEST_FILES["bioasq"]))
     test_snippets, _ = load_bioasq_test_gold(d)
     bioasq_val, report = bioasq_validation(d, bioasq_pool, test_snippets)
     sets = dict(squad_pool=squad_pool, squad_val=squad_val,
-                squad_test=load_squad(_need(d, "squad/squad-v1.1-dev.json.gz")),
+                squad_test=load_squad(_need(d, TEST_FILES["squad"])),
                 bioasq_pool=bioasq_pool, bioasq_val=bioasq_val, bioasq_test=bioasq_test)
     return sets, report
 

@@ -18,7 +18,7 @@ import torch
 from transformers import AutoConfig
 from tqdm.auto import tqdm
 
-from .data import atomic_write, load_benchmark, require_data_dir
+from .data import atomic_write, hub_offline, load_benchmark, require_data_dir
 from .train import (EXBERT_ONLY, MODELS, PRESETS, TrainConfig, resolve_backbone, check_config, make_config, run_id, train_and_evaluate,
                           write_json, _rank, grid_worker, native_bf16, run_lock, run_progress, visible_gpus)
 from .results import (ARM_NAMES, DOMAIN_NAMES, DOMAINS, budget_curves, compare_with_paper, paired_by_run, paired_differences, paper_claims, t_quantile, with_arms, load_grids, load_history, load_results, mean_ci, pick_epoch, read_results_jsonl, results_table,
@@ -434,7 +434,7 @@ def check_backbone(backbone: str) -> str:
     "Fail fast with what to pass when the backbone is neither local, `standin`, nor reachable on the hub."
     hint = "pass --backbone standin (the offline stand-in) or --backbone PATH to a local DistilBERT checkpoint"
     if backbone == "standin" or Path(backbone).exists(): return backbone
-    if os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes"):
+    if hub_offline():
         raise FileNotFoundError(f"backbone {backbone!r} needs the Hugging Face hub, which is offline (HF_HUB_OFFLINE=1): {hint}")
     try:
         AutoConfig.from_pretrained(backbone)

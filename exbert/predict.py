@@ -16,7 +16,7 @@ import torch
 from tqdm.auto import tqdm
 from transformers import AutoModelForQuestionAnswering, AutoTokenizer
 
-from .data import FEATURES, DataError, atomic_dir, atomic_write, load_bioasq_gold, load_qa_file, squad_columns
+from .data import FEATURES, DataError, atomic_dir, atomic_write, hub_offline, load_bioasq_gold, load_qa_file, squad_columns
 from .features import postprocess_predictions, qa_collator, tokenize_eval
 from .metrics import bioasq_scores, question_id, squad_scores, write_predictions
 from .model import ExBERTConfig, ExBERTForQuestionAnswering
@@ -140,8 +140,7 @@ def check_model_folder(path) -> Path:
 def _local_path(path) -> bool:
     "Whether `path` can only mean a local folder (not an `owner/name` hub id), or the hub is offline."
     s = str(path)
-    offline = os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes")
-    return offline or Path(s).exists() or s.startswith((".", "/", "~")) or s.count("/") > 1 or (os.sep != "/" and os.sep in s)
+    return hub_offline() or Path(s).exists() or s.startswith((".", "/", "~")) or s.count("/") > 1 or (os.sep != "/" and os.sep in s)
 
 def _check_weights(info: dict, path) -> None:
     "Fail, naming the keys, when the weights of a folder do not match its config (transformers would initialise them at random)."

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from .data import DataError, atomic_write, load_squad, load_bioasq, require_data_dir
+from .data import TEST_FILES, DataError, atomic_write, load_squad, load_bioasq, require_data_dir
 from .metrics import normalize_answer, metric_max_over_ground_truths, exact_match_score
 
 # %% auto #0
@@ -609,8 +609,7 @@ def rule_differences(results: pd.DataFrame, metrics=("squad_em", "squad_f1", "bi
     return pd.DataFrame(rows)
 
 # %% ../nbs/07_results.ipynb #4b93324e
-SQUAD_TEST_FILE = "squad/squad-v1.1-dev.json.gz"
-BIOASQ_TEST_FILE = "bioasq/derived/BioASQ-test-factoid-7b.answerable-squad.json.gz"
+SQUAD_TEST_FILE, BIOASQ_TEST_FILE = TEST_FILES["squad"], TEST_FILES["bioasq"]   # the files `load_benchmark` reads
 
 def load_references(data_dir_=None) -> dict[str, dict[str, dict]]:
     "`{domain: {id: {question, answers}}}` for the SQuAD and BioASQ test sets (as exbert.data.load_benchmark)."

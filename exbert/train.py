@@ -20,7 +20,7 @@ from transformers import (AutoConfig, AutoTokenizer, DistilBertConfig, DistilBer
                           set_seed)
 from transformers.trainer_callback import PrinterCallback, TrainerCallback
 
-from .data import atomic_write, check_keys, data_dir, load_benchmark, load_bioasq_test_gold, make_mixture, require_data_dir
+from .data import TEST_FILES, TRAIN_FILES, atomic_write, check_keys, data_dir, hub_offline, load_benchmark, load_bioasq_test_gold, make_mixture, require_data_dir
 from .features import qa_collator, tokenize_eval, tokenize_train
 from .metrics import bioasq_scores
 from .model import ExBERTConfig, ExBERTForQuestionAnswering, standin_distilbert
@@ -28,16 +28,15 @@ from .predict import DomainEval, QASet, by_length, save_qa_model, score_set, spr
 
 # %% auto #0
 __all__ = ['MODELS', 'EXBERT_ONLY', 'SELECT_RULES', 'PRESETS', 'MOE_LOSSES', 'RUN_CONFIG', 'RUN_MARKER', 'RUN_FILES',
-           'RESUME_IGNORED', 'PROGRESS', 'MATRIX_FLAGS', 'TRAIN_FILES', 'TEST_FILES', 'SQUAD_DEV_SHA256', 'BASE_MODELS',
-           'FINAL_KEYS', 'write_json', 'TrainConfig', 'make_config', 'check_config', 'run_id', 'resolve_backbone',
-           'build_model', 'model_overrides', 'tiny_backbone', 'labelled_windows', 'run_data', 'LengthGroupedSampler',
-           'val_metrics', 'epoch_record', 'QATrainer', 'run_dir', 'default_bf16', 'use_bf16', 'native_bf16',
-           'visible_gpus', 'exit_with_parent', 'grid_worker', 'training_args', 'RunFolderError', 'is_run_folder',
-           'setting_changes', 'resume_point', 'plan_run', 'clear_run', 'resumed_history', 'ProgressFile',
-           'run_progress', 'make_trainer', 'result_row', 'data_digest', 'provenance', 'selected_evaluation',
-           'data_record', 'card_snippet', 'model_card', 'final_metrics', 'write_run', 'reporting', 'finish_reporting',
-           'run_lock', 'close_process_group', 'check_backbone_limits', 'resume_message', 'train_and_evaluate',
-           'check_inputs', 'train_cli']
+           'RESUME_IGNORED', 'PROGRESS', 'MATRIX_FLAGS', 'SQUAD_DEV_SHA256', 'BASE_MODELS', 'FINAL_KEYS', 'write_json',
+           'TrainConfig', 'make_config', 'check_config', 'run_id', 'resolve_backbone', 'build_model', 'model_overrides',
+           'tiny_backbone', 'labelled_windows', 'run_data', 'LengthGroupedSampler', 'val_metrics', 'epoch_record',
+           'QATrainer', 'run_dir', 'default_bf16', 'use_bf16', 'native_bf16', 'visible_gpus', 'exit_with_parent',
+           'grid_worker', 'training_args', 'RunFolderError', 'is_run_folder', 'setting_changes', 'resume_point',
+           'plan_run', 'clear_run', 'resumed_history', 'ProgressFile', 'run_progress', 'make_trainer', 'result_row',
+           'data_digest', 'provenance', 'selected_evaluation', 'data_record', 'card_snippet', 'model_card',
+           'final_metrics', 'write_run', 'reporting', 'finish_reporting', 'run_lock', 'close_process_group',
+           'check_backbone_limits', 'resume_message', 'train_and_evaluate', 'check_inputs', 'train_cli']
 
 # %% ../nbs/06_train.ipynb #422964df
 def write_json(path, obj) -> Path:
@@ -539,8 +538,6 @@ def selected_evaluation(trainer: QATrainer, c: TrainConfig) -> tuple[int, dict[s
     return step, trainer.evals.get(step) or trainer.evaluate_qa()
 
 # %% ../nbs/06_train.ipynb #eb07125c
-TRAIN_FILES = {"squad": "squad/squad-v1.1-train.reconstructed.json.gz", "bioasq": "bioasq/biobert/BioASQ-train-factoid-7b.json.gz"}
-TEST_FILES = {"squad": "squad/squad-v1.1-dev.json.gz", "bioasq": "bioasq/derived/BioASQ-test-factoid-7b.answerable-squad.json.gz"}
 SQUAD_DEV_SHA256 = "95aa6a52d5d6a735563366753ca50492a658031da74f301ac5238b03966972c9"   # the official dev-v1.1.json
 BASE_MODELS = {"standin": "sentence-transformers/all-MiniLM-L6-v2"}   # the stand-in's source (converted to DistilBERT layout)
 
@@ -792,8 +789,7 @@ def _parser() -> argparse.ArgumentParser:
 def check_inputs(c: TrainConfig) -> TrainConfig:
     "Fail fast, saying what to pass, when the data folder or an offline backbone is missing."
     require_data_dir(c.data)
-    offline = os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes")
-    if c.backbone != "standin" and not Path(c.backbone).exists() and offline:
+    if c.backbone != "standin" and not Path(c.backbone).exists() and hub_offline():
         raise FileNotFoundError(f"backbone {c.backbone!r} is not a local folder and the hub is offline (HF_HUB_OFFLINE=1): "
                                 "pass --backbone standin (the offline stand-in) or --backbone PATH")
     return c
