@@ -26,7 +26,8 @@ from st_moe_pytorch import MoE
 from .data import atomic_write, data_dir as default_data_dir, load_squad, load_bioasq
 from .features import qa_collator, tokenize_eval, tokenize_train
 from .model import ExBERTForQuestionAnswering, exbert_config_from_distilbert, standin_distilbert
-from .moe import MoEBlock, make_experts
+from .moe import MoEBlock, MoEConfig, make_experts
+from .train import MODEL_SETTINGS
 from .results import run_times
 
 # %% auto #0
@@ -68,13 +69,13 @@ def backbone_config(dim=384, n_layers=6, n_heads=12, hidden_dim=1536, attention_
                             attention_dropout=attention_dropout, vocab_size=vocab_size)
 
 # %% ../nbs/10_bench.ipynb #4c141afb
-def make_model(kind: str, cfg: DistilBertConfig, n_layers: int = 4, n_experts: int = 8, backend: str = "sorted"):
-    "A randomly initialised \"vdb\" (`DistilBertForQuestionAnswering`) or \"exbert\" QA model of backbone size `cfg`."
+def make_model(kind: str, cfg: DistilBertConfig, **settings):
+    "A randomly initialised \"vdb\" (`DistilBertForQuestionAnswering`) or \"exbert\" QA model of backbone size `cfg`, ExBERT's `settings` set."
     torch.manual_seed(0)
     if kind == "vdb": return DistilBertForQuestionAnswering(cfg)
     if kind == "exbert":
-        return ExBERTForQuestionAnswering(exbert_config_from_distilbert(cfg, n_layers=min(n_layers, cfg.n_layers),
-                                                                        n_experts=n_experts, moe_backend=backend))
+        settings["n_layers"] = min(settings.get("n_layers", 4), cfg.n_layers)   # 4 blocks unless asked: the paper's
+        return ExBERTForQuestionAnswering(exbert_config_from_distilbert(cfg, **settings))
     raise ValueError(f"kind={kind!r}, expected 'vdb' or 'exbert'")
 
 # %% ../nbs/10_bench.ipynb #55126346
@@ -82,7 +83,7 @@ def contenders(cfg, experts=(8, 16), backends=("sorted",), n_layers=4) -> dict:
     "Name -> model: V-DB and ExBERT-`n_layers`L-<e>E for each number of experts and MoE backend."
     out = {f"V-DB-{cfg.n_layers}L": make_model("vdb", cfg)}
     for e in experts:
-        for b in backends: out[f"ExBERT-{n_layers}L-{e}E-{b}"] = make_model("exbert", cfg, n_layers, e, b)
+        for b in backends: out[f"ExBERT-{n_layers}L-{e}E-{b}"] = make_model("exbert", cfg, n_layers=n_layers, n_experts=e, moe_backend=b)
     return out
 
 # %% ../nbs/10_bench.ipynb #1533d6f1
@@ -194,7 +195,7 @@ def _peak_child(spec: dict) -> dict:
     "In a fresh process: build the model of `spec`, train 3 steps on one synthetic batch, report peak RSS (MiB)."
     torch.set_num_threads(spec.get("threads", torch.get_num_threads()))
     cfg = backbone_config(**spec["size"])
-    model = make_model(spec["kind"], cfg, spec.get("n_layers", 4), spec.get("n_experts", 8), spec.get("backend", "sorted"))
+    model = make_model(spec["kind"], cfg, **{k: v for k, v in spec.items() if k in MODEL_SETTINGS})
     batch = synthetic_batch(spec["batch_size"], spec["seq_len"], cfg.vocab_size)
     base = _proc_status("VmRSS")
     step = train_step_fn(model, [batch])
@@ -273,7 +274,7 @@ class DenseBlock(nn.Module):
 # %% ../nbs/10_bench.ipynb #d5121572
 class RawSTMoEBlock(nn.Module):
     "`x + st_moe_pytorch.MoE(LayerNorm(x))`: st-moe-pytorch as it comes (pads routed like real tokens)."
-    def __init__(self, dim: int, n_experts: int = 8, expert_type: str = "geglu"):
+    def __init__(self, dim: int, n_experts: int = MoEConfig.n_experts, expert_type: str = "geglu"):
         super().__init__()
         self.norm = nn.LayerNorm(dim, eps=1e-12)
         self.moe = MoE(dim, num_experts=n_experts, experts=make_experts(dim, n_experts, expert_type), is_distributed=False)
@@ -294,7 +295,7 @@ def _fwd_bwd(block, x, mask, bf16: bool = False):
         loss.float().backward(); block.zero_grad(set_to_none=True); x.grad = None
     return f
 
-def bench_moe(batch_size: int = 8, seq_len: int = 256, dim: int = 384, n_experts: int = 8, repeats: int = 5,
+def bench_moe(batch_size: int = 8, seq_len: int = 256, dim: int = 384, n_experts: int = MoEConfig.n_experts, repeats: int = 5,
               backends=("stmoe", "sorted"), raw: bool = True, expert_type: str = "geglu", device="cpu", bf16: bool = False) -> dict:
     "Forward+backward seconds of the MoE block (raw st-moe and each backend) vs a dense block, and vs the ideal, on `device`."
     torch.manual_seed(0)
@@ -303,7 +304,7 @@ def bench_moe(batch_size: int = 8, seq_len: int = 256, dim: int = 384, n_experts
     blocks = {"dense": DenseBlock(dim, expert_type)}
     if raw: blocks["st-moe-raw"] = RawSTMoEBlock(dim, n_experts, expert_type)
     for b in backends:
-        torch.manual_seed(0); blocks[f"moe-{b}"] = MoEBlock(dim, n_experts, expert_type=expert_type, backend=b)
+        torch.manual_seed(0); blocks[f"moe-{b}"] = MoEBlock(dim, n_experts=n_experts, expert_type=expert_type, moe_backend=b)
     blocks = {k: m.to(device) for k, m in blocks.items()}
     mb = blocks[f"moe-{backends[0]}"].train()
     with torch.no_grad(): slots = ((mb(x, mask).expert_index >= 0).sum() / mask.sum()).item()
@@ -316,14 +317,14 @@ def bench_moe(batch_size: int = 8, seq_len: int = 256, dim: int = 384, n_experts
     return res
 
 # %% ../nbs/10_bench.ipynb #21403edb
-def profile_moe(backend: str = "sorted", batch_size: int = 8, seq_len: int = 256, dim: int = 384, n_experts: int = 8,
+def profile_moe(backend: str = MoEConfig.moe_backend, batch_size: int = 8, seq_len: int = 256, dim: int = 384, n_experts: int = MoEConfig.n_experts,
                 row_limit: int = 12) -> str:
     "torch.profiler's table of the costliest operators in one fwd+bwd of the MoE block (`backend`) and of the dense block."
     torch.manual_seed(0)
     x = torch.randn(batch_size, seq_len, dim, requires_grad=True)
     mask = torch.ones(batch_size, seq_len, dtype=torch.long)
     out = []
-    for name, block in [(f"MoEBlock backend={backend}", MoEBlock(dim, n_experts, backend=backend)), ("dense", DenseBlock(dim))]:
+    for name, block in [(f"MoEBlock backend={backend}", MoEBlock(dim, n_experts=n_experts, moe_backend=backend)), ("dense", DenseBlock(dim))]:
         f = _fwd_bwd(block, x, mask); f(0)
         with profile() as prof: f(0)
         out.append(f"{name}, {batch_size}x{seq_len} tokens, dim {dim}\n" +
@@ -331,7 +332,7 @@ def profile_moe(backend: str = "sorted", batch_size: int = 8, seq_len: int = 256
     return "\n".join(out)
 
 # %% ../nbs/10_bench.ipynb #9a888889
-def bench_experts(n_experts: int = 8, n_tokens: int = 2048, dim: int = 384, hidden: int = 1536, slots: float = 1.22,
+def bench_experts(n_experts: int = MoEConfig.n_experts, n_tokens: int = 2048, dim: int = 384, hidden: int = 1536, slots: float = 1.22,
                   capacity_factor: float = 1.25, repeats: int = 5) -> dict:
     "Forward+backward seconds of `n_experts` GELU experts alone: a loop over contiguous chunks, one batched GEMM, and dense."
     torch.manual_seed(0)
@@ -364,9 +365,9 @@ def sweep_moe(batch_sizes=(4, 8, 16), seq_lens=(64, 128, 256, 384), base_batch=8
 
 # %% ../nbs/10_bench.ipynb #2bced5df
 def sweep_train(cfg, batch_sizes=(4, 8, 16), seq_lens=(128, 256, 384), base_batch=8, base_len=256, repeats=3,
-                n_experts=8, backend="sorted") -> list[dict]:
+                n_experts=MoEConfig.n_experts, backend=MoEConfig.moe_backend) -> list[dict]:
     "ExBERT-4L vs V-DB training speed-up on synthetic batches over batch sizes and sequence lengths."
-    models = {"vdb": make_model("vdb", cfg), "exbert": make_model("exbert", cfg, 4, n_experts, backend)}
+    models = {"vdb": make_model("vdb", cfg), "exbert": make_model("exbert", cfg, n_experts=n_experts, moe_backend=backend)}
     pts = [(b, base_len) for b in batch_sizes] + [(base_batch, n) for n in seq_lens if n != base_len]
     out = []
     for b, n in tqdm(pts, desc="train sweep", leave=False):
@@ -437,10 +438,9 @@ def device_part(cfg, n_experts=(8, 16), repeats: int = 10, dim: int | None = Non
     "`run_bench`'s `gpu` part: `bench_device` and the MoE block vs its ideal at `GPU_SHAPES` on the GPU (a message without one)."
     if not torch.cuda.is_available(): return "skipped: no CUDA device"
     log("training on the GPU, V-DB vs ExBERT ...")
-    res = dict(train=[bench_device(cfg, "cuda", b, n, n_experts, repeats) for b, n in GPU_SHAPES])
+    res = dict(train=[bench_device(cfg, "cuda", batch_size=b, seq_len=n, n_experts=n_experts, repeats=repeats) for b, n in GPU_SHAPES])
     log("MoE block vs ideal on the GPU ...")
-    res["moe"] = [bench_moe(b, n, dim or cfg.dim, e, repeats, backends=("stmoe", "sorted"), raw=False, device="cuda",
-                            bf16=torch.cuda.is_bf16_supported()) for e in n_experts for b, n in GPU_SHAPES]
+    res["moe"] = [bench_moe(b, n, dim=dim or cfg.dim, n_experts=e, repeats=repeats, backends=("stmoe", "sorted"), raw=False, device="cuda", bf16=torch.cuda.is_bf16_supported()) for e in n_experts for b, n in GPU_SHAPES]
     return res
 
 # %% ../nbs/10_bench.ipynb #ba5e00fc
@@ -456,7 +456,7 @@ def bench_memory(size: dict, n_experts=(8, 16), batch_size: int = 8, quick: bool
     cfg = backbone_config(**size)
     specs = {f"V-DB-{cfg.n_layers}L": dict(kind="vdb")}
     for e in n_experts:
-        for b in (("stmoe", "sorted") if e == n_experts[0] else ("sorted",)): specs[f"ExBERT-4L-{e}E-{b}"] = dict(kind="exbert", n_experts=e, backend=b)
+        for b in (("stmoe", "sorted") if e == n_experts[0] else ("sorted",)): specs[f"ExBERT-4L-{e}E-{b}"] = dict(kind="exbert", n_experts=e, moe_backend=b)
     spec = lambda k: dict(specs[k], size=size, batch_size=batch_size, seq_len=seq_len, threads=torch.get_num_threads())
     res = dict(batch_size=batch_size, seq_len=seq_len,
                method=f"fresh process per model: VmRSS after model+batch, VmHWM after 3 train steps; MALLOC_MMAP_THRESHOLD_={MMAP_THRESHOLD}")
@@ -519,8 +519,8 @@ def _run_bench(quick, parts, size, batch_size, seq_len, repeats, data_dir, n_exp
         log(f"data: {res['data']}")
     if "moe" in parts:
         log("MoE block vs dense ...")
-        res["moe"] = bench_moe(batch_size, seq_len, size["dim"], n_experts[0], reps * 2)
-        if len(n_experts) > 1 and not quick: res["moe_16"] = bench_moe(batch_size, seq_len, size["dim"], n_experts[1], reps * 2)
+        res["moe"] = bench_moe(batch_size, seq_len, dim=size["dim"], n_experts=n_experts[0], repeats=reps * 2)
+        if len(n_experts) > 1 and not quick: res["moe_16"] = bench_moe(batch_size, seq_len, dim=size["dim"], n_experts=n_experts[1], repeats=reps * 2)
     models = None
     if {"train", "inference"} & set(parts):
         models = contenders(cfg, n_experts[:1], ("stmoe", "sorted"))
@@ -536,8 +536,8 @@ def _run_bench(quick, parts, size, batch_size, seq_len, repeats, data_dir, n_exp
         if windows is None: res["padding"] = "skipped: real data not found"; log(res["padding"])
         else:
             log("dynamic vs fixed padding ...")
-            pm = {f"V-DB-{cfg.n_layers}L": make_model("vdb", cfg), f"ExBERT-4L-{n_experts[0]}E-sorted": make_model("exbert", cfg, 4, n_experts[0], "sorted")}
-            res["padding"] = bench_padding(pm, windows, batch_size, reps, 384, reps)
+            pm = {f"V-DB-{cfg.n_layers}L": make_model("vdb", cfg), f"ExBERT-4L-{n_experts[0]}E-sorted": make_model("exbert", cfg, n_experts=n_experts[0])}
+            res["padding"] = bench_padding(pm, windows, batch_size=batch_size, n_batches=reps, fixed_length=384, repeats=reps)
     if "inference" in parts:
         log("inference latency ...")
         if windows is not None:
@@ -576,7 +576,8 @@ def run_bench(quick: bool = True, parts=PARTS, size: dict | None = None, batch_s
     torch.set_num_threads(threads)
     CLOCK[0] = dict(cpu=time.process_time, wall=time.perf_counter)[clock]
     try:
-        r = _run_bench(quick, parts, size, batch_size, seq_len, repeats, data_dir, n_experts, log, clock)
+        r = _run_bench(quick, parts, size=size, batch_size=batch_size, seq_len=seq_len, repeats=repeats, data_dir=data_dir,
+                       n_experts=n_experts, log=log, clock=clock)
         if "gpu" in parts: r["gpu"] = device_part(backbone_config(**r["size"]), n_experts, 3 * r["repeats"], log=log)
         return r
     finally: torch.set_num_threads(old[0]); CLOCK[0] = old[1]
@@ -690,7 +691,7 @@ def bench_cli(argv: list[str]) -> int:
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--seq-len", type=int, default=256, help="tokens per row for the MoE block and synthetic batches")
     p.add_argument("--repeats", type=int, default=None, help="interleaved rounds (default 3 quick, 7 full)")
-    p.add_argument("--experts", default="8,16", help="numbers of experts to compare (default 8,16)")
+    p.add_argument("--n-experts", "--experts", nargs="+", default=["8", "16"], help="numbers of experts to compare (default 8 16; 8,16 works too)")
     p.add_argument("--attention-dropout", type=float, default=0.0)
     p.add_argument("--threads", type=int, default=1, help="torch threads (default 1: see the docs)")
     p.add_argument("--clock", choices=("cpu", "wall"), default="cpu", help="time process CPU time (default) or wall time")
@@ -703,8 +704,7 @@ def bench_cli(argv: list[str]) -> int:
     parts = tuple(s for s in a.parts.split(",") if s)
     if bad := [s for s in parts if s not in PARTS]: p.error(f"unknown parts {bad}; choose from {PARTS}")
     log = (lambda s: print(s, file=sys.stderr)) if a.json == "-" else print
-    r = run_bench(a.quick, parts, dict(attention_dropout=a.attention_dropout), a.batch_size, a.seq_len, a.repeats,
-                  a.data_dir, tuple(int(e) for e in a.experts.split(",")), a.threads, a.clock, log=log)
+    r = run_bench(a.quick, parts, size=dict(attention_dropout=a.attention_dropout), batch_size=a.batch_size, seq_len=a.seq_len, repeats=a.repeats, data_dir=a.data_dir, n_experts=tuple(int(x) for e in a.n_experts for x in e.split(",") if x), threads=a.threads, clock=a.clock, log=log)
     r["command"] = "exbert bench " + " ".join(argv)
     if a.json == "-": print(json.dumps(r, indent=1)); return 0
     print(format_report(r))

@@ -177,7 +177,7 @@ LOAD_STATS: dict[str, Counter] = {}
 @functools.lru_cache(maxsize=64)
 def _load_file_cached(path: str, mtime_ns: int, size: int, domain: str, strict: bool, allow_unanswered: bool):
     stats = Counter()
-    cols = squad_columns(read_json(path), path, domain, strict, allow_unanswered, stats)
+    cols = squad_columns(read_json(path), path, domain=domain, strict=strict, allow_unanswered=allow_unanswered, stats=stats)
     LOAD_STATS[path] = stats
     if stats["repaired"]: warnings.warn(f"{path}: repaired {stats['repaired']} answer offsets to the nearest exact occurrence")
     if stats["dropped_answers"] or stats["dropped_records"]:
@@ -190,7 +190,7 @@ def load_qa_file(path, domain: str, strict: bool = True, allow_unanswered: bool 
     path = Path(path).resolve()
     if not path.is_file(): raise FileNotFoundError(f"no such data file: {path}")
     st = path.stat()
-    return _load_file_cached(str(path), st.st_mtime_ns, st.st_size, domain, strict, allow_unanswered)
+    return _load_file_cached(str(path), st.st_mtime_ns, size=st.st_size, domain=domain, strict=strict, allow_unanswered=allow_unanswered)
 
 # %% ../nbs/00_data.ipynb #2bc529fe
 def _from_hub(name: str, split: str, domain: str, strict: bool) -> Dataset:
@@ -218,7 +218,7 @@ def load_squad(path_or_name="rajpurkar/squad", split: str = "train", strict: boo
 # %% ../nbs/00_data.ipynb #6542e6c5
 def load_bioasq(path_or_name, split: str = "train", strict: bool = True, allow_unanswered: bool = False) -> Dataset:
     "BioASQ in BioBERT's SQuAD format from a local file or a hub name, in the common schema (group = question id)."
-    return _load(path_or_name, split, "bioasq", strict, allow_unanswered)
+    return _load(path_or_name, split, domain="bioasq", strict=strict, allow_unanswered=allow_unanswered)
 
 # %% ../nbs/00_data.ipynb #47f66eb6
 def load_bioasq_gold(paths) -> dict[str, list[list[str]]]:
@@ -566,7 +566,7 @@ def mix_cli(argv: list[str] | None = None) -> int:
     a = p.parse_args(argv)
     try:
         bench = load_benchmark(a.data)
-        mix = make_mixture(bench["squad_pool"], bench["bioasq_pool"], a.ratio, a.size, a.order, a.seed)
+        mix = make_mixture(bench["squad_pool"], bench["bioasq_pool"], ratio=a.ratio, size=a.size, order=a.order, seed=a.seed)
         write_jsonl(mix, a.out)
     except (DataError, FileNotFoundError) as e:
         print(f"exbert mix: error: {e}", file=sys.stderr)
@@ -580,10 +580,10 @@ def mix_cli(argv: list[str] | None = None) -> int:
     return 0
 
 # %% ../nbs/00_data.ipynb #146264f6
-def check_keys(keys, valid, what: str) -> None:
+def check_keys(keys, valid, what: str, synonyms: dict | None = None) -> None:
     "Raise a `ValueError` naming the first of `keys` not in `valid`, and the closest valid one (a typo is not a silent default)."
     valid = list(valid)
     for k in keys:
         if k not in valid:
-            close = difflib.get_close_matches(k, valid, n=1)
-            raise ValueError(f"unknown {what} field {k!r}" + (f"; did you mean {close[0]!r}?" if close else ""))
+            close = (synonyms or {}).get(k) or next(iter(difflib.get_close_matches(k, valid, n=1)), None)
+            raise ValueError(f"unknown {what} field {k!r}" + (f"; did you mean {close!r}?" if close else ""))

@@ -79,7 +79,7 @@ def make_server(qa: QAModel, host: str = "127.0.0.1", port: int = 7860, model_na
             answer = tokens = None
             if question and context:
                 with lock: answer, tokens = pipe(question=question, context=context), routed_tokens(qa, question, context)
-            body = page(question, context, answer, tokens, model_name).encode()
+            body = page(question, context, answer=answer, tokens=tokens, model_name=model_name).encode()
             self.send_response(200); self.send_header("Content-Type", "text/html; charset=utf-8")
             self.send_header("Content-Length", str(len(body))); self.end_headers(); self.wfile.write(body)
         def log_message(self, *args): pass

@@ -19,7 +19,7 @@ from transformers import AutoConfig
 from tqdm.auto import tqdm
 
 from .data import atomic_write, hub_offline, load_benchmark, require_data_dir
-from .train import (EXBERT_ONLY, MODELS, PRESETS, TrainConfig, resolve_backbone, check_config, make_config, run_id, train_and_evaluate,
+from .train import (EXBERT_ONLY, MODELS, PRESETS, TrainConfig, add_model_flags, flat_settings, given_settings, resolve_backbone, check_config, make_config, run_id, train_and_evaluate,
                           write_json, _rank, grid_worker, native_bf16, run_lock, run_progress, visible_gpus)
 from .results import (ARM_NAMES, DOMAIN_NAMES, DOMAINS, budget_curves, compare_with_paper, paired_by_run, paired_differences, paper_claims, t_quantile, with_arms, load_grids, load_history, load_results, mean_ci, pick_epoch, read_results_jsonl, results_table,
                       summarize, write_figures, _fmt)
@@ -124,7 +124,7 @@ def run_parallel(configs: list[TrainConfig], workers: int, on_done=None, before_
         futures = {}
         for c in configs:
             if before_run is not None: before_run(c)
-            futures[pool.submit(train_and_evaluate, c, None, True, False)] = c
+            futures[pool.submit(train_and_evaluate, c, progress=False)] = c   # resumes an interrupted run, as the loop does
         bar = tqdm(total=len(futures), desc=f"{len(futures)} runs, {workers} workers x {threads} threads", disable=not progress,
                    bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.2f}/{total} runs [{elapsed}<{remaining}]")
         pending, finished = set(futures), 0
@@ -209,8 +209,9 @@ def trial_config(base: TrainConfig, p: dict, out) -> TrainConfig:
     "One trial's run: `base` with the trial's values, in a folder named by them (a re-queued trial finds its checkpoint)."
     before, after = DROPOUT_PLACEMENTS[p["dropout"]]
     name = f"l{p['n_layers']}-e{p['n_experts']}-lr{p['learning_rate']:.3g}-{p['dropout']}"
-    return dataclasses.replace(base, model="exbert", n_layers=int(p["n_layers"]), n_experts=int(p["n_experts"]), lr=float(p["learning_rate"]),
-                               dropout_before_moe=before, dropout_after_moe=after, out=str(Path(out) / "trials" / name))
+    settings = dict(n_layers=int(p["n_layers"]), n_experts=int(p["n_experts"]), dropout_before_moe=before, dropout_after_moe=after)
+    return dataclasses.replace(base, model="exbert", lr=float(p["learning_rate"]), out=str(Path(out) / "trials" / name),
+                               model_config={**base.model_config, **settings})
 
 # %% ../nbs/08_experiments.ipynb #0ea4433f
 def trial_run(c: TrainConfig, bench: dict | None = None) -> dict:
@@ -237,7 +238,7 @@ def run_trial(base: TrainConfig, p: dict, out, bench: dict | None = None) -> tup
 def search_setup(config: TrainConfig, layers, experts, lr_range, placements, out) -> tuple[TrainConfig, Path]:
     "A search's checked base config and its folder (made); bad ranges raise before anything trains."
     c = check_config(dataclasses.replace(config, model="exbert"))
-    check_space(layers, experts, lr_range, placements, AutoConfig.from_pretrained(resolve_backbone(c.backbone)).n_layers)
+    check_space(layers, experts, lr_range=lr_range, placements=placements, backbone_layers=AutoConfig.from_pretrained(resolve_backbone(c.backbone)).n_layers)
     out = Path(out or Path("runs") / "tune"); out.mkdir(parents=True, exist_ok=True)
     return c, out
 
@@ -252,7 +253,7 @@ def tune(config: TrainConfig, n_trials: int = 20, layers=(3, 6), experts=(8, 16)
     "Search n_layers, n_experts, learning rate and dropout placement for ExBERT on validation F1; resumable; returns the best."
     import optuna   # lazy: only the search needs it (an import of about a second)
     from optuna.trial import TrialState
-    c, out = search_setup(config, layers, experts, lr_range, placements, out)
+    c, out = search_setup(config, layers, experts, lr_range=lr_range, placements=placements, out=out)
     study = optuna.create_study(study_name="exbert-tune", storage=f"sqlite:///{out / 'study.db'}", load_if_exists=True,
                                 direction="maximize")
     study.sampler = optuna.samplers.TPESampler(seed=c.seed + len(study.trials))   # a resumed search draws new values
@@ -280,7 +281,7 @@ def tune_ray(config: TrainConfig, n_trials: int = 20, layers=(3, 6), experts=(8,
     ray, gpus = ray_start(address)
     from ray import tune as rt
     from ray.tune.search.optuna import OptunaSearch
-    c, out = search_setup(config, layers, experts, lr_range, placements, out)
+    c, out = search_setup(config, layers, experts, lr_range=lr_range, placements=placements, out=out)
     def trainable(p):
         torch.set_num_threads(cpus_per_trial)
         f1, test, run = run_trial(c, p, out)
@@ -480,7 +481,7 @@ def reproduce(preset: str = "quick", data=None, backbone=None, out=None, seeds: 
     backbone = check_backbone(backbone or REPRODUCE[preset]["backbone"])
     out = Path(out or Path("runs") / preset)
     if levers: common = {**speed_levers(), **common}
-    cs = preset_configs(preset, out, seeds, ratios, orders, arms, backbone=backbone, data=str(d), report_to=report_to, **common)
+    cs = preset_configs(preset, out, seeds=seeds, ratios=ratios, orders=orders, arms=arms, backbone=backbone, data=str(d), report_to=report_to, **common)
     if workers is None: workers = len(visible_gpus()) or REPRODUCE[preset]["workers"]  # one per GPU; on a CPU, the preset's
     workers = min(workers, os.cpu_count() or 1)
     with run_lock(out):   # a second `reproduce` on this grid exits, naming this process, instead of racing it
@@ -521,12 +522,16 @@ def reproduce_cli(argv: list[str]) -> int:
     ap.add_argument("--report-to", default="none", help="none (default), wandb, tensorboard, ...")
     ap.add_argument("--levers", action="store_true", help="length-grouped batches and, on bf16 hardware, bf16 autocast "
                     "(faster; the committed runs used neither: the headline check says so)")
+    add_model_flags(ap)   # ExBERT's settings reach the ExBERT arms; the dropouts both models
     a = ap.parse_args(argv)
+    if a.preset == "headline" and given_settings(a):
+        ap.error(f"the headline reruns the committed runs' settings; to change {', '.join(given_settings(a))}, pick --preset standard")
     if a.seeds is not None and a.seeds < 1: ap.error("--seeds must be at least 1")
     if a.workers is not None and a.workers < 1: ap.error("--workers must be at least 1")
     if a.max_runs is not None and a.max_runs < 0: ap.error("--max-runs must be 0 or more")
     if a.ratios and any(not 0 <= r <= 1 for r in a.ratios): ap.error(f"--ratios must be SQuAD fractions in [0, 1], got {a.ratios}")
     common = {k: v for k, v in dict(n_train=a.n_train, max_length=a.max_length, squad_eval=a.squad_eval).items() if v is not None}
+    common.update(given_settings(a))
     try:
         reproduce(a.preset, data=a.data, backbone=a.backbone, out=a.out, seeds=a.seeds, ratios=a.ratios, orders=a.orders,
                   arms=a.arms, max_runs=a.max_runs, report_to=a.report_to, workers=a.workers,
@@ -545,8 +550,9 @@ def tune_cli(argv: list[str]) -> int:
     ap.add_argument("--backbone", default="standin", help="hub name, local DistilBERT folder, or 'standin' (default)")
     ap.add_argument("--out", default="runs/tune", help="search folder: study.db, trials/, trials.json, best.json (default runs/tune)")
     ap.add_argument("--n-trials", type=int, default=20)
-    ap.add_argument("--layers", type=int, nargs=2, default=(3, 6), metavar=("LOW", "HIGH"), help="kept blocks (default 3 6)")
-    ap.add_argument("--experts", type=int, nargs="+", default=(8, 16), help="numbers of experts to try (default 8 16)")
+    ap.add_argument("--n-layers", "--layers", type=int, nargs=2, default=(3, 6), metavar=("LOW", "HIGH"),
+                    help="range of kept blocks to search (default 3 6)")
+    ap.add_argument("--n-experts", "--experts", type=int, nargs="+", default=(8, 16), help="numbers of experts to try (default 8 16)")
     ap.add_argument("--lr", type=float, nargs=2, default=(1e-5, 1e-4), metavar=("LOW", "HIGH"), help="learning-rate range, log scale")
     ap.add_argument("--placements", nargs="+", default=list(DROPOUT_PLACEMENTS), help=f"dropout placements ({', '.join(DROPOUT_PLACEMENTS)})")
     ap.add_argument("--ratio", type=float, default=0.8, help="SQuAD fraction of the training mixture (default 0.8)")
@@ -556,14 +562,18 @@ def tune_cli(argv: list[str]) -> int:
     ap.add_argument("--backend", choices=("optuna", "ray"), default="optuna", help="optuna: trials one after another here (default); "
                     "ray: Ray Tune, trials as Ray tasks (needs exbert[ray])")
     ap.add_argument("--ray-address", help="with --backend ray: the cluster's address (default: a local Ray instance)")
+    searched = ("n_layers", "n_experts", "dropout_before_moe", "dropout_after_moe")
+    add_model_flags(ap, skip=searched)   # the other model settings: fixed for every trial
     a = ap.parse_args(argv)
     if a.n_trials < 1: ap.error("--n-trials must be at least 1")
     if a.ray_address and a.backend != "ray": ap.error("--ray-address needs --backend ray")
     try:
         c = make_config("exbert", backbone=check_backbone(a.backbone), data=str(require_data_dir(a.data)),
-                        ratio=a.ratio, n_train=a.n_train, max_length=a.max_length, epochs=a.epochs, attention_dropout=0.0, squad_eval=1000)
-        space = (c, a.n_trials, tuple(a.layers), tuple(a.experts), tuple(a.lr), tuple(a.placements))
-        best = tune(*space, out=a.out) if a.backend == "optuna" else tune_ray(*space, out=a.out, address=a.ray_address)
+                        ratio=a.ratio, n_train=a.n_train, max_length=a.max_length, epochs=a.epochs, squad_eval=1000,
+                        **{"attention_dropout": 0.0, **given_settings(a, skip=searched)})
+        space = dict(n_trials=a.n_trials, layers=tuple(a.n_layers), experts=tuple(a.n_experts), lr_range=tuple(a.lr),
+                     placements=tuple(a.placements), out=a.out)
+        best = tune(c, **space) if a.backend == "optuna" else tune_ray(c, **space, address=a.ray_address)
     except (ValueError, OSError, ImportError) as e:
         print(f"exbert tune: error: {e}", file=sys.stderr); return 2
     print(json.dumps(best, indent=1))
@@ -585,7 +595,7 @@ CURVE_ARMS = {   # name: (preset, overrides); one seed each, in the order they r
 PAIRED_ARMS = {   # three seeds each, paired with the standard grid's `exbert` runs
     "exbert-16e": ("exbert", dict(n_experts=16)),
     "exbert-upcycle": ("exbert", dict(expert_init="upcycle")),
-    "exbert-spread": ("exbert", dict(model_overrides={"layer_selection": "spread"})),
+    "exbert-spread": ("exbert", dict(layer_selection="spread")),
 }
 
 # %% ../nbs/08_experiments.ipynb #d163f06d
@@ -623,7 +633,7 @@ def best_setting(out, model: str) -> dict | None:
     b = h.loc[h["val_f1"].idxmax()]
     preset, o = CURVE_ARMS[b["arm"]]
     over = {**o, "epochs": int(b["epoch"])}
-    plain = lambda c: dataclasses.replace(c, preset=None, out=None)
+    plain = lambda c: flat_settings(dataclasses.asdict(dataclasses.replace(c, preset=None, out=None)))
     same = plain(study_config(out, "", preset, over, data="")) == plain(study_config(out, "", GRID_ARMS[model], {}, data=""))
     return dict(model=model, arm=b["arm"], epoch=int(b["epoch"]), val_f1=float(b["val_f1"]), preset=preset, overrides=over,
                 grid_arm=GRID_ARMS[model] if same else None, curve_arms=int(h["arm"].nunique()))
@@ -679,7 +689,7 @@ def study_table(study: pd.DataFrame, grid: pd.DataFrame, level: float = 0.95) ->
     rows = []
     for arm, g in study.groupby("arm", sort=False):
         part, model = g["part"].iloc[0], g["model"].iloc[0]
-        ref, r = _reference(study, grid, arm, part, model)
+        ref, r = _reference(study, grid, arm=arm, part=part, model=model)
         best = [pick_epoch(h, "val_f1") for h in map(load_history, g["path"]) if h]
         row = dict(arm=arm, part=part, seeds=len(g), vs=ref if arm != ref else "–")
         for m, name in (("squad_em", "SQuAD EM"), ("bioasq_em", "BioASQ EM")):

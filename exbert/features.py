@@ -51,7 +51,8 @@ def _context_span(seq_ids: list) -> tuple[int, int]:
 def prepare_train_features(examples, tokenizer, max_length=384, stride=128, pad_to_max_length=False,
                            return_token_type_ids=False) -> dict:
     "Batched `datasets.map` function: windows labelled with the answer's start/end token (CLS when not fully inside)."
-    enc = _encode(examples, tokenizer, max_length, stride, pad_to_max_length, return_token_type_ids)
+    enc = _encode(examples, tokenizer, max_length=max_length, stride=stride, pad_to_max_length=pad_to_max_length,
+                  return_token_type_ids=return_token_type_ids)
     sample_map, offsets = enc.pop("overflow_to_sample_mapping"), enc.pop("offset_mapping")
     starts, ends = [], []
     for i, offs in enumerate(offsets):
@@ -79,7 +80,8 @@ def prepare_train_features(examples, tokenizer, max_length=384, stride=128, pad_
 def prepare_eval_features(examples, tokenizer, max_length=384, stride=128, pad_to_max_length=False,
                           return_token_type_ids=False) -> dict:
     "Batched `datasets.map` function: windows with `example_id` and context-only `offset_mapping` (None elsewhere)."
-    enc = _encode(examples, tokenizer, max_length, stride, pad_to_max_length, return_token_type_ids)
+    enc = _encode(examples, tokenizer, max_length=max_length, stride=stride, pad_to_max_length=pad_to_max_length,
+                  return_token_type_ids=return_token_type_ids)
     sample_map = enc.pop("overflow_to_sample_mapping")
     enc["example_id"] = [examples["id"][j] for j in sample_map]
     enc["offset_mapping"] = [[o if s == 1 else None for o, s in zip(offs, enc.sequence_ids(i))]

@@ -25,17 +25,18 @@ from transformers.utils.generic import can_return_tuple
 from transformers.utils.output_capturing import capture_outputs
 from st_moe_pytorch.st_moe_pytorch import Experts, TopNGating
 
-from .moe import MoEBlock, PaddingAwareMoE
+from .data import check_keys
+from .moe import MoEBlock, MoEConfig, PaddingAwareMoE, check_moe_config, setting
 
 logger = logging.get_logger(__name__)
 
 # %% auto #0
-__all__ = ['logger', 'BERT_TO_DISTILBERT', 'CHECK_SENTENCES', 'LAYER_SELECTIONS', 'EXPERT_INITS', 'EXPERT_TYPES', 'MOE_BACKENDS',
-           'HF_CONFIG_KEYS', 'SYNONYMS', 'DISTILBERT_FIELDS', 'bert_key_to_distilbert', 'distilbert_config_from_bert',
-           'load_safetensors_dir', 'convert_bert_to_distilbert', 'max_abs_diff_bert_distilbert', 'standin_distilbert',
-           'convert_cli', 'ExBERTConfig', 'kept_layers', 'MoETransformerBlock', 'ExBERTModelOutput',
-           'ExBERTQuestionAnsweringOutput', 'ExBERTPreTrainedModel', 'ExBERTModel', 'exbert_config_from_distilbert',
-           'distilbert_to_exbert_state', 'ExBERTForQuestionAnswering', 'parameter_counts']
+__all__ = ['logger', 'BERT_TO_DISTILBERT', 'CHECK_SENTENCES', 'LAYER_SELECTIONS', 'EXPERT_INITS', 'HF_CONFIG_KEYS', 'SYNONYMS',
+           'DISTILBERT_FIELDS', 'bert_key_to_distilbert', 'distilbert_config_from_bert', 'load_safetensors_dir',
+           'convert_bert_to_distilbert', 'max_abs_diff_bert_distilbert', 'standin_distilbert', 'convert_cli',
+           'ExBERTConfig', 'kept_layers', 'MoETransformerBlock', 'ExBERTModelOutput', 'ExBERTQuestionAnsweringOutput',
+           'ExBERTPreTrainedModel', 'ExBERTModel', 'exbert_config_from_distilbert', 'distilbert_to_exbert_state',
+           'ExBERTForQuestionAnswering', 'parameter_counts']
 
 # %% ../nbs/04_model.ipynb #f2724ea3
 BERT_TO_DISTILBERT = {  # BERT name inside `encoder.layer.{i}` -> DistilBERT name inside `transformer.layer.{i}`
@@ -164,89 +165,64 @@ def convert_cli(argv: list[str]) -> int:
 def _check_exbert_config(c, extra: dict) -> None:
     "Validate an `ExBERTConfig` `c` in place (defaults that depend on other fields filled in); `extra`: its unknown keys."
     # Hugging Face's own keys pass (auto_map, model_type, ...); any other unknown key is an error, not a silent default
-    fields = [f.name for f in dataclasses.fields(c)]
-    for k in extra:
-        if k in HF_CONFIG_KEYS: continue
-        near = SYNONYMS.get(k) or next(iter(difflib.get_close_matches(k, fields, n=1, cutoff=0.6)), None)
-        raise ValueError(f"unknown ExBERTConfig field {k!r}" + (f"; did you mean {near!r}?" if near else ""))
-    for name, low, high in [("n_layers", 1, None), ("n_experts", 1, None), ("moe_top_n", 1, c.n_experts),
-                            ("capacity_factor", 1e-9, None), ("capacity_factor_eval", 1e-9, None),
-                            ("balance_loss_coef", 0, None), ("router_z_loss_coef", 0, None)]:
-        v = getattr(c, name)
-        if v < low or high is not None and v > high:
-            raise ValueError(f"ExBERTConfig.{name}={v!r}; expected " + (f"{low} to {high}" if high is not None else
-                             "a positive number" if low > 0 else "0 or more"))
+    check_keys([k for k in extra if k not in HF_CONFIG_KEYS], [f.name for f in dataclasses.fields(c)], "ExBERTConfig", SYNONYMS)
+    if c.n_layers < 1: raise ValueError(f"ExBERTConfig.n_layers={c.n_layers!r}; expected a positive number")
     for name in ("dropout_before_moe", "dropout_after_moe", "dropout", "attention_dropout", "qa_dropout"):
         if not 0 <= getattr(c, name) < 1: raise ValueError(f"ExBERTConfig.{name}={getattr(c, name)!r}; expected a probability in [0, 1)")
-    for name, allowed in [("layer_selection", LAYER_SELECTIONS), ("expert_init", EXPERT_INITS), ("moe_backend", MOE_BACKENDS)]:
+    for name, allowed in [("layer_selection", LAYER_SELECTIONS), ("expert_init", EXPERT_INITS)]:
         if getattr(c, name) not in allowed: raise ValueError(f"ExBERTConfig.{name}={getattr(c, name)!r}; expected one of {allowed}")
     if c.expert_type is None: c.expert_type = "gelu" if c.expert_init == "upcycle" else "geglu"
-    if c.expert_type not in EXPERT_TYPES: raise ValueError(f"ExBERTConfig.expert_type={c.expert_type!r}; expected one of {EXPERT_TYPES}")
     if c.expert_init == "upcycle" and c.expert_type != "gelu": raise ValueError("expert_init='upcycle' needs expert_type='gelu' (DistilBERT's FFN)")
     if c.expert_type == "gelu" and c.expert_hidden is None: c.expert_hidden = c.hidden_dim
+    check_moe_config(c)
     c.moe_replace_ffn_layers = sorted(set(c.moe_replace_ffn_layers))
     if any(not 0 <= i < c.n_layers for i in c.moe_replace_ffn_layers):
         raise ValueError(f"ExBERTConfig.moe_replace_ffn_layers={c.moe_replace_ffn_layers}: indices of kept blocks, 0..{c.n_layers - 1}")
 
 # %% ../nbs/04_model.ipynb #734a3eb8
-LAYER_SELECTIONS, EXPERT_INITS, EXPERT_TYPES, MOE_BACKENDS = ("first", "spread"), ("random", "upcycle"), ("geglu", "gelu"), ("stmoe", "sorted")
+LAYER_SELECTIONS, EXPERT_INITS = ("first", "spread"), ("random", "upcycle")
 # keys any Hugging Face config may carry (ours, DistilBERT's and the saved metadata), which ExBERTConfig accepts as they are
 HF_CONFIG_KEYS = set(PreTrainedConfig().to_dict()) | set(DistilBertConfig().to_dict()) | {
     "auto_map", "exbert_max_length", "exbert_stride", "torch_dtype", "name_or_path", "_commit_hash",
     "_attn_implementation_autoset", "attn_implementation", "use_cache", "tie_weights_"}
 SYNONYMS = {"top_k": "moe_top_n", "top_n": "moe_top_n", "num_experts": "n_experts", "num_experts_per_tok": "moe_top_n",
-            "capacity_factor_train": "capacity_factor", "num_hidden_layers": "n_layers", "num_layers": "n_layers"}
+            "capacity_factor_train": "capacity_factor", "num_hidden_layers": "n_layers", "num_layers": "n_layers",
+            "jitter_noise": "router_jitter_noise", "router_jitter": "router_jitter_noise"}
 
-class ExBERTConfig(PreTrainedConfig):
-    "Configuration of ExBERT: DistilBERT's fields, which blocks to keep, and the MoE block."
+class ExBERTConfig(PreTrainedConfig, MoEConfig):
+    "Configuration of ExBERT: DistilBERT's fields, which blocks to keep, and the MoE's settings (inherited from `MoEConfig`)."
     model_type = "exbert"
     attribute_map = {"hidden_size": "dim", "num_attention_heads": "n_heads", "num_hidden_layers": "n_layers"}
     # what `Trainer.predict` leaves out of the predictions, so that they are just (start_logits, end_logits)
     keys_to_ignore_at_inference = ["hidden_states", "attentions", "qa_loss", "aux_loss", "balance_loss", "router_z_loss", "expert_assignments"]
-    # DistilBERT's fields
+    # DistilBERT's fields (a V-DB run takes the dropouts too: they are settings, with command-line flags)
     vocab_size: int = 30522
     max_position_embeddings: int = 512
     dim: int = 768
     n_heads: int = 12
     hidden_dim: int = 3072
-    dropout: float = 0.1
-    attention_dropout: float = 0.1
+    dropout: float = setting(0.1, "dropout of the embeddings and the blocks' outputs (DistilBERT's)")
+    attention_dropout: float = setting(0.1, "dropout of the attention weights (DistilBERT's; 0 is faster on CPU)")
     activation: str = "gelu"
     initializer_range: float = 0.02
-    qa_dropout: float = 0.1
+    qa_dropout: float = setting(0.1, "dropout before V-DB's QA head (DistilBERT's; ExBERT's is dropout_after_moe)")
     pad_token_id: int | None = 0
     # which DistilBERT blocks are kept
-    n_layers: int = 4
-    layer_selection: str = "first"       # "first": blocks 0..n_layers-1; "spread": evenly spread, first and last kept
+    n_layers: int = setting(4, "DistilBERT blocks kept (the paper: 4-6)")
+    layer_selection: str = setting("first", "first: blocks 0..n_layers-1; spread: evenly spread, first and last kept",
+                                   LAYER_SELECTIONS)
     source_layers: list[int] | None = None  # set by `from_distilbert`: the source block index of each kept block
-    # the MoE
-    moe_block: bool = True               # the MoE block on top of the kept blocks (the paper's ExBERT)
-    moe_replace_ffn_layers: list[int] = field(default_factory=list)  # kept blocks whose FFN becomes an MoE
-    n_experts: int = 8
-    moe_top_n: int = 2
-    moe_threshold: float = 0.2
-    capacity_factor: float = 1.25        # in training
-    capacity_factor_eval: float = 2.0
-    balance_loss_coef: float = 1e-2
-    router_z_loss_coef: float = 1e-3
-    dropout_before_moe: float = 0.1
-    dropout_after_moe: float = 0.0
-    expert_init: str = "random"          # "random" (the paper) or "upcycle" (copies of a pretrained FFN)
-    expert_type: str | None = None       # "geglu" or "gelu"; None: "gelu" when upcycling, else "geglu"
-    expert_hidden: int | None = None     # None: the MoE's default ("gelu" and upcycling: hidden_dim)
-    upcycle_from_layer: int | None = None  # source block whose FFN the MoE block's experts copy (None: see `upcycle_source_layer`)
-    moe_backend: str = "sorted"          # "sorted" (faster) or "stmoe" (st-moe-pytorch's dispatch); same model
+    # where the MoE goes (its own settings: `MoEConfig`'s)
+    moe_block: bool = setting(True, "an MoE block on top of the kept blocks (the paper's ExBERT)")
+    moe_replace_ffn_layers: list[int] = setting([], "kept blocks whose feed-forward becomes an MoE")
+    dropout_before_moe: float = setting(0.1, "dropout on the hidden states going into the MoE block")
+    dropout_after_moe: float = setting(0.0, "dropout on the MoE block's output, before the QA head")
+    expert_init: str = setting("random", "random (the paper) or upcycle (copies of a pretrained FFN)", EXPERT_INITS)
+    upcycle_from_layer: int | None = setting(None, "source block whose FFN the experts copy (None: `upcycle_source_layer`)")
 
     def __post_init__(self, **kwargs):
         _check_exbert_config(self, kwargs)
         super().__post_init__(**kwargs)
-
-    def moe_kwargs(self) -> dict:
-        "The MoE arguments of `exbert.moe.MoEBlock` and `PaddingAwareMoE` from this config."
-        return dict(n_experts=self.n_experts, top_n=self.moe_top_n, threshold=self.moe_threshold,
-                    capacity_factor_train=self.capacity_factor, capacity_factor_eval=self.capacity_factor_eval,
-                    balance_loss_coef=self.balance_loss_coef, router_z_loss_coef=self.router_z_loss_coef,
-                    expert_type=self.expert_type, expert_hidden=self.expert_hidden, backend=self.moe_backend)
 
 # %% ../nbs/04_model.ipynb #9edda292
 def kept_layers(n_source: int, n_layers: int, selection: str = "first") -> list[int]:
@@ -261,7 +237,7 @@ class MoETransformerBlock(TransformerBlock):
     "A DistilBERT `TransformerBlock` whose FFN is a padding-aware MoE."
     def __init__(self, config: ExBERTConfig):
         super().__init__(config)
-        self.ffn = PaddingAwareMoE(config.dim, **config.moe_kwargs())
+        self.ffn = PaddingAwareMoE(config.dim, config)
 
     def forward(self, hidden_states, attention_mask=None, padding_mask=None, **kwargs):
         attention_output, _ = self.attention(hidden_states, attention_mask=attention_mask, **kwargs)
@@ -331,7 +307,7 @@ class ExBERTModel(ExBERTPreTrainedModel):
         self.layer = nn.ModuleList([MoETransformerBlock(config) if i in config.moe_replace_ffn_layers else TransformerBlock(config)
                                     for i in range(config.n_layers)])
         self.dropout_before_moe = nn.Dropout(config.dropout_before_moe)
-        self.moe_block = MoEBlock(config.dim, **config.moe_kwargs()) if config.moe_block else None
+        self.moe_block = MoEBlock(config.dim, config) if config.moe_block else None
         self.dropout_after_moe = nn.Dropout(config.dropout_after_moe)
         self.post_init()
 
@@ -475,5 +451,6 @@ def parameter_counts(model: nn.Module) -> dict:
     for module in model.modules():
         if isinstance(module, PaddingAwareMoE):
             per_expert = sum(p.numel() for p in module.experts[0].parameters())
-            experts += per_expert * len(module.experts); active_experts += per_expert * module.top_n
+            experts += per_expert * len(module.experts)
+            active_experts += per_expert * module.config.moe_top_n
     return dict(total=total, experts=experts, active=total - experts + active_experts)

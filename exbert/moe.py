@@ -8,9 +8,9 @@ Docs: https://exbert-org.github.io/exbert/moe.html.md"""
 from __future__ import annotations
 
 # %% auto #0
-__all__ = ['SECOND_POLICIES', 'BACKENDS', 'EXPERT_TYPES', 'Routing', 'expert_capacity', 'expert_capacities', 'route_tokens',
-           'FFNExpert', 'make_experts', 'dispatch_stmoe', 'run_expert', 'dispatch_sorted', 'MoEOutput',
-           'PaddingAwareMoE', 'expert_counts', 'MoEBlock']
+__all__ = ['SECOND_POLICIES', 'BACKENDS', 'EXPERT_TYPES', 'setting', 'moe_thresholds', 'check_moe_config', 'MoEConfig', 'Routing',
+           'expert_capacity', 'expert_capacities', 'route_tokens', 'FFNExpert', 'make_experts', 'dispatch_stmoe',
+           'run_expert', 'dispatch_sorted', 'MoEOutput', 'PaddingAwareMoE', 'expert_counts', 'MoEBlock']
 
 # %% ../nbs/03_moe.ipynb #de7440c0
 import dataclasses
@@ -27,6 +27,62 @@ from st_moe_pytorch.st_moe_pytorch import Expert, RMSNorm, MIN_EXPERT_CAPACITY, 
 SECOND_POLICIES = ("mode", "threshold", "all", "none", "random")
 BACKENDS = ("stmoe", "sorted")
 EXPERT_TYPES = ("geglu", "gelu")
+
+# %% ../nbs/03_moe.ipynb #5e771a01
+def setting(default, help: str, choices: tuple | None = None):
+    "A config field declared once: its `default`, a one-line `help` (its command-line flag's) and its allowed `choices`."
+    kw = dict(default_factory=lambda: list(default)) if isinstance(default, list) else dict(default=default)
+    return dataclasses.field(**kw, metadata=dict(help=help, choices=choices))
+
+# %% ../nbs/03_moe.ipynb #5e771a03
+def moe_thresholds(c: MoEConfig) -> tuple[float, ...]:
+    "The threshold of each expert after the first, from `c.moe_threshold` (one value for all, or one each)."
+    t, n = c.moe_threshold, c.moe_top_n - 1
+    ts = tuple(float(v) for v in t) if isinstance(t, (tuple, list)) else (float(t),) * n
+    if len(ts) != n: raise ValueError(f"{type(c).__name__}.moe_threshold needs moe_top_n - 1 = {n} values, got {ts}")
+    return ts
+
+def check_moe_config(c: MoEConfig) -> None:
+    "Raise a `ValueError` naming the field for an MoE setting of `c` (an `MoEConfig` or an `ExBERTConfig`) out of range."
+    name = type(c).__name__
+    for f in dataclasses.fields(MoEConfig):
+        allowed = f.metadata["choices"]
+        if allowed and getattr(c, f.name) not in (allowed if f.default is not None else (*allowed, None)):
+            raise ValueError(f"{name}.{f.name}={getattr(c, f.name)!r}; expected one of {allowed}")
+    if c.n_experts < 1: raise ValueError(f"{name}.n_experts={c.n_experts!r}; expected a positive number")
+    if not 2 <= c.moe_top_n <= c.n_experts:
+        raise ValueError(f"{name}.moe_top_n={c.moe_top_n!r}; expected 2 to n_experts={c.n_experts} (st-moe needs 2 or more)")
+    for k in ("capacity_factor", "capacity_factor_eval"):
+        if not getattr(c, k) > 0: raise ValueError(f"{name}.{k}={getattr(c, k)!r}; expected a positive number")
+    for k in ("balance_loss_coef", "router_z_loss_coef"):
+        if not getattr(c, k) >= 0: raise ValueError(f"{name}.{k}={getattr(c, k)!r}; expected 0 or more")
+    for k in ("router_jitter_noise", "expert_dropout"):
+        if not 0 <= getattr(c, k) < 1: raise ValueError(f"{name}.{k}={getattr(c, k)!r}; expected a number in [0, 1)")
+    moe_thresholds(c)
+
+# %% ../nbs/03_moe.ipynb #5e771a04
+@dataclass(kw_only=True)
+class MoEConfig:
+    "The MoE layer's settings, each declared once, here: `ExBERTConfig` inherits them, the command-line flags are made from them."
+    n_experts: int = setting(8, "experts in an MoE layer (the paper: 8-16)")
+    moe_top_n: int = setting(2, "experts each token is sent to (st-moe needs 2 or more)")
+    moe_threshold: float | tuple = setting(0.2, "in training the k-th expert (k > 1) is taken with probability "
+                                                "min(1, gate_k / threshold); one value, or one per expert after the first")
+    capacity_factor: float = setting(1.25, "expert capacity in training = capacity_factor x real tokens in the row / n_experts")
+    capacity_factor_eval: float = setting(2.0, "expert capacity in evaluation (st-moe's default)")
+    balance_loss_coef: float = setting(1e-2, "weight of the load-balancing loss in the auxiliary loss")
+    router_z_loss_coef: float = setting(1e-3, "weight of the router z-loss in the auxiliary loss")
+    router_jitter_noise: float = setting(0.0, "in training the router sees x * U(1 - eps, 1 + eps) (the Switch "
+                                              "Transformer's 0.01; 0: off)")
+    expert_type: str | None = setting(None, "geglu (st-moe's) or gelu (DistilBERT's FFN: upcyclable); None: geglu "
+                                            "(ExBERT: gelu when upcycling)", EXPERT_TYPES)
+    expert_hidden: int | None = setting(None, "expert hidden size (None: 4 x dim; geglu uses 2/3 of it)")
+    expert_dropout: float = setting(0.0, "dropout after a gelu expert's lin2 (as DistilBERT's FFN); geglu has none")
+    moe_backend: str = setting("sorted", "sorted (faster) or stmoe (st-moe's einsum dispatch): the same model", BACKENDS)
+    second_policy_eval: str = setting("mode", "the k-th expert rule in evaluation (all but random are deterministic)",
+                                      SECOND_POLICIES)
+
+    def __post_init__(self): check_moe_config(self)
 
 # %% ../nbs/03_moe.ipynb #98577229
 @dataclass(frozen=True)
@@ -62,14 +118,16 @@ def _as_mask(attention_mask, x):
     return attention_mask.to(device=x.device) != 0
 
 # %% ../nbs/03_moe.ipynb #a0cb3b59
-def route_tokens(x: torch.Tensor, mask: torch.Tensor, router_weight: torch.Tensor, top_n: int = 2,
+def route_tokens(x: torch.Tensor, mask: torch.Tensor, router_weight: torch.Tensor, *, top_n: int = 2,
                  thresholds: Sequence[float] = (0.2,), capacity_factor: float = 1.25,
-                 second_policy: str = "random", eps: float = 1e-9) -> Routing:
+                 second_policy: str = "random", jitter_noise: float = 0.0, eps: float = 1e-9) -> Routing:
     "st-moe's top-n gating on the real tokens (`mask`) of `x` (b, n, d), in float32, one capacity group per row."
     b, n, _ = x.shape
     n_experts = router_weight.shape[0]
     with torch.autocast(x.device.type, enabled=False):
-        logits = F.linear(x.float(), router_weight.float())                  # (b, n, e)
+        xr = x.float()
+        if jitter_noise > 0: xr = xr * torch.empty_like(xr).uniform_(1.0 - jitter_noise, 1.0 + jitter_noise)  # the router's input only
+        logits = F.linear(xr, router_weight.float())                         # (b, n, e)
     raw_gates = logits.softmax(dim=-1)
     gates, index = raw_gates.topk(top_n, dim=-1)
     gates, index = gates.movedim(-1, 0), index.movedim(-1, 0)                # (k, b, n)
@@ -113,7 +171,7 @@ def route_tokens(x: torch.Tensor, mask: torch.Tensor, router_weight: torch.Tenso
     z = (torch.logsumexp(logits, dim=-1).square() * maskf).sum(-1) / denom[:, 0]
     if valid.any(): balance, z = balance[valid].mean(), z[valid].mean()
     else: balance, z = logits.sum() * 0, logits.sum() * 0
-    return Routing(index, kept_f > 0, weights, position, capacity, logits, balance, z)
+    return Routing(index, kept_f > 0, weights=weights, position=position, capacity=capacity, logits=logits, balance_loss=balance, router_z_loss=z)
 
 # %% ../nbs/03_moe.ipynb #b30e0093
 class FFNExpert(nn.Module):
@@ -128,7 +186,7 @@ class FFNExpert(nn.Module):
     def forward(self, x): return self.dropout(self.lin2(self.activation(self.lin1(x))))
 
 # %% ../nbs/03_moe.ipynb #d870e033
-def make_experts(dim: int, n_experts: int = 8, expert_type: str = "geglu", expert_hidden: int | None = None,
+def make_experts(dim: int, n_experts: int, expert_type: str = "geglu", expert_hidden: int | None = None,
                  dropout: float = 0.0) -> nn.ModuleList:
     "`n_experts` fresh experts of `expert_type` (\"geglu\": st-moe's `Expert`; \"gelu\": `FFNExpert`), hidden size `expert_hidden` (default 4*dim)."
     hidden = expert_hidden or 4 * dim
@@ -225,17 +283,6 @@ class MoEOutput:
     combine_weights: torch.Tensor   # (b, n, top_n) float32; 0 where expert_index is -1
     router_logits: torch.Tensor     # (b, n, n_experts) float32
 
-# %% ../nbs/03_moe.ipynb #417b1395
-def _moe_thresholds(n_experts: int, top_n: int, threshold, backend: str, second_policy_eval: str) -> tuple[float, ...]:
-    "Check `PaddingAwareMoE`'s routing arguments; the second-expert threshold(s), one per expert after the first."
-    if backend not in BACKENDS: raise ValueError(f"backend={backend!r}, expected one of {BACKENDS}")
-    if second_policy_eval not in SECOND_POLICIES:
-        raise ValueError(f"second_policy_eval={second_policy_eval!r}, expected one of {SECOND_POLICIES}")
-    if not 2 <= top_n <= n_experts: raise ValueError(f"top_n={top_n} must be in [2, n_experts={n_experts}] (st-moe needs 2 or more)")
-    thresholds = tuple(float(t) for t in threshold) if isinstance(threshold, (tuple, list)) else (float(threshold),) * (top_n - 1)
-    if len(thresholds) != top_n - 1: raise ValueError(f"threshold needs top_n - 1 = {top_n - 1} values, got {thresholds}")
-    return thresholds
-
 # %% ../nbs/03_moe.ipynb #ea41308f
 @torch.no_grad()
 def _upcycle_experts_(experts: nn.ModuleList, ffn: nn.Module) -> None:
@@ -252,31 +299,17 @@ def _upcycle_experts_(experts: nn.ModuleList, ffn: nn.Module) -> None:
 # %% ../nbs/03_moe.ipynb #8f9727ac
 class PaddingAwareMoE(nn.Module):
     "st-moe's MoE routing only real tokens, one capacity group per row, deterministic in eval, float32 router."
-    def __init__(self,
-                 dim: int,                            # model (hidden) size
-                 n_experts: int = 8,                  # the paper uses 8-16
-                 top_n: int = 2,                      # experts per token (st-moe needs >= 2)
-                 threshold: float | tuple = 0.2,      # second-expert threshold (one per extra expert if top_n > 2)
-                 capacity_factor_train: float = 1.25, # expert capacity = capacity_factor * real tokens in the row / n_experts
-                 capacity_factor_eval: float = 2.0,   # st-moe's eval default
-                 balance_loss_coef: float = 1e-2,     # weight of the load-balancing loss in `aux_loss`
-                 router_z_loss_coef: float = 1e-3,    # weight of the router z-loss in `aux_loss`
-                 expert_type: str = "geglu",          # "geglu" (st-moe's `Expert`) or "gelu" (DistilBERT-shaped, upcyclable)
-                 expert_hidden: int | None = None,    # expert hidden size (default 4 * dim; geglu uses 2/3 of it)
-                 backend: str = "stmoe",              # "stmoe" (dense einsum dispatch) or "sorted" (same result, faster)
-                 second_policy_eval: str = "mode",    # deterministic second-expert rule in eval (see above)
-                 expert_dropout: float = 0.0):        # dropout after `lin2` in "gelu" experts (as DistilBERT's FFN); unused by geglu
+    def __init__(self, dim: int, config: MoEConfig | None = None, **settings):
+        "An MoE for hidden size `dim` with the settings of `config` (default `MoEConfig()`), `settings` replaced."
         super().__init__()
-        thresholds = _moe_thresholds(n_experts, top_n, threshold, backend, second_policy_eval)
-        self.dim, self.n_experts, self.top_n, self.thresholds = dim, n_experts, top_n, thresholds
-        self.capacity_factor_train, self.capacity_factor_eval = capacity_factor_train, capacity_factor_eval
-        self.expert_type, self.backend, self.second_policy_eval = expert_type, backend, second_policy_eval
-        self.moe = MoE(dim, num_experts=n_experts, gating_top_n=top_n,
-                       threshold_train=thresholds if top_n > 2 else thresholds[0],
-                       threshold_eval=thresholds if top_n > 2 else thresholds[0],
-                       capacity_factor_train=capacity_factor_train, capacity_factor_eval=capacity_factor_eval,
-                       balance_loss_coef=balance_loss_coef, router_z_loss_coef=router_z_loss_coef,
-                       experts=make_experts(dim, n_experts, expert_type, expert_hidden, expert_dropout),
+        c = self.config = dataclasses.replace(config or MoEConfig(), **settings) if settings else config or MoEConfig()
+        check_moe_config(c)   # again: a config is a plain object, and may have been changed since it was made
+        self.dim, self.thresholds, self.expert_type = dim, moe_thresholds(c), c.expert_type or "geglu"
+        t = self.thresholds if c.moe_top_n > 2 else self.thresholds[0]
+        self.moe = MoE(dim, num_experts=c.n_experts, gating_top_n=c.moe_top_n, threshold_train=t, threshold_eval=t,
+                       capacity_factor_train=c.capacity_factor, capacity_factor_eval=c.capacity_factor_eval,
+                       balance_loss_coef=c.balance_loss_coef, router_z_loss_coef=c.router_z_loss_coef,
+                       experts=make_experts(dim, c.n_experts, expert_type=self.expert_type, expert_hidden=c.expert_hidden, dropout=c.expert_dropout),
                        is_distributed=False)
 
     @property
@@ -289,24 +322,26 @@ class PaddingAwareMoE(nn.Module):
 
     def route(self, x: torch.Tensor, attention_mask: torch.Tensor | None = None) -> Routing:
         "Routing decisions for the real tokens of `x` (b, n, d)."
-        return route_tokens(x, _as_mask(attention_mask, x), self.router_weight, self.top_n, self.thresholds,
-                            self.capacity_factor_train if self.training else self.capacity_factor_eval,
-                            "random" if self.training else self.second_policy_eval)
+        c, train = self.config, self.training
+        return route_tokens(x, _as_mask(attention_mask, x), self.router_weight, top_n=c.moe_top_n, thresholds=self.thresholds,
+                            capacity_factor=c.capacity_factor if train else c.capacity_factor_eval,
+                            second_policy="random" if train else c.second_policy_eval,
+                            jitter_noise=c.router_jitter_noise if train else 0.0)
 
     def forward(self, x: torch.Tensor, attention_mask: torch.Tensor | None = None) -> MoEOutput:
         "Route the real tokens of `x` (b, n, d) (`attention_mask` (b, n): 1 real, 0 pad) and combine expert outputs."
-        r = self.route(x, attention_mask)
-        st = self.moe.gate.straight_through_dispatch_tensor
-        if self.backend == "stmoe": out = dispatch_stmoe(x, r, self.experts, st)
-        else: out = dispatch_sorted(x, r, self.experts, st)
-        aux = self.moe.balance_loss_coef * r.balance_loss + self.moe.router_z_loss_coef * r.router_z_loss
+        r, c = self.route(x, attention_mask), self.config
+        dispatch = dispatch_stmoe if c.moe_backend == "stmoe" else dispatch_sorted
+        out = dispatch(x, r, self.experts, self.moe.gate.straight_through_dispatch_tensor)
+        aux = c.balance_loss_coef * r.balance_loss + c.router_z_loss_coef * r.router_z_loss
         expert_index = torch.where(r.kept, r.index, -1).movedim(0, -1)
-        return MoEOutput(out, aux, r.balance_loss, r.router_z_loss, expert_index, r.weights.movedim(0, -1), r.logits)
+        return MoEOutput(out, aux, balance_loss=r.balance_loss, router_z_loss=r.router_z_loss, expert_index=expert_index, combine_weights=r.weights.movedim(0, -1), router_logits=r.logits)
 
     def upcycle_(self, ffn: nn.Module) -> "PaddingAwareMoE":
         "Copy a pretrained DistilBERT FFN (a module with `lin1`, `lin2`) into every expert (sparse upcycling)."
         if self.expert_type != "gelu": raise ValueError(f"upcycling needs expert_type='gelu', this layer has {self.expert_type!r}")
-        _upcycle_experts_(self.experts, ffn); return self
+        _upcycle_experts_(self.experts, ffn)
+        return self
 
 # %% ../nbs/03_moe.ipynb #36849102
 def expert_counts(expert_index: torch.Tensor, n_experts: int, choice: int = 0) -> list[int]:
@@ -319,26 +354,14 @@ class MoEBlock(nn.Module):
     "x + MoE(norm(x)) over real tokens, with optional dense feed-forwards before/after (st-moe's `SparseMoEBlock`)."
     def __init__(self,
                  dim: int,                            # model (hidden) size
-                 n_experts: int = 8,                  # MoE arguments: as `PaddingAwareMoE`
-                 top_n: int = 2,
-                 threshold: float | tuple = 0.2,
-                 capacity_factor_train: float = 1.25,
-                 capacity_factor_eval: float = 2.0,
-                 balance_loss_coef: float = 1e-2,
-                 router_z_loss_coef: float = 1e-3,
-                 expert_type: str = "geglu",
-                 expert_hidden: int | None = None,
-                 backend: str = "stmoe",
+                 config: MoEConfig | None = None,     # the MoE's settings (default `MoEConfig()`)
                  ff_before: bool = False,             # dense GEGLU feed-forward (own RMSNorm, residual) before the MoE
                  ff_after: bool = False,              # ... and after it (st-moe's `SparseMoEBlock` default is True)
                  norm: str = "layernorm",             # pre-norm of the MoE: "layernorm" or "rmsnorm" (st-moe's)
                  norm_eps: float = 1e-12,             # LayerNorm eps (DistilBERT's)
-                 second_policy_eval: str = "mode",
-                 expert_dropout: float = 0.0):
+                 **settings):                         # `MoEConfig` fields that replace `config`'s
         super().__init__()
-        self.moe = PaddingAwareMoE(dim, n_experts, top_n, threshold, capacity_factor_train, capacity_factor_eval,
-                                   balance_loss_coef, router_z_loss_coef, expert_type, expert_hidden, backend,
-                                   second_policy_eval, expert_dropout)
+        self.moe = PaddingAwareMoE(dim, config, **settings)
         if norm == "layernorm": self.norm = nn.LayerNorm(dim, eps=norm_eps)
         elif norm == "rmsnorm": self.norm = RMSNorm(dim)
         else: raise ValueError(f"norm={norm!r}, expected 'layernorm' or 'rmsnorm'")

@@ -69,7 +69,7 @@ def score_set(s: QASet, start_logits, end_logits, expert_index=None, n_experts: 
     if expert_index is not None:
         rows = [i for i, e in enumerate(s.features["example_id"]) if e in scored]
         routing = expert_counts(torch.as_tensor(np.asarray(expert_index))[rows], n_experts)
-    return DomainEval({k: v for k, v in preds.items() if k in scored}, nbest, sc["exact_match"], sc["f1"], sc["n"], routing)
+    return DomainEval({k: v for k, v in preds.items() if k in scored}, nbest, em=sc["exact_match"], f1=sc["f1"], n=sc["n"], routing=routing)
 
 # %% ../nbs/05_predict.ipynb #c1fae029
 @dataclass(frozen=True)
@@ -252,8 +252,8 @@ def predict(qa: QAModel, examples, batch_size: int = 64, progress: bool = True, 
     feats = by_length(tokenize_eval(examples, qa.tokenizer, max_length=qa.max_length, stride=qa.stride))
     if references is None: references = examples.filter(lambda a: len(a["text"]) > 0, input_columns="answers")
     s = QASet(examples, feats, references)
-    start, end, experts = predict_logits(qa.model, qa.tokenizer, feats, batch_size, progress, bf16)
-    return score_set(s, start, end, experts, getattr(qa.model.config, "n_experts", None))
+    start, end, experts = predict_logits(qa.model, qa.tokenizer, features=feats, batch_size=batch_size, progress=progress, bf16=bf16)
+    return score_set(s, start, end_logits=end, expert_index=experts, n_experts=getattr(qa.model.config, "n_experts", None))
 
 # %% ../nbs/05_predict.ipynb #586db5f4
 def write_answers(ev: DomainEval, out) -> tuple[Path, Path]:

@@ -331,8 +331,8 @@ def compare_with_paper(results, level: float = 0.95) -> str:
         mix = results[(results.ratio > 0) & (results.ratio < 1)]
         at80 = mix[np.isclose(mix.ratio, 0.8) & (mix.order == "shuffled")]
         for dom in DOMAINS:
-            out.append(_diff_line(mix, dom, b, level, "mixtures", f"+{lo:g}..{hi:g}"))
-            out.append(_diff_line(at80, dom, b, level, "80:20 shuffled", f"+{paper_claims['exbert_minus_vdb_80_20'][dom]:g}"))
+            out.append(_diff_line(mix, dom, b=b, level=level, where="mixtures", claim=f"+{lo:g}..{hi:g}"))
+            out.append(_diff_line(at80, dom, b=b, level=level, where="80:20 shuffled", claim=f"+{paper_claims['exbert_minus_vdb_80_20'][dom]:g}"))
     out = [o for o in out if o]
     return "\n".join(out) if out else "no runs to compare with the paper's claims"
 
@@ -405,8 +405,7 @@ def fig_vdb_mixtures(results: pd.DataFrame) -> Figure | None:
     arms = arms_in(v)
     for dom in DOMAINS:
         for a in arms:
-            _band(ax, s[s.arm == a], f"{dom}_em", COLORS[dom], ARM_STYLE.get(a, ":"),
-                  DOMAIN_NAMES[dom] + (f" ({ARM_NAMES[a]})" if len(arms) > 1 else ""))
+            _band(ax, s[s.arm == a], metric=f"{dom}_em", color=COLORS[dom], ls=ARM_STYLE.get(a, ":"), label=DOMAIN_NAMES[dom] + (f" ({ARM_NAMES[a]})" if len(arms) > 1 else ""))
     ax.set_xlabel("SQuAD fraction of the training mixture"); ax.set_ylabel("exact match (%)"); ax.legend()
     fig.suptitle(f"Fig. 3: V-DB over mixtures (backbone: {bb})\nmean ± 95% CI over seeds", fontsize="medium")
     return fig

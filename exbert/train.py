@@ -23,20 +23,21 @@ from transformers.trainer_callback import PrinterCallback, TrainerCallback
 from .data import TEST_FILES, TRAIN_FILES, atomic_write, check_keys, data_dir, hub_offline, load_benchmark, load_bioasq_test_gold, make_mixture, require_data_dir
 from .features import qa_collator, tokenize_eval, tokenize_train
 from .metrics import bioasq_scores
-from .model import ExBERTConfig, ExBERTForQuestionAnswering, standin_distilbert
+from .model import SYNONYMS, ExBERTConfig, ExBERTForQuestionAnswering, standin_distilbert
 from .predict import DomainEval, QASet, by_length, save_qa_model, score_set, spread
 
 # %% auto #0
-__all__ = ['MODELS', 'EXBERT_ONLY', 'SELECT_RULES', 'PRESETS', 'MOE_LOSSES', 'RUN_CONFIG', 'RUN_MARKER', 'RUN_FILES',
-           'RESUME_IGNORED', 'PROGRESS', 'MATRIX_FLAGS', 'SQUAD_DEV_SHA256', 'BASE_MODELS', 'FINAL_KEYS', 'write_json',
-           'TrainConfig', 'make_config', 'check_config', 'run_id', 'resolve_backbone', 'build_model', 'model_overrides',
-           'tiny_backbone', 'labelled_windows', 'run_data', 'LengthGroupedSampler', 'val_metrics', 'epoch_record',
-           'QATrainer', 'run_dir', 'default_bf16', 'use_bf16', 'native_bf16', 'visible_gpus', 'exit_with_parent',
-           'grid_worker', 'training_args', 'RunFolderError', 'is_run_folder', 'setting_changes', 'resume_point',
-           'plan_run', 'clear_run', 'resumed_history', 'ProgressFile', 'run_progress', 'make_trainer', 'result_row',
-           'data_digest', 'provenance', 'selected_evaluation', 'data_record', 'card_snippet', 'model_card',
-           'final_metrics', 'write_run', 'reporting', 'finish_reporting', 'run_lock', 'close_process_group',
-           'check_backbone_limits', 'resume_message', 'train_and_evaluate', 'check_inputs', 'train_cli']
+__all__ = ['MODELS', 'MODEL_SETTINGS', 'EXBERT_ONLY', 'SELECT_RULES', 'PRESETS', 'MOE_LOSSES', 'RUN_CONFIG', 'RUN_MARKER',
+           'RUN_FILES', 'RESUME_IGNORED', 'LEGACY_MODEL_FIELDS', 'PROGRESS', 'MATRIX_FLAGS', 'SQUAD_DEV_SHA256',
+           'BASE_MODELS', 'FINAL_KEYS', 'write_json', 'TrainConfig', 'make_config', 'check_config', 'run_id',
+           'resolve_backbone', 'build_model', 'tiny_backbone', 'labelled_windows', 'run_data', 'LengthGroupedSampler',
+           'val_metrics', 'epoch_record', 'QATrainer', 'run_dir', 'default_bf16', 'use_bf16', 'native_bf16',
+           'visible_gpus', 'exit_with_parent', 'grid_worker', 'training_args', 'RunFolderError', 'is_run_folder',
+           'upgrade_run_config', 'flat_settings', 'setting_changes', 'resume_point', 'plan_run', 'clear_run',
+           'resumed_history', 'ProgressFile', 'run_progress', 'make_trainer', 'result_row', 'data_digest', 'provenance',
+           'selected_evaluation', 'data_record', 'card_snippet', 'model_card', 'final_metrics', 'write_run',
+           'reporting', 'finish_reporting', 'run_lock', 'close_process_group', 'check_backbone_limits',
+           'resume_message', 'train_and_evaluate', 'add_model_flags', 'given_settings', 'check_inputs', 'train_cli']
 
 # %% ../nbs/06_train.ipynb #422964df
 def write_json(path, obj) -> Path:
@@ -65,14 +66,9 @@ class TrainConfig:
     warmup: float = 0.0                      # fraction of the training steps
     select: str = "last"                     # the epoch reported: "last", "val_loss" (the paper's) or "val_f1"
     early_stopping_patience: int | None = None  # epochs without improvement of `select`'s metric (None: no early stopping)
-    # ExBERT only
-    n_layers: int = 4
-    n_experts: int = 8
-    dropout_before_moe: float = 0.1
-    dropout_after_moe: float = 0.0
-    expert_init: str = "random"
-    model_overrides: dict = field(default_factory=dict)  # more ExBERTConfig (or DistilBertConfig) fields
-    attention_dropout: float | None = None   # None: as the backbone's config
+    # the model: the fields of its config this run sets (`ExBERTConfig`'s, or `DistilBertConfig`'s for V-DB); the rest
+    # are that config's defaults (ExBERT's own settings) or the backbone's (DistilBERT's, e.g. its dropouts)
+    model_config: dict = field(default_factory=dict)
     # evaluation
     squad_eval: int | None = None            # N official dev questions spread evenly over the file (`spread`; None: all)
     bioasq_eval: int | None = None           # first N answerable 7b test snippets (None: all 229)
@@ -86,30 +82,36 @@ class TrainConfig:
     logging_steps: int = 10
     keep_checkpoints: bool = False           # keep the last epoch checkpoint (weights, optimizer) after the run
 
+    def model_setting(self, name: str):
+        "This run's model setting `name`: its `model_config`'s, else ExBERT's default (None: the backbone's, or not V-DB's)."
+        if name in self.model_config: return self.model_config[name]
+        if self.model != "exbert" or name not in EXBERT_ONLY: return None
+        f = MODEL_SETTINGS[name]
+        return f.default_factory() if f.default is dataclasses.MISSING else f.default
+
 # %% ../nbs/06_train.ipynb #38dd94eb
 MODELS = ("vdb", "exbert")
-EXBERT_ONLY = ("n_layers", "n_experts", "dropout_before_moe", "dropout_after_moe", "expert_init")
+# the model settings: the fields of the model config declared with a help line (`exbert.moe.setting`), each with a flag of
+# the same name; V-DB takes DistilBERT's dropouts, the others are ExBERT's alone (V-DB keeps all the backbone's blocks)
+MODEL_SETTINGS = {f.name: f for f in dataclasses.fields(ExBERTConfig) if "help" in f.metadata}
+EXBERT_ONLY = tuple(k for k in MODEL_SETTINGS if k not in ("dropout", "attention_dropout", "qa_dropout"))
 SELECT_RULES = {"last": None, "val_loss": ("eval_loss", False), "val_f1": ("eval_val_f1", True)}  # metric, greater is better
 
-PRESETS = {
+PRESETS = {   # ExBERT's model settings are ExBERTConfig's defaults: the paper's (4 blocks, 8 experts, top-2, ...)
     "vdb": dict(model="vdb", lr=2e-5, epochs=3),
     "vdb-tuned": dict(model="vdb", lr=1e-4, epochs=2),
-    "exbert": dict(model="exbert", n_layers=4, n_experts=8, lr=1e-4, epochs=2, dropout_before_moe=0.1, dropout_after_moe=0.0),
-    "exbert-paper": dict(model="exbert", n_layers=4, n_experts=8, lr=2e-5, epochs=3, dropout_before_moe=0.1, dropout_after_moe=0.0),
+    "exbert": dict(model="exbert", lr=1e-4, epochs=2),
+    "exbert-paper": dict(model="exbert", lr=2e-5, epochs=3),
 }
 
 def make_config(preset: str | None = None, **overrides) -> TrainConfig:
-    "A `TrainConfig` from a named preset (see `PRESETS`) and field overrides."
+    "A `TrainConfig` from a named preset (see `PRESETS`) and overrides: its fields, or model settings (to `model_config`)."
     if preset is not None and preset not in PRESETS: raise ValueError(f"unknown preset {preset!r}; choose one of {list(PRESETS)}")
-    fields = [f.name for f in dataclasses.fields(TrainConfig)]
-    for k in overrides:
-        if k not in fields:
-            close = difflib.get_close_matches(k, fields, n=1)
-            raise ValueError(f"unknown TrainConfig field {k!r}" + (f"; did you mean {close[0]!r}?" if close else ""))
-    c = TrainConfig(**{**(PRESETS[preset] if preset else {}), "preset": preset, **overrides})
-    if c.model != "exbert" and (given := [k for k in EXBERT_ONLY if k in overrides]):
-        raise ValueError(f"{', '.join(given)} set for model={c.model!r}: ExBERT-only settings (V-DB has no MoE block)")
-    return check_config(c)
+    base = dict(PRESETS[preset]) if preset else {}
+    mc = {**base.pop("model_config", {}), **overrides.pop("model_config", {})}
+    mc.update({k: overrides.pop(k) for k in list(overrides) if k in MODEL_SETTINGS})
+    check_keys(overrides, [f.name for f in dataclasses.fields(TrainConfig)] + list(MODEL_SETTINGS), "TrainConfig")
+    return check_config(TrainConfig(**{**base, "preset": preset, **overrides, "model_config": mc}))
 
 # %% ../nbs/06_train.ipynb #7ab997b9
 def check_config(c: TrainConfig) -> TrainConfig:
@@ -117,15 +119,18 @@ def check_config(c: TrainConfig) -> TrainConfig:
     if c.model not in MODELS: raise ValueError(f"TrainConfig.model={c.model!r}; expected one of {MODELS}")
     if c.order not in ("shuffled", "serial"): raise ValueError(f"TrainConfig.order={c.order!r}; expected 'shuffled' or 'serial'")
     if not 0 <= c.ratio <= 1: raise ValueError(f"TrainConfig.ratio={c.ratio!r}; expected a SQuAD fraction in [0, 1]")
-    for name in ("n_train", "max_length", "batch_size", "eval_batch_size", "n_layers", "n_experts"):
+    for name in ("n_train", "max_length", "batch_size", "eval_batch_size"):
         if getattr(c, name) < 1: raise ValueError(f"TrainConfig.{name}={getattr(c, name)!r}; expected a positive integer")
     if not 0 <= c.stride < c.max_length: raise ValueError(f"TrainConfig.stride={c.stride}; expected 0 <= stride < max_length={c.max_length}")
     if c.lr <= 0 or c.epochs <= 0: raise ValueError(f"TrainConfig: lr={c.lr} and epochs={c.epochs} must be positive")
     if c.select not in SELECT_RULES: raise ValueError(f"TrainConfig.select={c.select!r}; expected one of {list(SELECT_RULES)}")
     if c.early_stopping_patience and c.select == "last":
         raise ValueError("early stopping needs a metric to watch: set select='val_loss' or 'val_f1'")
+    if c.model != "exbert" and (given := [k for k in c.model_config if k in EXBERT_ONLY]):
+        raise ValueError(f"{', '.join(given)} set for model={c.model!r}: ExBERT-only settings (V-DB has no MoE block)")
     kind = ExBERTConfig if c.model == "exbert" else DistilBertConfig
-    check_keys(c.model_overrides, [f.name for f in dataclasses.fields(kind)], f"{kind.__name__} (model_overrides)")
+    check_keys(c.model_config, [f.name for f in dataclasses.fields(kind)], f"{kind.__name__} (model_config)", SYNONYMS)
+    if c.model == "exbert": ExBERTConfig(**c.model_config)   # its checks now, not after the data and backbone are loaded
     if c.order == "serial" and c.group_by_length: raise ValueError("group_by_length would destroy the order of a serial mixture")
     return c
 
@@ -149,15 +154,6 @@ def build_model(kind: str = "vdb", backbone: str = "standin", **overrides):
     if kind == "exbert":
         return ExBERTForQuestionAnswering.from_distilbert(path, **overrides)
     raise ValueError(f"model kind {kind!r}; expected one of {MODELS}")
-
-# %% ../nbs/06_train.ipynb #f339adcd
-def model_overrides(c: TrainConfig) -> dict:
-    "The model config fields a `TrainConfig` sets."
-    o = {} if c.attention_dropout is None else {"attention_dropout": c.attention_dropout}
-    if c.model == "exbert":
-        o.update(n_layers=c.n_layers, n_experts=c.n_experts, dropout_before_moe=c.dropout_before_moe,
-                 dropout_after_moe=c.dropout_after_moe, expert_init=c.expert_init)
-    return {**o, **c.model_overrides}
 
 # %% ../nbs/06_train.ipynb #1c34cb02
 def tiny_backbone(out_dir, n_layers: int = 2, dim: int = 32, seed: int = 0) -> Path:
@@ -255,7 +251,7 @@ class _TestSetEval:
         try: out = self.predict(s.features, ignore_keys=ignore, metric_key_prefix="qa")
         finally: self.compute_metrics, self._route = metrics_fn, False
         experts = out.predictions[2][-1] if route else None   # the last MoE's (windows, length, top_n) expert index
-        return score_set(s, out.predictions[0], out.predictions[1], experts, getattr(self.model.config, "n_experts", None))
+        return score_set(s, out.predictions[0], end_logits=out.predictions[1], expert_index=experts, n_experts=getattr(self.model.config, "n_experts", None))
 
     def evaluate_qa(self) -> dict[str, DomainEval]:
         "`evaluate_set` on every test set, leaving training's random stream untouched."
@@ -308,8 +304,7 @@ class QATrainer(_TestSetEval, Trainer):
         avg = {k: s / n for k, (s, n) in self._sums.items() if n}; self._sums = {}
         if avg: self.log({f"epoch_{k}": v for k, v in avg.items()})
         if qa: self.log(dict(qa))  # a copy: `log` adds "epoch" to the dict it is given
-        self.history.append(epoch_record(self.state.epoch or 0, self.state.global_step, time.time() - self._t0,
-                                         time.process_time() - self._cpu0, metrics, qa, avg))
+        self.history.append(epoch_record(self.state.epoch or 0, self.state.global_step, seconds=time.time() - self._t0, cpu_seconds=time.process_time() - self._cpu0, metrics=metrics, qa=qa, train=avg))
         if self.history_path is not None and self.is_world_process_zero(): write_json(self.history_path, self.history)
         return {**metrics, **qa}
 
@@ -391,13 +386,38 @@ def is_run_folder(out: Path) -> bool:
     return isinstance(saved, dict) and {"model", "ratio", "seed", "n_train"} <= set(saved)
 
 # %% ../nbs/06_train.ipynb #0607cd63
+LEGACY_MODEL_FIELDS = ("n_layers", "n_experts", "dropout_before_moe", "dropout_after_moe", "expert_init")
+
+def upgrade_run_config(d: dict) -> dict:
+    "A saved `run_config.json` in today's layout: older runs' model fields (flat, `model_overrides`) moved to `model_config`."
+    if "model_config" in d: return d
+    d = dict(d)
+    flat = {k: d.pop(k) for k in LEGACY_MODEL_FIELDS if k in d}   # always written, for V-DB too: ExBERT's alone count
+    mc = {**(flat if d.get("model") == "exbert" else {}), **(d.pop("model_overrides", None) or {})}
+    if (ad := d.pop("attention_dropout", None)) is not None: mc["attention_dropout"] = ad
+    return {**d, "model_config": mc}
+
+class _Default:
+    "What a setting a run config does not name has: its default."
+    def __init__(self): pass
+    def __repr__(self): return "default"
+
+def flat_settings(d: dict) -> dict:
+    "A run config's settings, flat: the model settings beside the run's; ExBERT-only ones at their default left out."
+    d = upgrade_run_config(json.loads(json.dumps(d)))
+    mc = {k: v for k, v in d.pop("model_config").items()
+          if not (d.get("model") == "exbert" and k in EXBERT_ONLY and v == TrainConfig(model="exbert").model_setting(k))}
+    return {**d, **mc}
+
+# %% ../nbs/06_train.ipynb #5e771b01
 def setting_changes(out: Path, c: TrainConfig) -> list[str]:
     "The settings of the run saved in `out` that `c` changes, as `name: saved -> now` (machinery settings ignored)."
     try: saved = json.loads((out / RUN_CONFIG).read_text())
     except (OSError, ValueError): return [f"{RUN_CONFIG}: missing or unreadable"]
-    now, default = json.loads(json.dumps(asdict(c))), json.loads(json.dumps(asdict(TrainConfig())))
-    old = {k: saved.get(k, default.get(k)) for k in now}   # a field newer than the saved run: its default
-    return [f"{k}: {old[k]!r} -> {now[k]!r}" for k in now if k not in RESUME_IGNORED and old[k] != now[k]]
+    now, old, default = flat_settings(asdict(c)), flat_settings(saved), json.loads(json.dumps(asdict(TrainConfig())))
+    get = lambda d, k: d.get(k, default.get(k, _Default()))   # a field newer than the saved run: its default
+    keys = [k for k in dict.fromkeys([*now, *old]) if k not in RESUME_IGNORED]
+    return [f"{k}: {get(old, k)!r} -> {get(now, k)!r}" for k in keys if repr(get(old, k)) != repr(get(now, k))]
 
 def resume_point(out: Path, c: TrainConfig) -> Path | None:
     "The last complete epoch checkpoint of an interrupted run of the same settings in `out` (None: none)."
@@ -461,7 +481,7 @@ def run_progress(out) -> float:
 def make_trainer(c: TrainConfig, data: dict, tokenizer, out: Path, progress: bool = True, callbacks=(),
                  history: list | None = None) -> QATrainer:
     "The `QATrainer` of one run: its model, data, selection rule and callbacks."
-    model = build_model(c.model, resolve_backbone(c.backbone), **model_overrides(c))
+    model = build_model(c.model, resolve_backbone(c.backbone), **c.model_config)
     stop = [EarlyStoppingCallback(c.early_stopping_patience)] if c.early_stopping_patience else []
     trainer = QATrainer(model=model, args=training_args(c, out / "checkpoints", progress), train_dataset=data["train"],
                         eval_dataset=data["val"].features, compute_metrics=val_metrics(data["val"]),
@@ -474,15 +494,14 @@ def make_trainer(c: TrainConfig, data: dict, tokenizer, out: Path, progress: boo
     return trainer
 
 # %% ../nbs/06_train.ipynb #e38b74da
-def result_row(c: TrainConfig, n_layers: int) -> dict:
-    "The config part of a results row (the keys of the results layout)."
+def result_row(c: TrainConfig, config) -> dict:
+    "The config part of a results row: the run's settings and the model settings of `config` (the trained model's)."
     ex = c.model == "exbert"
     return dict(run_id=run_id(c), model=c.model, backbone=c.backbone, preset=c.preset, ratio=c.ratio, order=c.order,
                 seed=c.seed, n_train=c.n_train, max_length=c.max_length, stride=c.stride, epochs=c.epochs, lr=c.lr,
                 batch_size=c.batch_size, select=c.select, group_by_length=c.group_by_length, bf16=use_bf16(c),
-                attention_dropout=c.attention_dropout, n_layers=n_layers, n_experts=c.n_experts if ex else None,
-                dropout_before_moe=c.dropout_before_moe if ex else None, dropout_after_moe=c.dropout_after_moe if ex else None,
-                expert_init=c.expert_init if ex else None)
+                attention_dropout=config.attention_dropout, n_layers=config.n_layers,
+                **{k: getattr(config, k) if ex else None for k in EXBERT_ONLY if k != "n_layers"}, model_config=c.model_config)
 
 # %% ../nbs/06_train.ipynb #381e2eba
 MATRIX_FLAGS = ("amx_tile", "amx_bf16", "amx_int8", "avx512_bf16", "avx512f", "avx2")   # what decides bf16 and GEMM speed
@@ -586,8 +605,9 @@ def model_card(c: TrainConfig, row: dict) -> str:
     "The model folder's README.md, from what the run used: its data files (name, sha256), backbone, settings and scores."
     data = data_record(c.data)
     name = {"vdb": "V-DB (vanilla DistilBERT with a QA head)", "exbert": "ExBERT (DistilBERT blocks + a sparse MoE block)"}[c.model]
-    arch = (f"{row['n_layers']} DistilBERT blocks, an ST-MoE block of {c.n_experts} experts (top-2), dropout {c.dropout_before_moe:g} "
-            f"before and {c.dropout_after_moe:g} after it, experts {c.expert_init}" if c.model == "exbert" else f"{row['n_layers']} DistilBERT blocks")
+    arch = (f"{row['n_layers']} DistilBERT blocks, an ST-MoE block of {row['n_experts']} experts (top-{row['moe_top_n']}), dropout "
+            f"{row['dropout_before_moe']:g} before and {row['dropout_after_moe']:g} after it, experts {row['expert_init']}"
+            if c.model == "exbert" else f"{row['n_layers']} DistilBERT blocks")
     sh = lambda role, dom: f"`{data[role][dom]['file']}` (sha256 `{data[role][dom]['sha256'][:16]}…`)"
     what = ("" if data["official"] else f"\n\n**These files are not SQuAD or BioASQ**: the data folder `{data['folder']}` is not the "
             "official release (its SQuAD test file is not the official dev set), e.g. exbert's synthetic test data. "
@@ -643,7 +663,7 @@ def final_metrics(trainer: QATrainer, c: TrainConfig, data: dict) -> tuple[dict,
     epoch = next((h["epoch"] for h in trainer.history if h["step"] == step), None)
     if epoch is not None and float(epoch).is_integer(): epoch = int(epoch)
     sq, bi = evals["squad"], evals["bioasq"]
-    row = {**result_row(c, trainer.model.config.n_layers),
+    row = {**result_row(c, trainer.model.config),
            "squad_em": sq.em, "squad_f1": sq.f1, "squad_n": sq.n, "bioasq_em": bi.em, "bioasq_f1": bi.f1, "bioasq_n": bi.n,
            "bioasq_strict": b["strict_acc"], "bioasq_lenient": b["lenient_acc"], "bioasq_mrr": b["mrr"],
            "bioasq_questions": b["n_questions"], "best_epoch": epoch}
@@ -652,7 +672,7 @@ def final_metrics(trainer: QATrainer, c: TrainConfig, data: dict) -> tuple[dict,
 # %% ../nbs/06_train.ipynb #34862031
 def write_run(out: Path, row: dict, evals: dict[str, DomainEval], trainer: QATrainer, c: TrainConfig) -> None:
     "Write a finished run: its model folder (`<run>/model`), predictions, routing and metrics, then `DONE` (rank 0 only)."
-    save_qa_model(trainer.model, trainer.processing_class, out / "model", c.max_length, c.stride, card=model_card(c, row))
+    save_qa_model(trainer.model, trainer.processing_class, path=out / "model", max_length=c.max_length, stride=c.stride, card=model_card(c, row))
     for dom, e in evals.items(): write_json(out / f"predictions_{dom}.json", e.predictions)
     write_json(out / "nbest_bioasq.json", evals["bioasq"].nbest)
     if evals["squad"].routing is not None: write_json(out / "routing.json", {dom: e.routing for dom, e in evals.items()})
@@ -723,7 +743,7 @@ def train_and_evaluate(config: TrainConfig | dict, bench: dict | None = None, ov
                        progress: bool = True, callbacks=()) -> dict:
     "Fine-tune one model on one mixture (resuming an interrupted run), evaluate it on both domains; returns its results row."
     t0, opened = time.time(), not _dist_on()
-    c = check_config(config if isinstance(config, TrainConfig) else TrainConfig(**config))
+    c = check_config(config if isinstance(config, TrainConfig) else TrainConfig(**upgrade_run_config(config)))
     out, prov = run_dir(c), provenance(c)   # the code and machine as the run starts
     plan_run(out, c, overwrite)              # refuse before reading anything: nothing on disk changes on bad input
     check_backbone_limits(c)
@@ -738,7 +758,7 @@ def train_and_evaluate(config: TrainConfig | dict, bench: dict | None = None, ov
             if action != "new": clear_run(out, temporaries_only=action == "resume")   # a kill's leftovers too
             out.mkdir(parents=True, exist_ok=True); (out / RUN_MARKER).touch(); write_json(out / RUN_CONFIG, asdict(c))
             if ckpt: print(resume_message(out, ckpt), file=sys.stderr, flush=True)
-        trainer = make_trainer(c, data, tok, out, progress, callbacks, history=resumed_history(out, ckpt))
+        trainer = make_trainer(c, data, tokenizer=tok, out=out, progress=progress, callbacks=callbacks, history=resumed_history(out, ckpt))
         if opened and _dist_on(): atexit.register(close_process_group)   # the Trainer opened it: close it before the interpreter ends
         trainer.train(resume_from_checkpoint=str(ckpt) if ckpt else None)
         row, evals = final_metrics(trainer, c, data)
@@ -747,8 +767,30 @@ def train_and_evaluate(config: TrainConfig | dict, bench: dict | None = None, ov
                    run_seconds=round(time.time() - t0, 1), resumed_from=int(ckpt.name.split("-")[1]) if ckpt else None,
                    world_size=trainer.args.world_size, provenance=prov)   # `batch_size` is per process: the global batch is batch_size x world_size
         finish_reporting(trainer, c, row)
-        if trainer.is_world_process_zero(): write_run(out, row, evals, trainer, c)
+        if trainer.is_world_process_zero(): write_run(out, row, evals=evals, trainer=trainer, c=c)
     return row
+
+# %% ../nbs/06_train.ipynb #5e771c02
+def _flag_type(f: dataclasses.Field):
+    "The command-line type of setting `f`, from its annotation (a string: the modules use `from __future__ import annotations`)."
+    t = str(f.type).split("|")[0].strip()
+    return {"int": int, "float": float, "bool": bool, "list[int]": int}.get(t, str)
+
+def add_model_flags(p: argparse.ArgumentParser, skip=()) -> None:
+    "Add a flag for each model setting not in `skip` (`--n-experts` for `n_experts`), from its declaration (`MODEL_SETTINGS`)."
+    g = p.add_argument_group("model settings (default: ExBERTConfig's; V-DB takes only the dropouts, else the backbone's)")
+    for name, f in MODEL_SETTINGS.items():
+        if name in skip: continue
+        default = f.default_factory() if f.default is dataclasses.MISSING else f.default
+        kw = dict(help=f"{f.metadata['help']} (default {default})".replace("%", "%%"), default=None)
+        t = _flag_type(f)
+        if t is bool: kw["action"] = argparse.BooleanOptionalAction
+        else: kw.update(type=t, choices=f.metadata["choices"], nargs="*" if str(f.type).startswith("list") else None)
+        g.add_argument("--" + name.replace("_", "-"), **kw)
+
+def given_settings(args: argparse.Namespace, skip=()) -> dict:
+    "The model settings a command line set (flags from `add_model_flags`), but those in `skip`."
+    return {k: v for k in MODEL_SETTINGS if k not in skip and (v := getattr(args, k, None)) is not None}
 
 # %% ../nbs/06_train.ipynb #c436741a
 def _parser() -> argparse.ArgumentParser:
@@ -767,11 +809,6 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=float)
     p.add_argument("--lr", type=float)
     p.add_argument("--batch-size", type=int)
-    p.add_argument("--n-layers", type=int, help="ExBERT: DistilBERT blocks kept")
-    p.add_argument("--n-experts", type=int, help="ExBERT: experts in the MoE block")
-    p.add_argument("--dropout-before-moe", type=float)
-    p.add_argument("--dropout-after-moe", type=float)
-    p.add_argument("--attention-dropout", type=float, help="override the backbone's attention dropout (0 is faster on CPU)")
     p.add_argument("--squad-eval", type=int, help="evaluate on N official SQuAD dev questions spread over the file (default all)")
     p.add_argument("--bioasq-eval", type=int, help="evaluate on the first N answerable BioASQ 7b test snippets (default all 229)")
     p.add_argument("--val-size", type=int, help="validation loss on the first N examples of each validation set (default all)")
@@ -783,6 +820,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--report-to", help="none (default), wandb, tensorboard, ...")
     p.add_argument("--bf16", action=argparse.BooleanOptionalAction,
                    help="bf16 autocast on (--bf16) or off (--no-bf16); default: on a CUDA GPU that supports it, off on CPUs")
+    add_model_flags(p)
     p.add_argument("--overwrite", action="store_true", help="start the run in --out again: removes only what a run wrote there (rerunning without it resumes)")
     return p
 

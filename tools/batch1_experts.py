@@ -64,7 +64,7 @@ def main(a):
     w = None if a.smoke else B.real_windows(96, a.data)
     batches = B.real_batches(w, 1, None, 16) if w is not None else [B.synthetic_batch(1, 16 if a.smoke else 192, cfg.vocab_size, s) for s in range(4)]
     specs = {"V-DB": (cfg.n_layers, 0), "ExBERT-4L-8E": (4, 8), "ExBERT-4L-16E": (4, 16)}     # name: (dense blocks, experts)
-    models = {k: B.make_model("exbert", cfg, n, e, "sorted") if e else B.make_model("vdb", cfg) for k, (n, e) in specs.items()}
+    models = {k: B.make_model("exbert", cfg, n_layers=n, n_experts=e) if e else B.make_model("vdb", cfg) for k, (n, e) in specs.items()}
     reps = 1 if a.smoke else a.repeats
     print(f"{len(batches)} windows of {min(b['input_ids'].shape[1] for b in batches)}-{max(b['input_ids'].shape[1] for b in batches)} tokens; timing ...", flush=True)
     timed = B.bench_inference(models, batches, reps)

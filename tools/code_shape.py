@@ -5,12 +5,14 @@
 Limits: an export cell holds at most 60 lines (a cell holding only a model or layer class aside: one `class` whose
 bases name `Module`, `PreTrainedModel` or `PretrainedConfig`) and at most 3 top-level definitions; no function in
 `exbert/` over 60 lines; at most 3 imports of exbert's own modules inside functions (each a lazy import the CLI's
-start-up time needs); no notebook imports a module that a later notebook defines."""
+start-up time needs); no notebook imports a module that a later notebook defines; no call of the project's own
+functions or classes (in `exbert/` or `tools/`) passes more than 4 arguments by position (issue #37: calls read like
+sentences)."""
 import ast, json, re, sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-MAX_CELL, MAX_DEFS, MAX_FUNC, MAX_LAZY = 60, 3, 60, 3
+MAX_CELL, MAX_DEFS, MAX_FUNC, MAX_LAZY, MAX_POSITIONAL = 60, 3, 60, 3, 4
 MODEL_BASES = ("Module", "PreTrainedModel", "PretrainedConfig", "PreTrainedConfig")
 
 def export_cells():
@@ -54,6 +56,20 @@ def function_problems():
                     lazy.append(f"exbert/{f.name}:{node.lineno} in {fn.name}: import {node.names[0].name}")
     return long, sorted(set(lazy))
 
+def positional_problems():
+    "Calls of the project's own functions and classes with more than `MAX_POSITIONAL` positional arguments."
+    files = sorted(f for d in ("exbert", "tools") for f in (ROOT / d).glob("*.py") if f.name != "_modidx.py")
+    trees = {f: ast.parse(f.read_text()) for f in files}
+    ours = {n.name for t in trees.values() for n in ast.walk(t)   # names defined here, unless they take *args
+            if isinstance(n, ast.ClassDef) or isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) and n.args.vararg is None}
+    out = []
+    for f, t in trees.items():
+        for n in ast.walk(t):
+            name = n.func.attr if isinstance(getattr(n, "func", None), ast.Attribute) else getattr(getattr(n, "func", None), "id", None)
+            if isinstance(n, ast.Call) and name in ours and len(n.args) > MAX_POSITIONAL:
+                out.append(f"{f.relative_to(ROOT)}:{n.lineno} {name}: {len(n.args)} positional arguments")
+    return out
+
 def order_problems():
     "Notebooks that import an exbert module defined in a later notebook (a reader would meet it before its definition)."
     nbs = sorted((ROOT / "nbs").glob("[0-9]*.ipynb"))
@@ -70,9 +86,9 @@ def order_problems():
     return out
 
 def main() -> int:
-    cells = cell_problems() + order_problems()
+    cells = cell_problems() + order_problems() + positional_problems()
     long, lazy = function_problems()
-    for title, xs in (("export cells over the limits, and imports out of notebook order", cells), (f"functions over {MAX_FUNC} lines", long),
+    for title, xs in (("export cells over the limits, imports out of notebook order, calls of over 4 positional arguments", cells), (f"functions over {MAX_FUNC} lines", long),
                       ("imports of exbert's own modules inside functions", lazy)):
         print(f"{title}: {len(xs)}"); [print("  " + x) for x in xs]
     bad = bool(cells or long or len(lazy) > MAX_LAZY)

@@ -124,7 +124,7 @@ def check_trainer(work: Path, backbone: Path, data: Path, n_train: int) -> dict:
     from exbert.data import load_squad
     base = dict(backbone=str(backbone), data=str(data), n_train=n_train, max_length=128, stride=32, epochs=2, batch_size=8,
                 squad_eval=16, bioasq_eval=16, val_size=16, n_layers=2, n_experts=4, bf16=False, attention_dropout=0.0,
-                dropout_before_moe=0.0, model_overrides=dict(dropout=0.0, qa_dropout=0.0), keep_checkpoints=False)
+                dropout_before_moe=0.0, dropout=0.0, qa_dropout=0.0, keep_checkpoints=False)
     gpu = run_tiny(dict(base, out=str(work / "on-device")), cpu=False)
     cpu = run_tiny(dict(base, out=str(work / "on-cpu")), cpu=True)
     rel = [abs(g["val_loss"] - c["val_loss"]) / abs(c["val_loss"]) for g, c in zip(gpu["history"], cpu["history"])]
@@ -156,10 +156,10 @@ def grid(out: Path, data: Path, backbone: str, minutes: float, workers: int, smo
 
 def text(b) -> str: return b.decode(errors="replace") if isinstance(b, bytes) else (b or "")
 
-def step(report: dict, name: str, fn, *args):
+def step(report: dict, name: str, fn, **kwargs):
     "Run one step, recording its result (or its error) and its seconds in `report`."
     t0 = time.time(); print(f"== {name} ...", flush=True)
-    try: report[name] = fn(*args)
+    try: report[name] = fn(**kwargs)
     except Exception as e: report[name] = dict(ok=False, error=f"{type(e).__name__}: {e}", traceback=traceback.format_exc()[-3000:])
     report[name]["seconds"] = round(time.time() - t0, 1)
     print(f"== {name}: {'ok' if report[name].get('ok') else 'FAILED'} ({report[name]['seconds']} s)", flush=True)
@@ -197,11 +197,13 @@ def main(argv=None) -> int:
         backbone, data, name = tiny_backbone(work / "tiny", n_layers=6), write_synthetic_data(work / "data"), str(work / "tiny")
     else:
         backbone, data = unpack(Path(a.pack), work / "data"); name = "standin"
-    if "checks" in a.steps: step(report, "checks", check_models, backbone, data, dict(n_layers=2, n_experts=4) if a.smoke else None)
-    if "trainer" in a.steps: step(report, "trainer", check_trainer, work / "trainer", backbone, data, 32 if a.smoke else 64)
+    if "checks" in a.steps: step(report, "checks", check_models, backbone=backbone, data=data,
+                                     exbert=dict(n_layers=2, n_experts=4) if a.smoke else None)
+    if "trainer" in a.steps: step(report, "trainer", check_trainer, work=work / "trainer", backbone=backbone, data=data,
+                                       n_train=32 if a.smoke else 64)
     if "bench" in a.steps and not a.smoke: step(report, "bench", bench)
-    if "grid" in a.steps: step(report, "grid", grid, out / "paper-standin", data, name, a.grid_minutes, 1 if a.smoke else a.workers, a.smoke,
-                                   a.grid_max_runs)
+    if "grid" in a.steps: step(report, "grid", grid, out=out / "paper-standin", data=data, backbone=name, minutes=a.grid_minutes,
+                                   workers=1 if a.smoke else a.workers, smoke=a.smoke, max_runs=a.grid_max_runs)
     report["ok"] = all(v.get("ok") for v in report.values() if isinstance(v, dict))
     (out / "gpu_check.json").write_text(json.dumps(report, indent=1, default=str))
     print(f"wrote {out / 'gpu_check.json'}: {'all steps ok' if report['ok'] else 'some steps FAILED'}")

@@ -55,7 +55,7 @@ def memory(size, batch_size, seq_len) -> dict:
     patch = f"import runpy, exbert.moe; exbert.moe.dispatch_sorted = runpy.run_path({str(Path(__file__).resolve())!r})['dispatch_before']"
     out = {}
     for name, kind, setup in (("V-DB", "vdb", ""), ("ExBERT-4L-8E before", "exbert", patch), ("ExBERT-4L-8E after", "exbert", "")):
-        spec = dict(kind=kind, size=size, n_layers=4, n_experts=8, backend="sorted", batch_size=batch_size, seq_len=seq_len, threads=1)
+        spec = dict(kind=kind, size=size, n_layers=4, n_experts=8, moe_backend="sorted", batch_size=batch_size, seq_len=seq_len, threads=1)
         out[name] = B.peak_memory(spec, setup=setup); print(f"  {name:<22} peak {out[name]['peak_mib']:7.0f} MiB", flush=True)
     return out
 
@@ -64,7 +64,7 @@ def moe_block(points, dim, repeats) -> list:
     for bs, n, e in points:
         torch.manual_seed(0)
         x = torch.randn(bs, n, dim, requires_grad=True); mask = torch.ones(bs, n, dtype=torch.long)
-        torch.manual_seed(0); m = moe.MoEBlock(dim, e, backend="sorted").train()
+        torch.manual_seed(0); m = moe.MoEBlock(dim, n_experts=e, moe_backend="sorted").train()
         with torch.no_grad(): slots = ((m(x, mask).expert_index >= 0).sum() / mask.sum()).item()
         f = B._fwd_bwd(m, x, mask)
         t = B.interleave({"dense": B._fwd_bwd(B.DenseBlock(dim), x, mask), "before": as_before(f), "after": f}, repeats)
@@ -103,7 +103,7 @@ if __name__ == "__main__":
     print("MoE block, forward + backward, vs ideal ...", flush=True)
     blk = moe_block(points, size["dim"], reps)
     print("training steps ...", flush=True)
-    tr = training(cfg, a.data, 2 if a.smoke else 8, reps, a.smoke)
+    tr = training(cfg, a.data, batch_size=2 if a.smoke else 8, repeats=reps, smoke=a.smoke)
     r = dict(command="python " + shlex.join(sys.argv), machine=B.machine(), threads=1, clock="cpu", torch=torch.__version__,
              size=size, memory=dict(batch_size=2 if a.smoke else 8, seq_len=16 if a.smoke else 384, models=mem),
              moe_block=blk, train=tr)
