@@ -7,7 +7,14 @@ Docs: https://exbert-org.github.io/exbert/bench.html.md"""
 # %% ../nbs/10_bench.ipynb #ea9580a8
 from __future__ import annotations
 
-import argparse, json, os, platform, statistics, subprocess, sys, time
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -43,38 +50,55 @@ __all__ = ['CLOCK', 'STANDIN_SIZE', 'NO_DECAY', 'MMAP_THRESHOLD', 'PEAK_TFLOPS',
 # %% ../nbs/10_bench.ipynb #b7d8f09c
 CLOCK = [time.perf_counter]  # what `interleave` times with; `run_bench` sets it (process CPU time by default)
 
+
 def interleave(fns: dict, repeats: int = 5, warmup: int = 1, clock=None) -> dict[str, float]:
     "Median seconds (of `clock`, default `CLOCK[0]`) of each `fns[name](i)`, called in turn for rounds i = 0..repeats-1 after `warmup` rounds."
     clock = clock or CLOCK[0]
     names, times = list(fns), {k: [] for k in fns}
     for i in range(warmup + repeats):
-        for k in (names if i % 2 == 0 else names[::-1]):
-            t0 = clock(); fns[k](i); dt = clock() - t0
-            if i >= warmup: times[k].append(dt)
+        for k in names if i % 2 == 0 else names[::-1]:
+            t0 = clock()
+            fns[k](i)
+            dt = clock() - t0
+            if i >= warmup:
+                times[k].append(dt)
     return {k: statistics.median(v) for k, v in times.items()}
 
 # %% ../nbs/10_bench.ipynb #8997a166
 def sync_clock(device="cpu"):
     "A wall clock for timing work on `device`: on a CUDA GPU it first waits for the queued kernels."
-    if torch.device(device).type != "cuda": return time.perf_counter
-    def clock(): torch.cuda.synchronize(device); return time.perf_counter()
+    if torch.device(device).type != "cuda":
+        return time.perf_counter
+
+    def clock():
+        torch.cuda.synchronize(device)
+        return time.perf_counter()
+
     return clock
 
 # %% ../nbs/10_bench.ipynb #656aac1d
 STANDIN_SIZE = dict(dim=384, n_layers=6, n_heads=12, hidden_dim=1536)
 
+
 def backbone_config(dim=384, n_layers=6, n_heads=12, hidden_dim=1536, attention_dropout=0.0, vocab_size=30522):
     "A DistilBERT config of the given size (default: the stand-in backbone's)."
-    return DistilBertConfig(dim=dim, n_layers=n_layers, n_heads=n_heads, hidden_dim=hidden_dim,
-                            attention_dropout=attention_dropout, vocab_size=vocab_size)
+    return DistilBertConfig(
+        dim=dim,
+        n_layers=n_layers,
+        n_heads=n_heads,
+        hidden_dim=hidden_dim,
+        attention_dropout=attention_dropout,
+        vocab_size=vocab_size,
+    )
 
 # %% ../nbs/10_bench.ipynb #4c141afb
 def make_model(kind: str, cfg: DistilBertConfig, **settings):
-    "A randomly initialised \"vdb\" (`DistilBertForQuestionAnswering`) or \"exbert\" QA model of backbone size `cfg`, ExBERT's `settings` set."
+    'A randomly initialised "vdb" (`DistilBertForQuestionAnswering`) or "exbert" QA model of backbone size `cfg`, ExBERT\'s `settings` set.'
     torch.manual_seed(0)
-    if kind == "vdb": return DistilBertForQuestionAnswering(cfg)
+    if kind == "vdb":
+        return DistilBertForQuestionAnswering(cfg)
     if kind == "exbert":
-        settings["n_layers"] = min(settings.get("n_layers", 4), cfg.n_layers)   # 4 blocks unless asked: the paper's
+        settings["n_layers"] = min(settings.get("n_layers", 4), cfg.n_layers)  # 4 blocks unless asked: the paper's
         return ExBERTForQuestionAnswering(exbert_config_from_distilbert(cfg, **settings))
     raise ValueError(f"kind={kind!r}, expected 'vdb' or 'exbert'")
 
@@ -83,17 +107,22 @@ def contenders(cfg, experts=(8, 16), backends=("sorted",), n_layers=4) -> dict:
     "Name -> model: V-DB and ExBERT-`n_layers`L-<e>E for each number of experts and MoE backend."
     out = {f"V-DB-{cfg.n_layers}L": make_model("vdb", cfg)}
     for e in experts:
-        for b in backends: out[f"ExBERT-{n_layers}L-{e}E-{b}"] = make_model("exbert", cfg, n_layers=n_layers, n_experts=e, moe_backend=b)
+        for b in backends:
+            out[f"ExBERT-{n_layers}L-{e}E-{b}"] = make_model(
+                "exbert", cfg, n_layers=n_layers, n_experts=e, moe_backend=b
+            )
     return out
 
 # %% ../nbs/10_bench.ipynb #1533d6f1
 def synthetic_batch(batch_size: int, seq_len: int, vocab_size: int = 30522, seed: int = 0) -> dict:
     "A QA training batch of random token ids, all real, with random answer positions."
     g = torch.Generator().manual_seed(seed)
-    return dict(input_ids=torch.randint(1000 % vocab_size, vocab_size, (batch_size, seq_len), generator=g),
-                attention_mask=torch.ones(batch_size, seq_len, dtype=torch.long),
-                start_positions=torch.randint(0, seq_len, (batch_size,), generator=g),
-                end_positions=torch.randint(0, seq_len, (batch_size,), generator=g))
+    return dict(
+        input_ids=torch.randint(1000 % vocab_size, vocab_size, (batch_size, seq_len), generator=g),
+        attention_mask=torch.ones(batch_size, seq_len, dtype=torch.long),
+        start_positions=torch.randint(0, seq_len, (batch_size,), generator=g),
+        end_positions=torch.randint(0, seq_len, (batch_size,), generator=g),
+    )
 
 # %% ../nbs/10_bench.ipynb #9d09e19c
 def standin_tokenizer():
@@ -102,41 +131,65 @@ def standin_tokenizer():
 
 # %% ../nbs/10_bench.ipynb #061d259b
 def real_windows(n_questions: int = 64, data_dir=None, seed: int = 0, max_length: int = 384, kind: str = "train"):
-    "Training (or `kind=\"eval\"`: evaluation) windows of `n_questions` real questions (half SQuAD dev, half BioASQ 7b train); None without the data."
+    'Training (or `kind="eval"`: evaluation) windows of `n_questions` real questions (half SQuAD dev, half BioASQ 7b train); None without the data.'
     d = Path(data_dir) if data_dir else default_data_dir()
     files = [d / "squad/squad-v1.1-dev.json.gz", d / "bioasq/biobert/BioASQ-train-factoid-7b.json.gz"] if d else []
-    if not files or not all(f.is_file() for f in files): return None
+    if not files or not all(f.is_file() for f in files):
+        return None
     sq, bq = load_squad(files[0]), load_bioasq(files[1])
     half = n_questions // 2
-    ds = concatenate_datasets([sq.shuffle(seed=seed).select(range(min(half, len(sq)))),
-                               bq.shuffle(seed=seed).select(range(min(n_questions - half, len(bq))))]).shuffle(seed=seed)
-    if kind == "eval": return tokenize_eval(ds, standin_tokenizer(), max_length=max_length, stride=min(128, max_length // 2))
+    ds = concatenate_datasets(
+        [
+            sq.shuffle(seed=seed).select(range(min(half, len(sq)))),
+            bq.shuffle(seed=seed).select(range(min(n_questions - half, len(bq)))),
+        ]
+    ).shuffle(seed=seed)
+    if kind == "eval":
+        return tokenize_eval(ds, standin_tokenizer(), max_length=max_length, stride=min(128, max_length // 2))
     return tokenize_train(ds, standin_tokenizer(), max_length=max_length)
 
 # %% ../nbs/10_bench.ipynb #52cc2d1a
-def real_batches(windows, batch_size: int = 8, fixed_length: int | None = None, n_batches: int | None = None) -> list[dict]:
+def real_batches(
+    windows, batch_size: int = 8, fixed_length: int | None = None, n_batches: int | None = None
+) -> list[dict]:
     "Batches of `windows` in order, padded to each batch's longest window, or to `fixed_length` tokens."
     tok = standin_tokenizer()
     collate = qa_collator(tok)
     out = []
     for s in range(0, len(windows) - batch_size + 1, batch_size):
         feats = [windows[i] for i in range(s, s + batch_size)]
-        if fixed_length: b = tok.pad([{k: f[k] for k in ("input_ids", "attention_mask", "start_positions", "end_positions")} for f in feats],
-                                     padding="max_length", max_length=fixed_length, return_tensors="pt")
-        else: b = collate(feats)
+        if fixed_length:
+            b = tok.pad(
+                [{k: f[k] for k in ("input_ids", "attention_mask", "start_positions", "end_positions")} for f in feats],
+                padding="max_length",
+                max_length=fixed_length,
+                return_tensors="pt",
+            )
+        else:
+            b = collate(feats)
         b.pop("token_type_ids", None)
         out.append(dict(b))
-        if n_batches and len(out) == n_batches: break
+        if n_batches and len(out) == n_batches:
+            break
     return out
 
 # %% ../nbs/10_bench.ipynb #cdf7d0f5
-NO_DECAY = [r"bias", r"layernorm", r"rmsnorm", r"(?:^|\.)norm(?:$|\.)", r"_norm(?:$|\.)"]  # Trainer.get_decay_parameter_names' (a test checks)
+NO_DECAY = [
+    r"bias",
+    r"layernorm",
+    r"rmsnorm",
+    r"(?:^|\.)norm(?:$|\.)",
+    r"_norm(?:$|\.)",
+]  # Trainer.get_decay_parameter_names' (a test checks)
+
 
 def trainer_optimizer(model, lr: float = 1e-4, weight_decay: float = 0.01):
     "The `Trainer`'s default optimizer for `model`: fused AdamW, no weight decay on biases and LayerNorm weights."
     decay = set(get_parameter_names(model, [nn.LayerNorm], NO_DECAY))
-    groups = [dict(params=[p for n, p in model.named_parameters() if n in decay], weight_decay=weight_decay),
-              dict(params=[p for n, p in model.named_parameters() if n not in decay], weight_decay=0.0)]
+    groups = [
+        dict(params=[p for n, p in model.named_parameters() if n in decay], weight_decay=weight_decay),
+        dict(params=[p for n, p in model.named_parameters() if n not in decay], weight_decay=0.0),
+    ]
     return torch.optim.AdamW(groups, lr=lr, fused=True)
 
 # %% ../nbs/10_bench.ipynb #56fda822
@@ -144,18 +197,25 @@ def train_step_fn(model, batches: list[dict], lr: float = 1e-4, max_grad_norm: f
     "A function `step(i)` that trains `model` for one step on `batches[i % len(batches)]`, as the `Trainer` does (`bf16`: autocast)."
     model.train()
     opt, kind = trainer_optimizer(model, lr), batches[0]["input_ids"].device.type
+
     def step(i):
-        with torch.autocast(kind, dtype=torch.bfloat16, enabled=bf16): out = model(**batches[i % len(batches)])
+        with torch.autocast(kind, dtype=torch.bfloat16, enabled=bf16):
+            out = model(**batches[i % len(batches)])
         out.loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), max_grad_norm)
-        opt.step(); opt.zero_grad(set_to_none=True)
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+
     return step
 
 # %% ../nbs/10_bench.ipynb #91f05d57
 def train_flops(model, batch: dict) -> int:
     "Floating-point operations of one forward + backward of `model` on `batch` in training mode (`FlopCounterMode`)."
     model.train()
-    with torch.random.fork_rng(devices=[]), FlopCounterMode(display=False) as fc:  # counting must not shift the timed steps' dropout
+    with (
+        torch.random.fork_rng(devices=[]),
+        FlopCounterMode(display=False) as fc,
+    ):  # counting must not shift the timed steps' dropout
         model(**batch).loss.backward()
     model.zero_grad(set_to_none=True)
     return fc.get_total_flops()
@@ -163,10 +223,12 @@ def train_flops(model, batch: dict) -> int:
 # %% ../nbs/10_bench.ipynb #546a6709
 def slots_per_token(model, batch: dict) -> float | None:
     "Expert slots per real token used by the MoE block of ExBERT `model` on `batch` in training mode (None for V-DB)."
-    if not hasattr(model, "exbert"): return None
+    if not hasattr(model, "exbert"):
+        return None
     model.train()
-    with torch.no_grad(): out = model(**batch, output_expert_assignments=True)
-    idx = out.expert_assignments[-1]                      # (b, n, top_n), -1: not routed
+    with torch.no_grad():
+        out = model(**batch, output_expert_assignments=True)
+    idx = out.expert_assignments[-1]  # (b, n, top_n), -1: not routed
     return ((idx >= 0).sum() / batch["attention_mask"].sum()).item()
 
 # %% ../nbs/10_bench.ipynb #3268ee80
@@ -179,17 +241,25 @@ def bench_train(models: dict, batches: list[dict], repeats: int = 5) -> dict:
     out = {}
     for k, v in t.items():
         ideal = flops[ref] / flops[k]
-        out[k] = dict(step_s=v, examples_per_s=bs / v, speedup_vs_first=t[ref] / v, gflops_per_step=flops[k] / 1e9,
-                      flop_speedup_vs_first=ideal, vs_flop_ideal=t[ref] / v / ideal,
-                      slots_per_token=slots_per_token(models[k], batches[0]))
+        out[k] = dict(
+            step_s=v,
+            examples_per_s=bs / v,
+            speedup_vs_first=t[ref] / v,
+            gflops_per_step=flops[k] / 1e9,
+            flop_speedup_vs_first=ideal,
+            vs_flop_ideal=t[ref] / v / ideal,
+            slots_per_token=slots_per_token(models[k], batches[0]),
+        )
     return out
 
 # %% ../nbs/10_bench.ipynb #5640b3f2
 def _proc_status(field: str) -> float:
     "`field` (VmRSS: resident now, VmHWM: peak resident) of this process in MiB, from /proc/self/status (Linux)."
     for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(field + ":"): return int(line.split()[1]) / 1024
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) / 1024
     raise RuntimeError(f"/proc/self/status has no {field}")
+
 
 def _peak_child(spec: dict) -> dict:
     "In a fresh process: build the model of `spec`, train 3 steps on one synthetic batch, report peak RSS (MiB)."
@@ -199,34 +269,52 @@ def _peak_child(spec: dict) -> dict:
     batch = synthetic_batch(spec["batch_size"], spec["seq_len"], cfg.vocab_size)
     base = _proc_status("VmRSS")
     step = train_step_fn(model, [batch])
-    for i in range(3): step(i)
+    for i in range(3):
+        step(i)
     peak = _proc_status("VmHWM")
-    return dict(base_mib=base, peak_mib=peak, train_mib=peak - base,
-                params_m=sum(p.numel() for p in model.parameters()) / 1e6)
+    return dict(
+        base_mib=base, peak_mib=peak, train_mib=peak - base, params_m=sum(p.numel() for p in model.parameters()) / 1e6
+    )
 
-MMAP_THRESHOLD = 128 * 1024   # bytes: glibc's initial mmap threshold, fixed by `peak_memory` (see above)
+
+MMAP_THRESHOLD = 128 * 1024  # bytes: glibc's initial mmap threshold, fixed by `peak_memory` (see above)
+
 
 def peak_memory(spec: dict, timeout: float = 600, fixed_mmap: bool = True, setup: str = "") -> dict:
     "`_peak_child(spec)`'s report (MiB), run in a fresh Python process after the statements `setup` (Linux; `fixed_mmap`: see above)."
     code = f"{setup}\nimport json,sys; from exbert.bench import _peak_child; print('@@'+json.dumps(_peak_child(json.loads(sys.argv[1]))))"
     env = {**os.environ, "MALLOC_MMAP_THRESHOLD_": str(MMAP_THRESHOLD)} if fixed_mmap else None
-    p = subprocess.run([sys.executable, "-c", code, json.dumps(spec)], capture_output=True, text=True, timeout=timeout, env=env)
-    lines = [l for l in p.stdout.splitlines() if l.startswith("@@")]
-    if p.returncode or not lines: raise RuntimeError(f"memory probe {spec} failed (exit {p.returncode}):\n{p.stderr[-2000:]}")
+    p = subprocess.run(
+        [sys.executable, "-c", code, json.dumps(spec)], capture_output=True, text=True, timeout=timeout, env=env
+    )
+    lines = [line for line in p.stdout.splitlines() if line.startswith("@@")]
+    if p.returncode or not lines:
+        raise RuntimeError(f"memory probe {spec} failed (exit {p.returncode}):\n{p.stderr[-2000:]}")
     return json.loads(lines[-1][2:])
 
 # %% ../nbs/10_bench.ipynb #556d086e
 def bench_inference(models: dict, batches: list[dict], repeats: int = 5) -> dict:
     "Median ms per single-window forward pass (inference mode) over `batches` (batch size 1), side by side, with the FLOP ideal."
     # each round goes through all the windows, so every contender sees the same lengths
-    return {k: dict(ms_per_question=1000 * v.pop("seconds") / len(batches), **v) for k, v in time_inference(models, batches, repeats).items()}
+    return {
+        k: dict(ms_per_question=1000 * v.pop("seconds") / len(batches), **v)
+        for k, v in time_inference(models, batches, repeats).items()
+    }
 
 # %% ../nbs/10_bench.ipynb #db7d89c8
 def inference_batches(windows, batch_size: int) -> list[dict]:
     "Batches of `windows`' input ids and attention masks, each padded to its longest window, as prediction runs them."
     tok = standin_tokenizer()
-    return [dict(tok.pad([{"input_ids": windows[i]["input_ids"]} for i in range(s, min(s + batch_size, len(windows)))], return_tensors="pt"))
-            for s in range(0, len(windows), batch_size)]
+    return [
+        dict(
+            tok.pad(
+                [{"input_ids": windows[i]["input_ids"]} for i in range(s, min(s + batch_size, len(windows)))],
+                return_tensors="pt",
+            )
+        )
+        for s in range(0, len(windows), batch_size)
+    ]
+
 
 def synthetic_windows(n: int, max_length: int, vocab_size: int, seed: int = 0) -> list[dict]:
     "`n` windows of random token ids, between half of `max_length` and `max_length` long: the stand-in for real ones."
@@ -234,26 +322,42 @@ def synthetic_windows(n: int, max_length: int, vocab_size: int, seed: int = 0) -
     lengths = torch.randint(max_length // 2, max_length + 1, (n,), generator=g)
     return [{"input_ids": torch.randint(5, vocab_size, (int(k),), generator=g).tolist()} for k in lengths]
 
+
 def infer_flops(model, batch: dict) -> int:
     "Floating-point operations of one evaluation forward pass of `model` on `batch` (`FlopCounterMode`)."
     model.eval()
-    with torch.random.fork_rng(devices=[]), torch.inference_mode(), FlopCounterMode(display=False) as fc: model(**batch)
+    with torch.random.fork_rng(devices=[]), torch.inference_mode(), FlopCounterMode(display=False) as fc:
+        model(**batch)
     return fc.get_total_flops()
 
 # %% ../nbs/10_bench.ipynb #62ebc56f
 def time_inference(models: dict, batches: list[dict], repeats: int = 5) -> dict:
     "Per model: median seconds for one pass over all `batches` (inference mode, interleaved), its speed-up and FLOP ideal against the first."
-    for m in models.values(): m.eval()
+    for m in models.values():
+        m.eval()
+
     def run(m):
         def f(i):
             with torch.inference_mode():
-                for b in batches: m(input_ids=b["input_ids"], attention_mask=b["attention_mask"])
+                for b in batches:
+                    m(input_ids=b["input_ids"], attention_mask=b["attention_mask"])
+
         return f
+
     t = interleave({k: run(m) for k, m in models.items()}, repeats)
     flops = {k: sum(infer_flops(m, b) for b in batches) for k, m in models.items()}
     ref = next(iter(t))
-    return {k: dict(seconds=v, speedup_vs_first=t[ref] / v, gflops=flops[k] / 1e9, flop_speedup_vs_first=flops[ref] / flops[k],
-                    vs_flop_ideal=(t[ref] / v) / (flops[ref] / flops[k])) for k, v in t.items()}
+    return {
+        k: dict(
+            seconds=v,
+            speedup_vs_first=t[ref] / v,
+            gflops=flops[k] / 1e9,
+            flop_speedup_vs_first=flops[ref] / flops[k],
+            vs_flop_ideal=(t[ref] / v) / (flops[ref] / flops[k]),
+        )
+        for k, v in t.items()
+    }
+
 
 def bench_batched_inference(models: dict, windows, batch_sizes=(32, 64), repeats: int = 5) -> dict:
     "Per batch size: windows/s of every model over all `windows` (inference mode), side by side, and its FLOP ideal."
@@ -266,18 +370,25 @@ def bench_batched_inference(models: dict, windows, batch_sizes=(32, 64), repeats
 # %% ../nbs/10_bench.ipynb #7151afad
 class DenseBlock(nn.Module):
     "`x + ffn(LayerNorm(x))`: the dense reference for the MoE block."
+
     def __init__(self, dim: int, expert_type: str = "geglu"):
         super().__init__()
         self.norm, self.ffn = nn.LayerNorm(dim, eps=1e-12), make_experts(dim, 1, expert_type)[0]
-    def forward(self, x, attention_mask=None): return x + self.ffn(self.norm(x))
+
+    def forward(self, x, attention_mask=None):
+        return x + self.ffn(self.norm(x))
 
 # %% ../nbs/10_bench.ipynb #d5121572
 class RawSTMoEBlock(nn.Module):
     "`x + st_moe_pytorch.MoE(LayerNorm(x))`: st-moe-pytorch as it comes (pads routed like real tokens)."
+
     def __init__(self, dim: int, n_experts: int = MoEConfig.n_experts, expert_type: str = "geglu"):
         super().__init__()
         self.norm = nn.LayerNorm(dim, eps=1e-12)
-        self.moe = MoE(dim, num_experts=n_experts, experts=make_experts(dim, n_experts, expert_type), is_distributed=False)
+        self.moe = MoE(
+            dim, num_experts=n_experts, experts=make_experts(dim, n_experts, expert_type), is_distributed=False
+        )
+
     def forward(self, x, attention_mask=None):
         out, aux, *_ = self.moe(self.norm(x))
         return x + out, aux
@@ -286,57 +397,105 @@ class RawSTMoEBlock(nn.Module):
 def _fwd_bwd(block, x, mask, bf16: bool = False):
     "A function `f(i)`: forward (bf16 autocast if `bf16`) and backward of `block` on `x` (b, n, d)."
     block.train()
+
     def f(i):
         with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=bf16):
             out = block(x, mask)
-            if isinstance(out, torch.Tensor): loss = out.sum()
-            elif isinstance(out, tuple) and not hasattr(out, "aux_loss"): loss = out[0].sum() + out[1]
-            else: loss = out.hidden_states.sum() + out.aux_loss
-        loss.float().backward(); block.zero_grad(set_to_none=True); x.grad = None
+            if isinstance(out, torch.Tensor):
+                loss = out.sum()
+            elif isinstance(out, tuple) and not hasattr(out, "aux_loss"):
+                loss = out[0].sum() + out[1]
+            else:
+                loss = out.hidden_states.sum() + out.aux_loss
+        loss.float().backward()
+        block.zero_grad(set_to_none=True)
+        x.grad = None
+
     return f
 
-def bench_moe(batch_size: int = 8, seq_len: int = 256, dim: int = 384, n_experts: int = MoEConfig.n_experts, repeats: int = 5,
-              backends=("stmoe", "sorted"), raw: bool = True, expert_type: str = "geglu", device="cpu", bf16: bool = False) -> dict:
+
+def bench_moe(
+    batch_size: int = 8,
+    seq_len: int = 256,
+    dim: int = 384,
+    n_experts: int = MoEConfig.n_experts,
+    repeats: int = 5,
+    backends=("stmoe", "sorted"),
+    raw: bool = True,
+    expert_type: str = "geglu",
+    device="cpu",
+    bf16: bool = False,
+) -> dict:
     "Forward+backward seconds of the MoE block (raw st-moe and each backend) vs a dense block, and vs the ideal, on `device`."
     torch.manual_seed(0)
     x = torch.randn(batch_size, seq_len, dim, device=device, requires_grad=True)
     mask = torch.ones(batch_size, seq_len, dtype=torch.long, device=device)
     blocks = {"dense": DenseBlock(dim, expert_type)}
-    if raw: blocks["st-moe-raw"] = RawSTMoEBlock(dim, n_experts, expert_type)
+    if raw:
+        blocks["st-moe-raw"] = RawSTMoEBlock(dim, n_experts, expert_type)
     for b in backends:
-        torch.manual_seed(0); blocks[f"moe-{b}"] = MoEBlock(dim, n_experts=n_experts, expert_type=expert_type, moe_backend=b)
+        torch.manual_seed(0)
+        blocks[f"moe-{b}"] = MoEBlock(dim, n_experts=n_experts, expert_type=expert_type, moe_backend=b)
     blocks = {k: m.to(device) for k, m in blocks.items()}
     mb = blocks[f"moe-{backends[0]}"].train()
-    with torch.no_grad(): slots = ((mb(x, mask).expert_index >= 0).sum() / mask.sum()).item()
-    clock = sync_clock(device) if torch.device(device).type == "cuda" else None   # on a CPU: `CLOCK[0]`
+    with torch.no_grad():
+        slots = ((mb(x, mask).expert_index >= 0).sum() / mask.sum()).item()
+    clock = sync_clock(device) if torch.device(device).type == "cuda" else None  # on a CPU: `CLOCK[0]`
     t = interleave({k: _fwd_bwd(m, x, mask, bf16) for k, m in blocks.items()}, repeats, clock=clock)
-    res = dict(batch_size=batch_size, seq_len=seq_len, dim=dim, n_experts=n_experts, slots_per_token=slots, bf16=bf16,
-               seconds={k: v for k, v in t.items()})
+    res = dict(
+        batch_size=batch_size,
+        seq_len=seq_len,
+        dim=dim,
+        n_experts=n_experts,
+        slots_per_token=slots,
+        bf16=bf16,
+        seconds={k: v for k, v in t.items()},
+    )
     res["vs_dense"] = {k: v / t["dense"] for k, v in t.items() if k != "dense"}
     res["vs_ideal"] = {k: v / (t["dense"] * slots) for k, v in t.items() if k != "dense"}
     return res
 
 # %% ../nbs/10_bench.ipynb #21403edb
-def profile_moe(backend: str = MoEConfig.moe_backend, batch_size: int = 8, seq_len: int = 256, dim: int = 384, n_experts: int = MoEConfig.n_experts,
-                row_limit: int = 12) -> str:
+def profile_moe(
+    backend: str = MoEConfig.moe_backend,
+    batch_size: int = 8,
+    seq_len: int = 256,
+    dim: int = 384,
+    n_experts: int = MoEConfig.n_experts,
+    row_limit: int = 12,
+) -> str:
     "torch.profiler's table of the costliest operators in one fwd+bwd of the MoE block (`backend`) and of the dense block."
     torch.manual_seed(0)
     x = torch.randn(batch_size, seq_len, dim, requires_grad=True)
     mask = torch.ones(batch_size, seq_len, dtype=torch.long)
     out = []
-    for name, block in [(f"MoEBlock backend={backend}", MoEBlock(dim, n_experts=n_experts, moe_backend=backend)), ("dense", DenseBlock(dim))]:
-        f = _fwd_bwd(block, x, mask); f(0)
-        with profile() as prof: f(0)
-        out.append(f"{name}, {batch_size}x{seq_len} tokens, dim {dim}\n" +
-                   prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=row_limit))
+    for name, block in [
+        (f"MoEBlock backend={backend}", MoEBlock(dim, n_experts=n_experts, moe_backend=backend)),
+        ("dense", DenseBlock(dim)),
+    ]:
+        f = _fwd_bwd(block, x, mask)
+        f(0)
+        with profile() as prof:
+            f(0)
+        out.append(
+            f"{name}, {batch_size}x{seq_len} tokens, dim {dim}\n"
+            + prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=row_limit)
+        )
     return "\n".join(out)
 
 # %% ../nbs/10_bench.ipynb #9a888889
-def bench_experts(n_experts: int = MoEConfig.n_experts, n_tokens: int = 2048, dim: int = 384, hidden: int = 1536, slots: float = 1.22,
-                  capacity_factor: float = 1.25, repeats: int = 5) -> dict:
+def bench_experts(
+    n_experts: int = MoEConfig.n_experts,
+    n_tokens: int = 2048,
+    dim: int = 384,
+    hidden: int = 1536,
+    slots: float = 1.22,
+    capacity_factor: float = 1.25,
+    repeats: int = 5,
+) -> dict:
     "Forward+backward seconds of `n_experts` GELU experts alone: a loop over contiguous chunks, one batched GEMM, and dense."
     torch.manual_seed(0)
-    per, cap = int(n_tokens * slots / n_experts), int(n_tokens * capacity_factor / n_experts)   # balanced routing
+    per, cap = int(n_tokens * slots / n_experts), int(n_tokens * capacity_factor / n_experts)  # balanced routing
     experts = make_experts(dim, n_experts, "gelu", hidden)
     stack = lambda f: nn.Parameter(torch.stack([f(e).detach() for e in experts]))
     w1, b1 = stack(lambda e: e.lin1.weight.t()), stack(lambda e: e.lin1.bias[None])
@@ -346,16 +505,30 @@ def bench_experts(n_experts: int = MoEConfig.n_experts, n_tokens: int = 2048, di
     xp = torch.randn(n_experts, cap, dim, requires_grad=True)
     xd = torch.randn(n_tokens, dim, requires_grad=True)
     params = [*experts.parameters(), w1, b1, w2, b2, *dense.parameters(), x, xp, xd]
-    def step(f):   # one forward+backward, gradients reset to None first as an optimizer step leaves them
+
+    def step(f):  # one forward+backward, gradients reset to None first as an optimizer step leaves them
         def g(i):
-            for p in params: p.grad = None
+            for p in params:
+                p.grad = None
             f().sum().backward()
+
         return g
-    fns = dict(loop=step(lambda: torch.cat([e(c) for e, c in zip(experts, x.split(per))])),
-               bmm=step(lambda: torch.baddbmm(b2, F.gelu(torch.baddbmm(b1, xp, w1)), w2)), dense=step(lambda: dense(xd)))
+
+    fns = dict(
+        loop=step(lambda: torch.cat([e(c) for e, c in zip(experts, x.split(per))])),
+        bmm=step(lambda: torch.baddbmm(b2, F.gelu(torch.baddbmm(b1, xp, w1)), w2)),
+        dense=step(lambda: dense(xd)),
+    )
     t = interleave(fns, repeats)
-    return dict(n_experts=n_experts, n_tokens=n_tokens, tokens_per_expert=per, capacity=cap, slots_per_token=slots,
-                seconds=t, vs_ideal={k: t[k] / (t["dense"] * slots) for k in ("loop", "bmm")})
+    return dict(
+        n_experts=n_experts,
+        n_tokens=n_tokens,
+        tokens_per_expert=per,
+        capacity=cap,
+        slots_per_token=slots,
+        seconds=t,
+        vs_ideal={k: t[k] / (t["dense"] * slots) for k in ("loop", "bmm")},
+    )
 
 # %% ../nbs/10_bench.ipynb #fc125fa8
 def sweep_moe(batch_sizes=(4, 8, 16), seq_lens=(64, 128, 256, 384), base_batch=8, base_len=256, **kw) -> list[dict]:
@@ -364,21 +537,40 @@ def sweep_moe(batch_sizes=(4, 8, 16), seq_lens=(64, 128, 256, 384), base_batch=8
     return [bench_moe(b, n, **kw) for b, n in tqdm(pts, desc="MoE sweep", leave=False)]
 
 # %% ../nbs/10_bench.ipynb #2bced5df
-def sweep_train(cfg, batch_sizes=(4, 8, 16), seq_lens=(128, 256, 384), base_batch=8, base_len=256, repeats=3,
-                n_experts=MoEConfig.n_experts, backend=MoEConfig.moe_backend) -> list[dict]:
+def sweep_train(
+    cfg,
+    batch_sizes=(4, 8, 16),
+    seq_lens=(128, 256, 384),
+    base_batch=8,
+    base_len=256,
+    repeats=3,
+    n_experts=MoEConfig.n_experts,
+    backend=MoEConfig.moe_backend,
+) -> list[dict]:
     "ExBERT-4L vs V-DB training speed-up on synthetic batches over batch sizes and sequence lengths."
-    models = {"vdb": make_model("vdb", cfg), "exbert": make_model("exbert", cfg, n_experts=n_experts, moe_backend=backend)}
+    models = {
+        "vdb": make_model("vdb", cfg),
+        "exbert": make_model("exbert", cfg, n_experts=n_experts, moe_backend=backend),
+    }
     pts = [(b, base_len) for b in batch_sizes] + [(base_batch, n) for n in seq_lens if n != base_len]
     out = []
     for b, n in tqdm(pts, desc="train sweep", leave=False):
         r = bench_train(models, [synthetic_batch(b, n, cfg.vocab_size)], repeats)
-        out.append(dict(batch_size=b, seq_len=n, vdb_examples_per_s=r["vdb"]["examples_per_s"],
-                        exbert_examples_per_s=r["exbert"]["examples_per_s"], speedup=r["exbert"]["speedup_vs_first"]))
+        out.append(
+            dict(
+                batch_size=b,
+                seq_len=n,
+                vdb_examples_per_s=r["vdb"]["examples_per_s"],
+                exbert_examples_per_s=r["exbert"]["examples_per_s"],
+                speedup=r["exbert"]["speedup_vs_first"],
+            )
+        )
     return out
 
 # %% ../nbs/10_bench.ipynb #c5daed93
-def bench_padding(models: dict, windows, batch_size: int = 8, n_batches: int = 4, fixed_length: int = 384,
-                  repeats: int = 4) -> dict:
+def bench_padding(
+    models: dict, windows, batch_size: int = 8, n_batches: int = 4, fixed_length: int = 384, repeats: int = 4
+) -> dict:
     "Training examples/s of each model on the same real batches with dynamic vs fixed-length padding, side by side."
     dyn = real_batches(windows, batch_size, None, n_batches)
     fix = real_batches(windows, batch_size, fixed_length, n_batches)
@@ -387,67 +579,133 @@ def bench_padding(models: dict, windows, batch_size: int = 8, n_batches: int = 4
         fns[f"{k}|dynamic"], fns[f"{k}|fixed"] = train_step_fn(m, dyn), train_step_fn(m, fix)
     t = interleave(fns, repeats)  # round i: every contender trains on batch i (dynamic or fixed padding)
     n = batch_size
-    out = dict(mean_dynamic_length=statistics.mean(b["input_ids"].shape[1] for b in dyn), fixed_length=fixed_length,
-               real_token_fraction=float(sum(b["attention_mask"].sum() for b in dyn) / sum(b["attention_mask"].numel() for b in fix)))
+    out = dict(
+        mean_dynamic_length=statistics.mean(b["input_ids"].shape[1] for b in dyn),
+        fixed_length=fixed_length,
+        real_token_fraction=float(
+            sum(b["attention_mask"].sum() for b in dyn) / sum(b["attention_mask"].numel() for b in fix)
+        ),
+    )
     for k in models:
-        out[k] = dict(dynamic_examples_per_s=n / t[f"{k}|dynamic"], fixed_examples_per_s=n / t[f"{k}|fixed"],
-                      speedup=t[f"{k}|fixed"] / t[f"{k}|dynamic"])
+        out[k] = dict(
+            dynamic_examples_per_s=n / t[f"{k}|dynamic"],
+            fixed_examples_per_s=n / t[f"{k}|fixed"],
+            speedup=t[f"{k}|fixed"] / t[f"{k}|dynamic"],
+        )
     return out
 
 # %% ../nbs/10_bench.ipynb #11267dbb
-PEAK_TFLOPS = {"H200": 989.4, "H100": 989.4, "A100": 312.0, "L40S": 362.0, "L4": 121.0}   # dense bf16 tensor-core peaks
+PEAK_TFLOPS = {"H200": 989.4, "H100": 989.4, "A100": 312.0, "L40S": 362.0, "L4": 121.0}  # dense bf16 tensor-core peaks
+
 
 def peak_tflops(device="cuda") -> float | None:
     "The dense bf16 peak (TFLOP/s) of a CUDA `device`, from `PEAK_TFLOPS` by device name (None on a CPU or an unlisted GPU)."
-    if torch.device(device).type != "cuda": return None
+    if torch.device(device).type != "cuda":
+        return None
     name = torch.cuda.get_device_name(device)
     return next((v for k, v in PEAK_TFLOPS.items() if k in name), None)
 
 # %% ../nbs/10_bench.ipynb #ad668460
 def _peak_mib(step, device) -> float | None:
     "Peak device memory (MiB) while `step(0)` runs once (None on a CPU: see `peak_memory` for processes)."
-    if torch.device(device).type != "cuda": return None
-    torch.cuda.synchronize(device); torch.cuda.reset_peak_memory_stats(device)
-    step(0); torch.cuda.synchronize(device)
+    if torch.device(device).type != "cuda":
+        return None
+    torch.cuda.synchronize(device)
+    torch.cuda.reset_peak_memory_stats(device)
+    step(0)
+    torch.cuda.synchronize(device)
     return torch.cuda.max_memory_allocated(device) / 2**20
 
-def bench_device(cfg, device="cuda", batch_size: int = 16, seq_len: int = 256, n_experts=(8, 16), repeats: int = 10,
-                 bf16: bool | None = None) -> dict:
+
+def bench_device(
+    cfg,
+    device="cuda",
+    batch_size: int = 16,
+    seq_len: int = 256,
+    n_experts=(8, 16),
+    repeats: int = 10,
+    bf16: bool | None = None,
+) -> dict:
     "Training tokens/s, TFLOP/s, MFU and peak memory of V-DB and ExBERT-4L on `device`, side by side (bf16 where supported)."
     dev = torch.device(device)
-    if bf16 is None: bf16 = dev.type == "cuda" and torch.cuda.is_bf16_supported()
+    if bf16 is None:
+        bf16 = dev.type == "cuda" and torch.cuda.is_bf16_supported()
     models = {k: m.to(dev) for k, m in contenders(cfg, n_experts, ("sorted",)).items()}
-    batches = [{k: v.to(dev) for k, v in synthetic_batch(batch_size, seq_len, cfg.vocab_size, s).items()} for s in range(2)]
+    batches = [
+        {k: v.to(dev) for k, v in synthetic_batch(batch_size, seq_len, cfg.vocab_size, s).items()} for s in range(2)
+    ]
     steps = {k: train_step_fn(m, batches, bf16=bf16) for k, m in models.items()}
     mem = {k: _peak_mib(s, dev) for k, s in steps.items()}
     t = interleave(steps, repeats, warmup=2, clock=sync_clock(dev))
     flops = {k: train_flops(models[k], batches[0]) for k in t}
     ref, peak = next(iter(t)), peak_tflops(dev)
-    out = dict(device=torch.cuda.get_device_name(dev) if dev.type == "cuda" else str(dev), bf16=bf16, batch_size=batch_size,
-               seq_len=seq_len, repeats=repeats, peak_tflops=peak, models={})
+    out = dict(
+        device=torch.cuda.get_device_name(dev) if dev.type == "cuda" else str(dev),
+        bf16=bf16,
+        batch_size=batch_size,
+        seq_len=seq_len,
+        repeats=repeats,
+        peak_tflops=peak,
+        models={},
+    )
     for k, v in t.items():
         tf = flops[k] / v / 1e12
-        out["models"][k] = dict(step_s=v, tokens_per_s=batch_size * seq_len / v, tflops_per_s=tf, mfu=tf / peak if peak else None,
-                                speedup_vs_first=t[ref] / v, flop_speedup_vs_first=flops[ref] / flops[k], peak_mib=mem[k])
+        out["models"][k] = dict(
+            step_s=v,
+            tokens_per_s=batch_size * seq_len / v,
+            tflops_per_s=tf,
+            mfu=tf / peak if peak else None,
+            speedup_vs_first=t[ref] / v,
+            flop_speedup_vs_first=flops[ref] / flops[k],
+            peak_mib=mem[k],
+        )
     return out
 
 # %% ../nbs/10_bench.ipynb #74c18d67
 GPU_SHAPES = ((16, 256), (64, 384))
 
+
 def device_part(cfg, n_experts=(8, 16), repeats: int = 10, dim: int | None = None, log=print) -> dict | str:
     "`run_bench`'s `gpu` part: `bench_device` and the MoE block vs its ideal at `GPU_SHAPES` on the GPU (a message without one)."
-    if not torch.cuda.is_available(): return "skipped: no CUDA device"
+    if not torch.cuda.is_available():
+        return "skipped: no CUDA device"
     log("training on the GPU, V-DB vs ExBERT ...")
-    res = dict(train=[bench_device(cfg, "cuda", batch_size=b, seq_len=n, n_experts=n_experts, repeats=repeats) for b, n in GPU_SHAPES])
+    res = dict(
+        train=[
+            bench_device(cfg, "cuda", batch_size=b, seq_len=n, n_experts=n_experts, repeats=repeats)
+            for b, n in GPU_SHAPES
+        ]
+    )
     log("MoE block vs ideal on the GPU ...")
-    res["moe"] = [bench_moe(b, n, dim=dim or cfg.dim, n_experts=e, repeats=repeats, backends=("stmoe", "sorted"), raw=False, device="cuda", bf16=torch.cuda.is_bf16_supported()) for e in n_experts for b, n in GPU_SHAPES]
+    res["moe"] = [
+        bench_moe(
+            b,
+            n,
+            dim=dim or cfg.dim,
+            n_experts=e,
+            repeats=repeats,
+            backends=("stmoe", "sorted"),
+            raw=False,
+            device="cuda",
+            bf16=torch.cuda.is_bf16_supported(),
+        )
+        for e in n_experts
+        for b, n in GPU_SHAPES
+    ]
     return res
 
 # %% ../nbs/10_bench.ipynb #ba5e00fc
 def machine() -> str:
     "The CPU model and core count (the CPU model from /proc/cpuinfo where there is one), for a measurement's record."
     info = Path("/proc/cpuinfo")
-    model = next((l.split(":", 1)[1].strip() for l in info.read_text().splitlines() if l.startswith("model name")), "") if info.exists() else ""
+    model = (
+        next(
+            (line.split(":", 1)[1].strip() for line in info.read_text().splitlines() if line.startswith("model name")),
+            "",
+        )
+        if info.exists()
+        else ""
+    )
     return f"{model or platform.processor() or 'unknown CPU'}, {os.cpu_count()} cores"
 
 # %% ../nbs/10_bench.ipynb #3daa936d
@@ -456,14 +714,21 @@ def bench_memory(size: dict, n_experts=(8, 16), batch_size: int = 8, quick: bool
     cfg = backbone_config(**size)
     specs = {f"V-DB-{cfg.n_layers}L": dict(kind="vdb")}
     for e in n_experts:
-        for b in (("stmoe", "sorted") if e == n_experts[0] else ("sorted",)): specs[f"ExBERT-4L-{e}E-{b}"] = dict(kind="exbert", n_experts=e, moe_backend=b)
+        for b in ("stmoe", "sorted") if e == n_experts[0] else ("sorted",):
+            specs[f"ExBERT-4L-{e}E-{b}"] = dict(kind="exbert", n_experts=e, moe_backend=b)
     spec = lambda k: dict(specs[k], size=size, batch_size=batch_size, seq_len=seq_len, threads=torch.get_num_threads())
-    res = dict(batch_size=batch_size, seq_len=seq_len,
-               method=f"fresh process per model: VmRSS after model+batch, VmHWM after 3 train steps; MALLOC_MMAP_THRESHOLD_={MMAP_THRESHOLD}")
-    for k in specs: res[k] = peak_memory(spec(k))
-    if not quick:   # for comparison, glibc's default allocator: 3 fresh processes each for V-DB and ExBERT-8E
-        res["default_allocator"] = {k: [peak_memory(spec(k), fixed_mmap=False)["peak_mib"] for _ in range(3)]
-                                    for k in (f"V-DB-{cfg.n_layers}L", f"ExBERT-4L-{n_experts[0]}E-sorted")}
+    res = dict(
+        batch_size=batch_size,
+        seq_len=seq_len,
+        method=f"fresh process per model: VmRSS after model+batch, VmHWM after 3 train steps; MALLOC_MMAP_THRESHOLD_={MMAP_THRESHOLD}",
+    )
+    for k in specs:
+        res[k] = peak_memory(spec(k))
+    if not quick:  # for comparison, glibc's default allocator: 3 fresh processes each for V-DB and ExBERT-8E
+        res["default_allocator"] = {
+            k: [peak_memory(spec(k), fixed_mmap=False)["peak_mib"] for _ in range(3)]
+            for k in (f"V-DB-{cfg.n_layers}L", f"ExBERT-4L-{n_experts[0]}E-sorted")
+        }
     return res
 
 # %% ../nbs/10_bench.ipynb #9f264566
@@ -471,6 +736,7 @@ def gemm_shapes(size: dict, tokens: int) -> dict[str, tuple[int, int, int]]:
     "The model's main products (m, k, n) for `tokens` rows: attention projections and the FFN's two."
     d, h = size["dim"], size["hidden_dim"]
     return {"attention proj": (tokens, d, d), "ffn in": (tokens, d, h), "ffn out": (tokens, h, d)}
+
 
 def gemm_peak(shapes: dict, dtypes=("float32", "bfloat16"), repeats: int = 5) -> dict:
     "GFLOP/s of `torch.matmul` at each shape and dtype (interleaved medians), and the best per dtype: the dense floor."
@@ -482,27 +748,36 @@ def gemm_peak(shapes: dict, dtypes=("float32", "bfloat16"), repeats: int = 5) ->
             flops[f"{name}|{dt}"] = 2 * m * k * n
     t = interleave(fns, repeats)
     g = {k: flops[k] / v / 1e9 for k, v in t.items()}
-    return dict(shapes={k: list(v) for k, v in shapes.items()}, gflops=g,
-                peak={dt: max(v for k, v in g.items() if k.endswith(f"|{dt}")) for dt in dtypes})
-
+    return dict(
+        shapes={k: list(v) for k, v in shapes.items()},
+        gflops=g,
+        peak={dt: max(v for k, v in g.items() if k.endswith(f"|{dt}")) for dt in dtypes},
+    )
 
 # %% ../nbs/10_bench.ipynb #041637de
 def peak_part(res: dict, tokens: int, log=print) -> None:
     "`run_bench`'s peak part: the GEMM floor at `tokens` rows, and each measured training step's share of it."
     log(f"GEMM peak at the model's shapes ({tokens} tokens) ...")
     res["peak"] = gemm_peak(gemm_shapes(res["size"], tokens), repeats=res["repeats"])
-    for v in res.get("train", {}).values():   # each training step's achieved GFLOP/s, as a fraction of the fp32 floor
+    for v in res.get("train", {}).values():  # each training step's achieved GFLOP/s, as a fraction of the fp32 floor
         v["gflops_per_s"] = v["gflops_per_step"] / v["step_s"]
         v["of_fp32_peak"] = v["gflops_per_s"] / res["peak"]["peak"]["float32"]
 
+
 def format_peak(r: dict) -> list[str]:
     "The report lines of the peak part (none without it)."
-    if "peak" not in r: return []
+    if "peak" not in r:
+        return []
     pk = r["peak"]["peak"]
-    L = [f"\nGEMM floor at the model's shapes ({r['peak']['shapes']['ffn in'][0]} tokens): fp32 {pk['float32']:.0f} GFLOP/s, "
-         f"bf16 {pk['bfloat16']:.0f} GFLOP/s ({pk['bfloat16'] / pk['float32']:.2f}x)"]
-    return L + [f"  {k:<22} training step {v['gflops_per_s']:6.1f} GFLOP/s = {100 * v['of_fp32_peak']:4.1f}% of the fp32 GEMM peak"
-                for k, v in r.get("train", {}).items() if "of_fp32_peak" in v]
+    L = [
+        f"\nGEMM floor at the model's shapes ({r['peak']['shapes']['ffn in'][0]} tokens): fp32 {pk['float32']:.0f} GFLOP/s, "
+        f"bf16 {pk['bfloat16']:.0f} GFLOP/s ({pk['bfloat16'] / pk['float32']:.2f}x)"
+    ]
+    return L + [
+        f"  {k:<22} training step {v['gflops_per_s']:6.1f} GFLOP/s = {100 * v['of_fp32_peak']:4.1f}% of the fp32 GEMM peak"
+        for k, v in r.get("train", {}).items()
+        if "of_fp32_peak" in v
+    ]
 
 # %% ../nbs/10_bench.ipynb #4e0bb26e
 def _run_bench(quick, parts, size, batch_size, seq_len, repeats, data_dir, n_experts, log, clock) -> dict:
@@ -510,42 +785,71 @@ def _run_bench(quick, parts, size, batch_size, seq_len, repeats, data_dir, n_exp
     size = {**STANDIN_SIZE, **(size or {})}
     cfg = backbone_config(**size)
     reps = repeats or (3 if quick else 7)
-    res = dict(quick=quick, size=size, batch_size=batch_size, seq_len=seq_len, repeats=reps,
-               threads=torch.get_num_threads(), clock=clock, torch=torch.__version__, device="cpu (no GPU used)", machine=machine())
+    res = dict(
+        quick=quick,
+        size=size,
+        batch_size=batch_size,
+        seq_len=seq_len,
+        repeats=reps,
+        threads=torch.get_num_threads(),
+        clock=clock,
+        torch=torch.__version__,
+        device="cpu (no GPU used)",
+        machine=machine(),
+    )
     windows = None
     if {"train", "padding", "inference"} & set(parts):
         windows = real_windows(48 if quick else 96, data_dir)
-        res["data"] = "real: SQuAD v1.1 dev + BioASQ 7b train windows" if windows is not None else "synthetic (real data not found)"
+        res["data"] = (
+            "real: SQuAD v1.1 dev + BioASQ 7b train windows"
+            if windows is not None
+            else "synthetic (real data not found)"
+        )
         log(f"data: {res['data']}")
     if "moe" in parts:
         log("MoE block vs dense ...")
         res["moe"] = bench_moe(batch_size, seq_len, dim=size["dim"], n_experts=n_experts[0], repeats=reps * 2)
-        if len(n_experts) > 1 and not quick: res["moe_16"] = bench_moe(batch_size, seq_len, dim=size["dim"], n_experts=n_experts[1], repeats=reps * 2)
+        if len(n_experts) > 1 and not quick:
+            res["moe_16"] = bench_moe(batch_size, seq_len, dim=size["dim"], n_experts=n_experts[1], repeats=reps * 2)
     models = None
     if {"train", "inference"} & set(parts):
         models = contenders(cfg, n_experts[:1], ("stmoe", "sorted"))
-        if len(n_experts) > 1: models.update(contenders(cfg, n_experts[1:], ("sorted",) if quick else ("stmoe", "sorted")))
+        if len(n_experts) > 1:
+            models.update(contenders(cfg, n_experts[1:], ("sorted",) if quick else ("stmoe", "sorted")))
     if "train" in parts:
         log("training, V-DB vs ExBERT ...")
-        if windows is not None: batches = real_batches(windows, batch_size, None, reps)
-        else: batches = [synthetic_batch(batch_size, seq_len, cfg.vocab_size, s) for s in range(2)]
+        if windows is not None:
+            batches = real_batches(windows, batch_size, None, reps)
+        else:
+            batches = [synthetic_batch(batch_size, seq_len, cfg.vocab_size, s) for s in range(2)]
         res["train"] = bench_train(models, batches, reps)
         res["train_mean_length"] = statistics.mean(b["input_ids"].shape[1] for b in batches)
-    if "peak" in parts: peak_part(res, batch_size * int(res.get("train_mean_length") or seq_len), log)
+    if "peak" in parts:
+        peak_part(res, batch_size * int(res.get("train_mean_length") or seq_len), log)
     if "padding" in parts:
-        if windows is None: res["padding"] = "skipped: real data not found"; log(res["padding"])
+        if windows is None:
+            res["padding"] = "skipped: real data not found"
+            log(res["padding"])
         else:
             log("dynamic vs fixed padding ...")
-            pm = {f"V-DB-{cfg.n_layers}L": make_model("vdb", cfg), f"ExBERT-4L-{n_experts[0]}E-sorted": make_model("exbert", cfg, n_experts=n_experts[0])}
-            res["padding"] = bench_padding(pm, windows, batch_size=batch_size, n_batches=reps, fixed_length=384, repeats=reps)
+            pm = {
+                f"V-DB-{cfg.n_layers}L": make_model("vdb", cfg),
+                f"ExBERT-4L-{n_experts[0]}E-sorted": make_model("exbert", cfg, n_experts=n_experts[0]),
+            }
+            res["padding"] = bench_padding(
+                pm, windows, batch_size=batch_size, n_batches=reps, fixed_length=384, repeats=reps
+            )
     if "inference" in parts:
         log("inference latency ...")
         if windows is not None:
             ib = real_batches(windows, 1, None, 6 if quick else 16)
-        else: ib = [synthetic_batch(1, seq_len, cfg.vocab_size, s) for s in range(4)]
+        else:
+            ib = [synthetic_batch(1, seq_len, cfg.vocab_size, s) for s in range(4)]
         res["inference"] = bench_inference(models, ib, reps)
         log("batched inference ...")
-        ew = real_windows(64 if quick else 192, data_dir, max_length=seq_len, kind="eval") or synthetic_windows(96, seq_len, cfg.vocab_size)
+        ew = real_windows(64 if quick else 192, data_dir, max_length=seq_len, kind="eval") or synthetic_windows(
+            96, seq_len, cfg.vocab_size
+        )
         res["inference_batched"] = bench_batched_inference(models, ew, (32, 64), reps)
         res["inference_batched_windows"] = len(ew)
     if "memory" in parts:
@@ -554,50 +858,97 @@ def _run_bench(quick, parts, size, batch_size, seq_len, repeats, data_dir, n_exp
     if "scaling" in parts:
         log("scaling sweeps ...")
         q = dict(batch_sizes=(4, 16) if quick else (4, 8, 16), base_batch=batch_size, base_len=seq_len)
-        res["scaling_moe"] = sweep_moe(seq_lens=(128, 256) if quick else (64, 128, 256, 384), dim=size["dim"],
-                                       n_experts=n_experts[0], repeats=reps, raw=False, **q)
-        if len(n_experts) > 1 and not quick:   # the sorted backend (the default) with the second number of experts too
-            res["scaling_moe_16"] = sweep_moe(seq_lens=(64, 128, 256, 384), dim=size["dim"], n_experts=n_experts[1], repeats=reps,
-                                              raw=False, backends=("sorted",), **q)
+        res["scaling_moe"] = sweep_moe(
+            seq_lens=(128, 256) if quick else (64, 128, 256, 384),
+            dim=size["dim"],
+            n_experts=n_experts[0],
+            repeats=reps,
+            raw=False,
+            **q,
+        )
+        if len(n_experts) > 1 and not quick:  # the sorted backend (the default) with the second number of experts too
+            res["scaling_moe_16"] = sweep_moe(
+                seq_lens=(64, 128, 256, 384),
+                dim=size["dim"],
+                n_experts=n_experts[1],
+                repeats=reps,
+                raw=False,
+                backends=("sorted",),
+                **q,
+            )
         q = dict(q, batch_sizes=(4,) if quick else (4, 8, 16))
-        res["scaling_train"] = sweep_train(cfg, seq_lens=(128, 256) if quick else (128, 256, 384), repeats=max(2, reps - 2),
-                                           n_experts=n_experts[0], **q)
+        res["scaling_train"] = sweep_train(
+            cfg,
+            seq_lens=(128, 256) if quick else (128, 256, 384),
+            repeats=max(2, reps - 2),
+            n_experts=n_experts[0],
+            **q,
+        )
     return res
-
 
 # %% ../nbs/10_bench.ipynb #386a1e0b
 PARTS = ("moe", "train", "peak", "padding", "inference", "memory", "scaling", "gpu")
 
-def run_bench(quick: bool = True, parts=PARTS, size: dict | None = None, batch_size: int = 8, seq_len: int = 256,
-              repeats: int | None = None, data_dir=None, n_experts=(8, 16), threads: int = 1, clock: str = "cpu",
-              log=print) -> dict:
-    "Run the benchmark `parts` on `threads` torch threads timing `clock` (\"cpu\" or \"wall\"); real data from `data_dir` where found."
+
+def run_bench(
+    quick: bool = True,
+    parts=PARTS,
+    size: dict | None = None,
+    batch_size: int = 8,
+    seq_len: int = 256,
+    repeats: int | None = None,
+    data_dir=None,
+    n_experts=(8, 16),
+    threads: int = 1,
+    clock: str = "cpu",
+    log=print,
+) -> dict:
+    'Run the benchmark `parts` on `threads` torch threads timing `clock` ("cpu" or "wall"); real data from `data_dir` where found.'
     old = torch.get_num_threads(), CLOCK[0]
     torch.set_num_threads(threads)
     CLOCK[0] = dict(cpu=time.process_time, wall=time.perf_counter)[clock]
     try:
-        r = _run_bench(quick, parts, size=size, batch_size=batch_size, seq_len=seq_len, repeats=repeats, data_dir=data_dir,
-                       n_experts=n_experts, log=log, clock=clock)
-        if "gpu" in parts: r["gpu"] = device_part(backbone_config(**r["size"]), n_experts, 3 * r["repeats"], log=log)
+        r = _run_bench(
+            quick,
+            parts,
+            size=size,
+            batch_size=batch_size,
+            seq_len=seq_len,
+            repeats=repeats,
+            data_dir=data_dir,
+            n_experts=n_experts,
+            log=log,
+            clock=clock,
+        )
+        if "gpu" in parts:
+            r["gpu"] = device_part(backbone_config(**r["size"]), n_experts, 3 * r["repeats"], log=log)
         return r
-    finally: torch.set_num_threads(old[0]); CLOCK[0] = old[1]
-
+    finally:
+        torch.set_num_threads(old[0])
+        CLOCK[0] = old[1]
 
 # %% ../nbs/10_bench.ipynb #6a8c46f7
 def format_device(g) -> list[str]:
     "The lines of `format_report` for the `gpu` part."
-    if isinstance(g, str): return [f"\nGPU: {g}"]
+    if isinstance(g, str):
+        return [f"\nGPU: {g}"]
     L = []
     for d in g["train"]:
-        L.append(f"\nTraining on {d['device']} ({'bf16 autocast' if d['bf16'] else 'fp32'}), {d['batch_size']}x{d['seq_len']} tokens, "
-                 f"synthetic batches, peak {d['peak_tflops'] or '?'} TFLOP/s")
+        L.append(
+            f"\nTraining on {d['device']} ({'bf16 autocast' if d['bf16'] else 'fp32'}), {d['batch_size']}x{d['seq_len']} tokens, "
+            f"synthetic batches, peak {d['peak_tflops'] or '?'} TFLOP/s"
+        )
         for k, v in d["models"].items():
             mfu = f"MFU {100 * v['mfu']:4.1f}%" if v["mfu"] is not None else "MFU ?"
-            L.append(f"  {k:<22} {v['tokens_per_s']:9.0f} tokens/s  {v['speedup_vs_first']:5.2f}x V-DB (FLOP ideal "
-                     f"{v['flop_speedup_vs_first']:4.2f}x)  {v['tflops_per_s']:6.1f} TFLOP/s  {mfu}  peak {v['peak_mib'] or 0:6.0f} MiB")
+            L.append(
+                f"  {k:<22} {v['tokens_per_s']:9.0f} tokens/s  {v['speedup_vs_first']:5.2f}x V-DB (FLOP ideal "
+                f"{v['flop_speedup_vs_first']:4.2f}x)  {v['tflops_per_s']:6.1f} TFLOP/s  {mfu}  peak {v['peak_mib'] or 0:6.0f} MiB"
+            )
     for m in g["moe"]:
-        L.append(f"  MoE block on the GPU, {m['batch_size']}x{m['seq_len']}, {m['n_experts']} experts: "
-                 + "  ".join(f"{k} {v:.2f}x ideal" for k, v in m["vs_ideal"].items()))
+        L.append(
+            f"  MoE block on the GPU, {m['batch_size']}x{m['seq_len']}, {m['n_experts']} experts: "
+            + "  ".join(f"{k} {v:.2f}x ideal" for k, v in m["vs_ideal"].items())
+        )
     return L
 
 # %% ../nbs/10_bench.ipynb #ccf2fa4a
@@ -605,79 +956,134 @@ def bench_targets(r: dict) -> pd.DataFrame:
     "ExBERT-4L's speed and memory goals against V-DB, and what `run_bench` result `r` measured (rows for the parts it has)."
     e = [r[k]["n_experts"] for k in ("moe", "moe_16") if k in r] or [8]
     x = f"ExBERT-4L-{e[0]}E-sorted"
-    vdb = next((k for k in r.get("memory", {}) if k.startswith("V-DB")), None)   # the memory part's V-DB
-    batched = {int(k): v for k, v in r.get("inference_batched", {}).items()}   # batch sizes are strings in JSON
+    vdb = next((k for k in r.get("memory", {}) if k.startswith("V-DB")), None)  # the memory part's V-DB
+    batched = {int(k): v for k, v in r.get("inference_batched", {}).items()}  # batch sizes are strings in JSON
     rows = []
-    if x in batched.get(32, {}): rows.append(("batched inference, batch 32: windows/s over V-DB's", ">= 1.2", batched[32][x]["speedup_vs_first"]))
-    if x in r.get("inference", {}): rows.append(("inference, batch 1: speed over V-DB's", ">= 1.1", r["inference"][x]["speedup_vs_first"]))
+    if x in batched.get(32, {}):
+        rows.append(
+            ("batched inference, batch 32: windows/s over V-DB's", ">= 1.2", batched[32][x]["speedup_vs_first"])
+        )
+    if x in r.get("inference", {}):
+        rows.append(("inference, batch 1: speed over V-DB's", ">= 1.1", r["inference"][x]["speedup_vs_first"]))
     for n, k, sweep in ((e[0], "moe", "scaling_moe"), (e[-1], "moe_16", "scaling_moe_16")):
         pts = ([r[k]] if k in r else []) + r.get(sweep, [])
         if pts and (k == "moe" or len(e) > 1):
-            rows.append((f"MoE block, {n} experts: worst of {len(pts)} sizes over its ideal", "<= 1.1", max(p["vs_ideal"]["moe-sorted"] for p in pts)))
-    if x in r.get("train", {}): rows.append((f"training, {r['threads']} thread(s): examples/s over V-DB's", ">= 1.3", r["train"][x]["speedup_vs_first"]))
-    if x in r.get("memory", {}) and vdb: rows.append(("peak training memory over V-DB's", "<= 1.0", r["memory"][x]["peak_mib"] / r["memory"][vdb]["peak_mib"]))
+            rows.append(
+                (
+                    f"MoE block, {n} experts: worst of {len(pts)} sizes over its ideal",
+                    "<= 1.1",
+                    max(p["vs_ideal"]["moe-sorted"] for p in pts),
+                )
+            )
+    if x in r.get("train", {}):
+        rows.append(
+            (f"training, {r['threads']} thread(s): examples/s over V-DB's", ">= 1.3", r["train"][x]["speedup_vs_first"])
+        )
+    if x in r.get("memory", {}) and vdb:
+        rows.append(
+            ("peak training memory over V-DB's", "<= 1.0", r["memory"][x]["peak_mib"] / r["memory"][vdb]["peak_mib"])
+        )
     met = lambda goal, v: v >= float(goal[3:]) if goal.startswith(">=") else v <= float(goal[3:])
-    return pd.DataFrame([dict(target=t, goal=g, measured=round(v, 2), met="yes" if met(g, v) else "no") for t, g, v in rows],
-                        columns=["target", "goal", "measured", "met"])
+    return pd.DataFrame(
+        [dict(target=t, goal=g, measured=round(v, 2), met="yes" if met(g, v) else "no") for t, g, v in rows],
+        columns=["target", "goal", "measured", "met"],
+    )
 
 # %% ../nbs/10_bench.ipynb #d9d7c31c
 def format_report(r: dict) -> str:
     "A plain-text summary of `run_bench`'s results: ratios first, times after."
-    L = [f"exbert bench ({'quick' if r['quick'] else 'full'}; {r['device']}, {r['threads']} threads, {r['clock']} time, torch {r['torch']}); "
-         f"backbone {r['size']}, batch {r['batch_size']}, {r['repeats']} interleaved rounds, medians"]
+    L = [
+        f"exbert bench ({'quick' if r['quick'] else 'full'}; {r['device']}, {r['threads']} threads, {r['clock']} time, torch {r['torch']}); "
+        f"backbone {r['size']}, batch {r['batch_size']}, {r['repeats']} interleaved rounds, medians"
+    ]
     for key in ("moe", "moe_16"):
         if key in r:
             m = r[key]
-            L.append(f"\nMoE block fwd+bwd, {m['batch_size']}x{m['seq_len']} tokens, dim {m['dim']}, {m['n_experts']} experts; "
-                     f"{m['slots_per_token']:.3f} expert slots/token used")
+            L.append(
+                f"\nMoE block fwd+bwd, {m['batch_size']}x{m['seq_len']} tokens, dim {m['dim']}, {m['n_experts']} experts; "
+                f"{m['slots_per_token']:.3f} expert slots/token used"
+            )
             for k in m["vs_dense"]:
-                L.append(f"  {k:<12} {1000 * m['seconds'][k]:8.1f} ms  {m['vs_dense'][k]:5.2f}x dense  {m['vs_ideal'][k]:5.2f}x ideal")
+                L.append(
+                    f"  {k:<12} {1000 * m['seconds'][k]:8.1f} ms  {m['vs_dense'][k]:5.2f}x dense  {m['vs_ideal'][k]:5.2f}x ideal"
+                )
             L.append(f"  {'dense':<12} {1000 * m['seconds']['dense']:8.1f} ms")
     if "train" in r:
-        L.append(f"\nTraining (fwd+bwd+clip+fused AdamW, as the Trainer), {r.get('data', 'synthetic')}, mean padded length {r['train_mean_length']:.0f}")
+        L.append(
+            f"\nTraining (fwd+bwd+clip+fused AdamW, as the Trainer), {r.get('data', 'synthetic')}, mean padded length {r['train_mean_length']:.0f}"
+        )
         for k, v in r["train"].items():
             s = f", {v['slots_per_token']:.2f} slots/token" if v["slots_per_token"] is not None else ""
-            f = (f"  {v['gflops_per_step']:6.1f} GFLOP/step, FLOP ideal {v['flop_speedup_vs_first']:4.2f}x, "
-                 f"{100 * v['vs_flop_ideal']:3.0f}% of it") if "gflops_per_step" in v else ""
+            f = (
+                (
+                    f"  {v['gflops_per_step']:6.1f} GFLOP/step, FLOP ideal {v['flop_speedup_vs_first']:4.2f}x, "
+                    f"{100 * v['vs_flop_ideal']:3.0f}% of it"
+                )
+                if "gflops_per_step" in v
+                else ""
+            )
             L.append(f"  {k:<22} {v['examples_per_s']:7.2f} ex/s  {v['speedup_vs_first']:5.2f}x V-DB{f}{s}")
     L += format_peak(r)
     if isinstance(r.get("padding"), dict):
         p = r["padding"]
-        L.append(f"\nDynamic vs fixed {p['fixed_length']} padding (real batches; mean dynamic length {p['mean_dynamic_length']:.0f}, "
-                 f"real tokens {100 * p['real_token_fraction']:.0f}% of fixed)")
+        L.append(
+            f"\nDynamic vs fixed {p['fixed_length']} padding (real batches; mean dynamic length {p['mean_dynamic_length']:.0f}, "
+            f"real tokens {100 * p['real_token_fraction']:.0f}% of fixed)"
+        )
         for k, v in p.items():
             if isinstance(v, dict):
-                L.append(f"  {k:<22} dynamic {v['dynamic_examples_per_s']:7.2f} ex/s  fixed {v['fixed_examples_per_s']:7.2f} ex/s  {v['speedup']:5.2f}x")
-    elif "padding" in r: L.append(f"\nPadding: {r['padding']}")
+                L.append(
+                    f"  {k:<22} dynamic {v['dynamic_examples_per_s']:7.2f} ex/s  fixed {v['fixed_examples_per_s']:7.2f} ex/s  {v['speedup']:5.2f}x"
+                )
+    elif "padding" in r:
+        L.append(f"\nPadding: {r['padding']}")
     if "inference" in r:
         L.append("\nInference latency (batch 1, one window per question, inference mode)")
         for k, v in r["inference"].items():
-            ideal = f"  FLOP ideal {v['flop_speedup_vs_first']:4.2f}x, {100 * v['vs_flop_ideal']:3.0f}% of it" if "gflops" in v else ""
+            ideal = (
+                f"  FLOP ideal {v['flop_speedup_vs_first']:4.2f}x, {100 * v['vs_flop_ideal']:3.0f}% of it"
+                if "gflops" in v
+                else ""
+            )
             L.append(f"  {k:<22} {v['ms_per_question']:7.1f} ms/question  {v['speedup_vs_first']:5.2f}x V-DB{ideal}")
     for bs, rows in r.get("inference_batched", {}).items():
-        L.append(f"\nBatched inference, batch {bs}, {r['inference_batched_windows']} evaluation windows (inference mode)")
-        for k, v in rows.items(): L.append(f"  {k:<22} {v['windows_per_s']:7.1f} windows/s  {v['speedup_vs_first']:5.2f}x V-DB  "
-                                           f"FLOP ideal {v['flop_speedup_vs_first']:4.2f}x, {100 * v['vs_flop_ideal']:3.0f}% of it")
+        L.append(
+            f"\nBatched inference, batch {bs}, {r['inference_batched_windows']} evaluation windows (inference mode)"
+        )
+        for k, v in rows.items():
+            L.append(
+                f"  {k:<22} {v['windows_per_s']:7.1f} windows/s  {v['speedup_vs_first']:5.2f}x V-DB  "
+                f"FLOP ideal {v['flop_speedup_vs_first']:4.2f}x, {100 * v['vs_flop_ideal']:3.0f}% of it"
+            )
     if "memory" in r:
         m = r["memory"]
         L.append(f"\nPeak memory, training batch {m['batch_size']}x{m['seq_len']} ({m['method']})")
         for k, v in m.items():
             if isinstance(v, dict) and "peak_mib" in v:
-                L.append(f"  {k:<22} {v['params_m']:6.1f}M params  peak {v['peak_mib']:7.0f} MiB  training adds {v['train_mib']:6.0f} MiB")
+                L.append(
+                    f"  {k:<22} {v['params_m']:6.1f}M params  peak {v['peak_mib']:7.0f} MiB  training adds {v['train_mib']:6.0f} MiB"
+                )
         for k, v in m.get("default_allocator", {}).items():
             L.append(f"  {k:<22} glibc's default allocator, {len(v)} processes: peak {min(v):.0f}-{max(v):.0f} MiB")
     for key in ("scaling_moe", "scaling_moe_16"):
-        if key not in r: continue
+        if key not in r:
+            continue
         L.append(f"\nScaling: MoE block vs ideal, {r[key][0]['n_experts']} experts (batch x length: backends)")
         for p in r[key]:
-            L.append(f"  {p['batch_size']:3d} x {p['seq_len']:4d}: " + "  ".join(f"{k} {v:.2f}x" for k, v in p["vs_ideal"].items())
-                     + f"  ({p['slots_per_token']:.2f} slots/token)")
+            L.append(
+                f"  {p['batch_size']:3d} x {p['seq_len']:4d}: "
+                + "  ".join(f"{k} {v:.2f}x" for k, v in p["vs_ideal"].items())
+                + f"  ({p['slots_per_token']:.2f} slots/token)"
+            )
     if "scaling_train" in r:
         L.append("\nScaling: ExBERT-4L training speed-up over V-DB (synthetic batches)")
-        for p in r["scaling_train"]: L.append(f"  {p['batch_size']:3d} x {p['seq_len']:4d}: {p['speedup']:.2f}x")
-    if "gpu" in r: L += format_device(r["gpu"])
+        for p in r["scaling_train"]:
+            L.append(f"  {p['batch_size']:3d} x {p['seq_len']:4d}: {p['speedup']:.2f}x")
+    if "gpu" in r:
+        L += format_device(r["gpu"])
     t = bench_targets(r)
-    if len(t): L += ["\nTargets (ExBERT against V-DB)"] + ["  " + l for l in t.to_string(index=False).splitlines()]
+    if len(t):
+        L += ["\nTargets (ExBERT against V-DB)"] + ["  " + line for line in t.to_string(index=False).splitlines()]
     return "\n".join(L)
 
 # %% ../nbs/10_bench.ipynb #4d27e6ee
@@ -685,28 +1091,61 @@ def bench_cli(argv: list[str]) -> int:
     "`exbert bench`: speed and memory of V-DB, ExBERT and the MoE block, measured side by side."
     p = argparse.ArgumentParser(prog="exbert bench", description=bench_cli.__doc__)
     g = p.add_mutually_exclusive_group()
-    g.add_argument("--quick", dest="quick", action="store_true", default=True, help="few rounds, small sweeps (default)")
+    g.add_argument(
+        "--quick", dest="quick", action="store_true", default=True, help="few rounds, small sweeps (default)"
+    )
     g.add_argument("--full", dest="quick", action="store_false", help="more rounds, more batches, full sweeps")
     p.add_argument("--parts", default=",".join(PARTS), help=f"comma-separated subset of {','.join(PARTS)}")
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--seq-len", type=int, default=256, help="tokens per row for the MoE block and synthetic batches")
     p.add_argument("--repeats", type=int, default=None, help="interleaved rounds (default 3 quick, 7 full)")
-    p.add_argument("--n-experts", "--experts", nargs="+", default=["8", "16"], help="numbers of experts to compare (default 8 16; 8,16 works too)")
+    p.add_argument(
+        "--n-experts",
+        "--experts",
+        nargs="+",
+        default=["8", "16"],
+        help="numbers of experts to compare (default 8 16; 8,16 works too)",
+    )
     p.add_argument("--attention-dropout", type=float, default=0.0)
     p.add_argument("--threads", type=int, default=1, help="torch threads (default 1: see the docs)")
-    p.add_argument("--clock", choices=("cpu", "wall"), default="cpu", help="time process CPU time (default) or wall time")
-    p.add_argument("--data", dest="data_dir", default=None, help="data folder (default: $EXBERT_DATA or <repo>/../shared/data)")
-    p.add_argument("--runs", nargs=2, metavar=("BEFORE", "AFTER"), help="only compare the finished runs of two grid folders (`run_times`)")
+    p.add_argument(
+        "--clock", choices=("cpu", "wall"), default="cpu", help="time process CPU time (default) or wall time"
+    )
+    p.add_argument(
+        "--data", dest="data_dir", default=None, help="data folder (default: $EXBERT_DATA or <repo>/../shared/data)"
+    )
+    p.add_argument(
+        "--runs",
+        nargs=2,
+        metavar=("BEFORE", "AFTER"),
+        help="only compare the finished runs of two grid folders (`run_times`)",
+    )
     p.add_argument("--json", default=None, help="also write the results as JSON to this file ('-': stdout only JSON)")
     a = p.parse_args(argv)
     if a.runs:
-        print(run_times(*a.runs).to_string(index=False, float_format=lambda x: f"{x:.2f}")); return 0
+        print(run_times(*a.runs).to_string(index=False, float_format=lambda x: f"{x:.2f}"))
+        return 0
     parts = tuple(s for s in a.parts.split(",") if s)
-    if bad := [s for s in parts if s not in PARTS]: p.error(f"unknown parts {bad}; choose from {PARTS}")
+    if bad := [s for s in parts if s not in PARTS]:
+        p.error(f"unknown parts {bad}; choose from {PARTS}")
     log = (lambda s: print(s, file=sys.stderr)) if a.json == "-" else print
-    r = run_bench(a.quick, parts, size=dict(attention_dropout=a.attention_dropout), batch_size=a.batch_size, seq_len=a.seq_len, repeats=a.repeats, data_dir=a.data_dir, n_experts=tuple(int(x) for e in a.n_experts for x in e.split(",") if x), threads=a.threads, clock=a.clock, log=log)
+    r = run_bench(
+        a.quick,
+        parts,
+        size=dict(attention_dropout=a.attention_dropout),
+        batch_size=a.batch_size,
+        seq_len=a.seq_len,
+        repeats=a.repeats,
+        data_dir=a.data_dir,
+        n_experts=tuple(int(x) for e in a.n_experts for x in e.split(",") if x),
+        threads=a.threads,
+        clock=a.clock,
+        log=log,
+    )
     r["command"] = "exbert bench " + " ".join(argv)
-    if a.json == "-": print(json.dumps(r, indent=1)); return 0
+    if a.json == "-":
+        print(json.dumps(r, indent=1))
+        return 0
     print(format_report(r))
     if a.json:
         atomic_write(a.json, json.dumps(r, indent=1))
@@ -715,8 +1154,13 @@ def bench_cli(argv: list[str]) -> int:
 # %% ../nbs/10_bench.ipynb #8236171d
 def plot_bench(r: dict):
     "A figure of the ratios in `run_bench` result `r` (the parts it has)."
-    import matplotlib.pyplot as plt   # lazy: only plotting needs pyplot
-    panels = [k for k in ("moe", "train", "padding", "inference", "scaling_moe", "scaling_train") if isinstance(r.get(k), (dict, list))]
+    import matplotlib.pyplot as plt  # lazy: only plotting needs pyplot
+
+    panels = [
+        k
+        for k in ("moe", "train", "padding", "inference", "scaling_moe", "scaling_train")
+        if isinstance(r.get(k), (dict, list))
+    ]
     fig, axs = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.6), squeeze=False)
     for ax, k in zip(axs[0], panels):
         v = r[k]
@@ -725,34 +1169,54 @@ def plot_bench(r: dict):
             ax.bar(names, [v["vs_ideal"][n] for n in names], color="C0", label="vs ideal")
             ax.plot(names, [v["vs_dense"][n] for n in names], "o", color="C3", label="vs dense")
             ax.axhline(1.3, ls="--", c="k", lw=1, label="target 1.3x ideal")
-            ax.set_title(f"MoE block fwd+bwd\n{v['batch_size']}x{v['seq_len']} tokens, {v['slots_per_token']:.2f} slots/token", fontsize=9)
+            ax.set_title(
+                f"MoE block fwd+bwd\n{v['batch_size']}x{v['seq_len']} tokens, {v['slots_per_token']:.2f} slots/token",
+                fontsize=9,
+            )
         elif k == "train":
             names = list(v)
-            ax.bar([n.replace("ExBERT-", "") for n in names], [v[n]["speedup_vs_first"] for n in names], color="C1", label="measured")
+            ax.bar(
+                [n.replace("ExBERT-", "") for n in names],
+                [v[n]["speedup_vs_first"] for n in names],
+                color="C1",
+                label="measured",
+            )
             if all("flop_speedup_vs_first" in v[n] for n in names):
-                ax.plot([n.replace("ExBERT-", "") for n in names], [v[n]["flop_speedup_vs_first"] for n in names], "D", c="k", label="FLOP ideal")
+                ax.plot(
+                    [n.replace("ExBERT-", "") for n in names],
+                    [v[n]["flop_speedup_vs_first"] for n in names],
+                    "D",
+                    c="k",
+                    label="FLOP ideal",
+                )
             ax.axhline(1.3, ls="--", c="k", lw=1, label="target 1.3x V-DB")
             ax.set_title("training examples/s, ratio to V-DB", fontsize=9)
         elif k == "padding":
             names = [n for n in v if isinstance(v[n], dict)]
             ax.bar([n.replace("ExBERT-", "") for n in names], [v[n]["speedup"] for n in names], color="C2")
             ax.axhline(1.5, ls="--", c="k", lw=1, label="target 1.5x")
-            ax.set_title(f"dynamic vs fixed {v['fixed_length']} padding\ntraining examples/s ratio (real batches)", fontsize=9)
+            ax.set_title(
+                f"dynamic vs fixed {v['fixed_length']} padding\ntraining examples/s ratio (real batches)", fontsize=9
+            )
         elif k == "inference":
             names = list(v)
             ax.bar([n.replace("ExBERT-", "") for n in names], [v[n]["speedup_vs_first"] for n in names], color="C4")
             ax.set_title("inference speed (1/latency), ratio to V-DB", fontsize=9)
         elif k == "scaling_moe":
             for name in v[0]["vs_ideal"]:
-                ax.plot([f"{p['batch_size']}x{p['seq_len']}" for p in v], [p["vs_ideal"][name] for p in v], "o-", label=name)
+                ax.plot(
+                    [f"{p['batch_size']}x{p['seq_len']}" for p in v], [p["vs_ideal"][name] for p in v], "o-", label=name
+                )
             ax.axhline(1.3, ls="--", c="k", lw=1)
             ax.set_title("MoE block vs ideal, by batch x length", fontsize=9)
         elif k == "scaling_train":
             ax.plot([f"{p['batch_size']}x{p['seq_len']}" for p in v], [p["speedup"] for p in v], "o-", c="C1")
             ax.axhline(1.3, ls="--", c="k", lw=1)
             ax.set_title("ExBERT-4L-8E / V-DB training, by batch x length", fontsize=9)
-        ax.set_ylim(bottom=0); ax.tick_params(axis="x", labelrotation=30, labelsize=8)
-        if ax.get_legend_handles_labels()[0]: ax.legend(fontsize=7)
+        ax.set_ylim(bottom=0)
+        ax.tick_params(axis="x", labelrotation=30, labelsize=8)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=7)
     fig.suptitle(r.get("command", "run_bench(...)"), fontsize=9)
     fig.tight_layout()
     return fig

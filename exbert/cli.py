@@ -6,7 +6,8 @@ Docs: https://exbert-org.github.io/exbert/cli.html.md"""
 
 # %% ../nbs/09_cli.ipynb #2acd9ea9
 from __future__ import annotations
-import importlib, sys
+import importlib
+import sys
 import exbert
 
 # %% auto #0
@@ -14,23 +15,37 @@ __all__ = ['SUBCOMMANDS', 'usage', 'main']
 
 # %% ../nbs/09_cli.ipynb #2d28bf2b
 SUBCOMMANDS = {
-    "mix":       ("exbert.data",        "write a SQuAD/BioASQ training mixture as JSON Lines and print its composition"),
-    "convert":   ("exbert.model",       "convert a BERT-architecture checkpoint into DistilBERT layout"),
-    "train":     ("exbert.train",       "fine-tune one V-DB or ExBERT model on one mixture; saves <run>/model"),
-    "predict":   ("exbert.predict",     "answer every question of a SQuAD-format or JSON Lines file with a model folder"),
-    "evaluate":  ("exbert.predict",     "official EM/F1 (and BioASQ strict/lenient/MRR) of a model folder on a file"),
-    "reproduce": ("exbert.experiments", "run an experiment grid (preset quick|standard|paper), print its table, draw its figures"),
-    "demo":      ("exbert.demo",        "serve a local page that answers questions with a model folder and shows each token's expert"),
-    "tune":      ("exbert.experiments", "search ExBERT's blocks, experts, lr and dropout on validation F1 (Optuna, resumable)"),
-    "bench":     ("exbert.bench",       "benchmark training, inference and the MoE layer side by side"),
+    "mix": ("exbert.data", "write a SQuAD/BioASQ training mixture as JSON Lines and print its composition"),
+    "convert": ("exbert.model", "convert a BERT-architecture checkpoint into DistilBERT layout"),
+    "train": ("exbert.train", "fine-tune one V-DB or ExBERT model on one mixture; saves <run>/model"),
+    "predict": ("exbert.predict", "answer every question of a SQuAD-format or JSON Lines file with a model folder"),
+    "evaluate": ("exbert.predict", "official EM/F1 (and BioASQ strict/lenient/MRR) of a model folder on a file"),
+    "reproduce": (
+        "exbert.experiments",
+        "run an experiment grid (preset quick|standard|paper), print its table, draw its figures",
+    ),
+    "demo": (
+        "exbert.demo",
+        "serve a local page that answers questions with a model folder and shows each token's expert",
+    ),
+    "tune": (
+        "exbert.experiments",
+        "search ExBERT's blocks, experts, lr and dropout on validation F1 (Optuna, resumable)",
+    ),
+    "bench": ("exbert.bench", "benchmark training, inference and the MoE layer side by side"),
 }
 
 # %% ../nbs/09_cli.ipynb #fb86c4e1
 def usage() -> str:
     "The top-level help text, listing every subcommand."
     width = max(map(len, SUBCOMMANDS))
-    lines = ["usage: exbert <command> [options]", "",
-             "ExBERT: extractive QA with a sparse mixture-of-experts DistilBERT.", "", "commands:"]
+    lines = [
+        "usage: exbert <command> [options]",
+        "",
+        "ExBERT: extractive QA with a sparse mixture-of-experts DistilBERT.",
+        "",
+        "commands:",
+    ]
     lines += [f"  {name:<{width}}  {summary}" for name, (_, summary) in SUBCOMMANDS.items()]
     lines += ["", "Run `exbert <command> --help` for the options of one command."]
     return "\n".join(lines)

@@ -6,7 +6,18 @@ Docs: https://exbert-org.github.io/exbert/data.html.md"""
 
 # %% ../nbs/00_data.ipynb #761e4152
 from __future__ import annotations
-import argparse, difflib, functools, gzip, importlib.util, json, os, re, shutil, sys, tempfile, warnings
+import argparse
+import difflib
+import functools
+import gzip
+import importlib.util
+import json
+import os
+import re
+import shutil
+import sys
+import tempfile
+import warnings
 from collections import Counter
 from pathlib import Path
 
@@ -14,8 +25,11 @@ import numpy as np
 import datasets
 from datasets import Dataset, Features, Value
 from datasets.table import InMemoryTable
-try: from datasets import List as _ListFeature        # datasets >= 4
-except ImportError: from datasets import Sequence as _ListFeature
+
+try:
+    from datasets import List as _ListFeature  # datasets >= 4
+except ImportError:
+    from datasets import Sequence as _ListFeature
 
 # %% auto #0
 __all__ = ['FEATURES', 'COLUMNS', 'DOMAINS', 'TRAIN_FILES', 'TEST_FILES', 'LOAD_STATS', 'BIOASQ_VAL_BATCHES', 'SQUAD_VAL_SIZE',
@@ -27,11 +41,17 @@ __all__ = ['FEATURES', 'COLUMNS', 'DOMAINS', 'TRAIN_FILES', 'TEST_FILES', 'LOAD_
            'atomic_write', 'atomic_dir', 'write_jsonl', 'read_jsonl', 'mix_cli', 'check_keys']
 
 # %% ../nbs/00_data.ipynb #b206fbc4
-FEATURES = Features({
-    "id": Value("string"), "title": Value("string"), "context": Value("string"), "question": Value("string"),
-    "answers": {"text": _ListFeature(Value("string")), "answer_start": _ListFeature(Value("int32"))},
-    "domain": Value("string"), "group": Value("string"),
-})
+FEATURES = Features(
+    {
+        "id": Value("string"),
+        "title": Value("string"),
+        "context": Value("string"),
+        "question": Value("string"),
+        "answers": {"text": _ListFeature(Value("string")), "answer_start": _ListFeature(Value("int32"))},
+        "domain": Value("string"),
+        "group": Value("string"),
+    }
+)
 COLUMNS = list(FEATURES)
 DOMAINS = ("squad", "bioasq")
 
@@ -51,16 +71,23 @@ def take(ds: Dataset, indices) -> Dataset:
 # %% ../nbs/00_data.ipynb #ed07511a
 class DataError(ValueError):
     "Bad input data; the message names the file (or argument), the record id and the field."
+
     def __init__(self, source, record=None, field=None, problem=""):
         self.source, self.record, self.field = str(source), record, field
-        where = str(source) + (f": record {record!r}" if record is not None else "") + (f", field {field!r}" if field else "")
+        where = (
+            str(source)
+            + (f": record {record!r}" if record is not None else "")
+            + (f", field {field!r}" if field else "")
+        )
         super().__init__(f"{where}: {problem}")
 
 # %% ../nbs/00_data.ipynb #c0b65f0a
 def data_dir() -> Path | None:
     "The data folder: env `EXBERT_DATA`, else `<repo root>/../shared/data`; None when it does not exist."
     env = os.environ.get("EXBERT_DATA")
-    path = Path(env) if env else Path(importlib.util.find_spec("exbert").origin).resolve().parents[2] / "shared" / "data"
+    path = (
+        Path(env) if env else Path(importlib.util.find_spec("exbert").origin).resolve().parents[2] / "shared" / "data"
+    )
     return path if path.is_dir() else None
 
 # %% ../nbs/00_data.ipynb #1ec3a97c
@@ -68,8 +95,10 @@ def require_data_dir(data=None) -> Path:
     "`data` (default `data_dir()`) as a resolved folder, or a `FileNotFoundError` saying how to point at one."
     d = Path(data).expanduser() if data is not None else data_dir()
     if d is None or not d.is_dir():
-        raise FileNotFoundError(f"data folder {d if d is not None else '$EXBERT_DATA or <repo>/../shared/data'} not found: "
-                                "pass --data DIR (data= in Python), e.g. --data ../shared/data, or set EXBERT_DATA")
+        raise FileNotFoundError(
+            f"data folder {d if d is not None else '$EXBERT_DATA or <repo>/../shared/data'} not found: "
+            "pass --data DIR (data= in Python), e.g. --data ../shared/data, or set EXBERT_DATA"
+        )
     return d.resolve()
 
 # %% ../nbs/00_data.ipynb #ab394822
@@ -77,8 +106,15 @@ def hub_offline() -> bool:
     "Whether the Hugging Face hub is switched off (`HF_HUB_OFFLINE`): then a name that is not a local path cannot load."
     return os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes")
 
-TRAIN_FILES = {"squad": "squad/squad-v1.1-train.reconstructed.json.gz", "bioasq": "bioasq/biobert/BioASQ-train-factoid-7b.json.gz"}
-TEST_FILES = {"squad": "squad/squad-v1.1-dev.json.gz", "bioasq": "bioasq/derived/BioASQ-test-factoid-7b.answerable-squad.json.gz"}
+
+TRAIN_FILES = {
+    "squad": "squad/squad-v1.1-train.reconstructed.json.gz",
+    "bioasq": "bioasq/biobert/BioASQ-train-factoid-7b.json.gz",
+}
+TEST_FILES = {
+    "squad": "squad/squad-v1.1-dev.json.gz",
+    "bioasq": "bioasq/derived/BioASQ-test-factoid-7b.answerable-squad.json.gz",
+}
 
 # %% ../nbs/00_data.ipynb #5c8622b9
 def needs_real_data(what: str) -> Path | None:
@@ -86,7 +122,8 @@ def needs_real_data(what: str) -> Path | None:
     d = data_dir()
     print(f"real data: {what}" if d else f"SKIPPED (needs the real data folder): {what}")
     if log := os.environ.get("EXBERT_REAL_DATA_LOG"):
-        with open(log, "a") as f: f.write(f"{'ran' if d else 'skipped'}\t{what}\n")
+        with open(log, "a") as f:
+            f.write(f"{'ran' if d else 'skipped'}\t{what}\n")
     return d
 
 # %% ../nbs/00_data.ipynb #2fdf7195
@@ -95,31 +132,67 @@ def read_json(path) -> object:
     path = Path(path)
     raw = path.read_bytes()
     if raw[:2] == b"\x1f\x8b":
-        try: raw = gzip.decompress(raw)
-        except (OSError, EOFError) as e: raise DataError(path, problem=f"corrupt gzip file ({e})") from None
-    try: return json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as e: raise DataError(path, problem=f"not JSON ({e})") from None
+        try:
+            raw = gzip.decompress(raw)
+        except (OSError, EOFError) as e:
+            raise DataError(path, problem=f"corrupt gzip file ({e})") from None
+    try:
+        return json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise DataError(path, problem=f"not JSON ({e})") from None
 
 # %% ../nbs/00_data.ipynb #cccdb267
 def find_answer(context: str, text: str, start: int) -> int | None:
     "Start of the exact occurrence of `text` in `context` nearest to `start`; None when it does not occur."
-    if not text: return None
-    if 0 <= start and context[start:start + len(text)] == text: return start
+    if not text:
+        return None
+    if 0 <= start and context[start : start + len(text)] == text:
+        return start
     hits, i = [], context.find(text)
     while i >= 0:
         hits.append(i)
         i = context.find(text, i + 1)
     return min(hits, key=lambda h: (abs(h - start), h)) if hits else None
 
+# %% ../nbs/00_data.ipynb #b79cb1b8
+def _answers(answers: list, context: str, source, qid: str, strict: bool, stats: Counter) -> tuple[list, list]:
+    "The texts and (repaired) starts of one question's `answers`; an answer not in `context` is an error if `strict`, else dropped."
+    texts, starts = [], []
+    for ans in answers:
+        if not isinstance(ans, dict) or not isinstance(ans.get("text"), str):
+            raise DataError(source, qid, "answers.text", f"missing or not a string in {ans!r}")
+        if not isinstance(ans.get("answer_start"), int) or isinstance(ans.get("answer_start"), bool):
+            raise DataError(source, qid, "answers.answer_start", f"missing or not an integer in {ans!r}")
+        text, start = ans["text"], ans["answer_start"]
+        found = find_answer(context, text, start)
+        if found is None:
+            if strict:
+                raise DataError(
+                    source,
+                    qid,
+                    "answers.answer_start",
+                    f"answer text {text!r} does not occur in the context (answer_start={start})",
+                )
+            stats["dropped_answers"] += 1
+            continue
+        if found != start:
+            stats["repaired"] += 1
+        texts.append(text)
+        starts.append(found)
+    return texts, starts
+
 # %% ../nbs/00_data.ipynb #013fc8de
 def _group(domain: str, qid: str, title: str) -> str:
     return qid.split("_")[0] if domain == "bioasq" else title
 
-def squad_columns(obj, source, domain: str, strict: bool = True, allow_unanswered: bool = False,
-                  stats: Counter | None = None) -> dict[str, list]:
+
+def squad_columns(
+    obj, source, domain: str, strict: bool = True, allow_unanswered: bool = False, stats: Counter | None = None
+) -> dict[str, list]:
     "Columns of the common schema from a parsed SQuAD-format object, validating every record."
     stats = Counter() if stats is None else stats
-    if domain not in DOMAINS: raise ValueError(f"domain must be one of {DOMAINS}, not {domain!r}")
+    if domain not in DOMAINS:
+        raise ValueError(f"domain must be one of {DOMAINS}, not {domain!r}")
     if not isinstance(obj, dict) or not isinstance(obj.get("data"), list):
         raise DataError(source, field="data", problem="expected a SQuAD-format object with a 'data' list")
     cols = {c: [] for c in COLUMNS}
@@ -127,46 +200,51 @@ def squad_columns(obj, source, domain: str, strict: bool = True, allow_unanswere
     for a_i, article in enumerate(obj["data"]):
         title = str(article.get("title", "")) if isinstance(article, dict) else ""
         paragraphs = article.get("paragraphs") if isinstance(article, dict) else None
-        if not isinstance(paragraphs, list): raise DataError(source, f"article {a_i}", "paragraphs", "missing or not a list")
+        if not isinstance(paragraphs, list):
+            raise DataError(source, f"article {a_i}", "paragraphs", "missing or not a list")
         for p_i, par in enumerate(paragraphs):
             qas = par.get("qas") if isinstance(par, dict) else None
             first = qas[0].get("id") if isinstance(qas, list) and qas and isinstance(qas[0], dict) else None
             rec = first if first is not None else f"article {a_i} paragraph {p_i}"
-            if not isinstance(qas, list): raise DataError(source, rec, "qas", "missing or not a list")
+            if not isinstance(qas, list):
+                raise DataError(source, rec, "qas", "missing or not a list")
             context = par.get("context")
-            if not isinstance(context, str): raise DataError(source, rec, "context", "missing or not a string")
-            if not context.strip(): raise DataError(source, rec, "context", "empty context")
+            if not isinstance(context, str):
+                raise DataError(source, rec, "context", "missing or not a string")
+            if not context.strip():
+                raise DataError(source, rec, "context", "empty context")
             for q_i, qa in enumerate(qas):
                 qid = qa.get("id") if isinstance(qa, dict) else None
-                if qid is None: raise DataError(source, f"article {a_i} paragraph {p_i} question {q_i}", "id", "missing")
+                if qid is None:
+                    raise DataError(source, f"article {a_i} paragraph {p_i} question {q_i}", "id", "missing")
                 qid = str(qid)
-                if qid in seen: raise DataError(source, qid, "id", "duplicate id")
+                if qid in seen:
+                    raise DataError(source, qid, "id", "duplicate id")
                 seen.add(qid)
                 question = qa.get("question")
-                if not isinstance(question, str) or not question.strip(): raise DataError(source, qid, "question", "missing or empty")
-                answers = qa.get("answers", [] if allow_unanswered else None)   # test files may omit it
-                if not isinstance(answers, list): raise DataError(source, qid, "answers", "missing or not a list")
-                texts, starts = [], []
-                for ans in answers:
-                    if not isinstance(ans, dict) or not isinstance(ans.get("text"), str):
-                        raise DataError(source, qid, "answers.text", f"missing or not a string in {ans!r}")
-                    if not isinstance(ans.get("answer_start"), int) or isinstance(ans.get("answer_start"), bool):
-                        raise DataError(source, qid, "answers.answer_start", f"missing or not an integer in {ans!r}")
-                    text, start = ans["text"], ans["answer_start"]
-                    found = find_answer(context, text, start)
-                    if found is None:
-                        if strict: raise DataError(source, qid, "answers.answer_start",
-                                                   f"answer text {text!r} does not occur in the context (answer_start={start})")
-                        stats["dropped_answers"] += 1
-                        continue
-                    if found != start: stats["repaired"] += 1
-                    texts.append(text); starts.append(found)
+                if not isinstance(question, str) or not question.strip():
+                    raise DataError(source, qid, "question", "missing or empty")
+                answers = qa.get("answers", [] if allow_unanswered else None)  # test files may omit it
+                if not isinstance(answers, list):
+                    raise DataError(source, qid, "answers", "missing or not a list")
+                texts, starts = _answers(answers, context, source, qid, strict=strict, stats=stats)
                 if not texts and not allow_unanswered:
-                    if strict and not answers: raise DataError(source, qid, "answers", "empty answer list")
+                    if strict and not answers:
+                        raise DataError(source, qid, "answers", "empty answer list")
                     stats["dropped_records"] += 1
                     continue
-                for col, val in zip(COLUMNS, (qid, title, context, question, {"text": texts, "answer_start": starts},
-                                              domain, _group(domain, qid, title))):
+                for col, val in zip(
+                    COLUMNS,
+                    (
+                        qid,
+                        title,
+                        context,
+                        question,
+                        {"text": texts, "answer_start": starts},
+                        domain,
+                        _group(domain, qid, title),
+                    ),
+                ):
                     cols[col].append(val)
     stats["records"] += len(cols["id"])
     return cols
@@ -174,42 +252,76 @@ def squad_columns(obj, source, domain: str, strict: bool = True, allow_unanswere
 # %% ../nbs/00_data.ipynb #f497c67e
 LOAD_STATS: dict[str, Counter] = {}
 
+
 @functools.lru_cache(maxsize=64)
 def _load_file_cached(path: str, mtime_ns: int, size: int, domain: str, strict: bool, allow_unanswered: bool):
     stats = Counter()
-    cols = squad_columns(read_json(path), path, domain=domain, strict=strict, allow_unanswered=allow_unanswered, stats=stats)
+    cols = squad_columns(
+        read_json(path), path, domain=domain, strict=strict, allow_unanswered=allow_unanswered, stats=stats
+    )
     LOAD_STATS[path] = stats
-    if stats["repaired"]: warnings.warn(f"{path}: repaired {stats['repaired']} answer offsets to the nearest exact occurrence")
+    if stats["repaired"]:
+        warnings.warn(
+            f"{path}: repaired {stats['repaired']} answer offsets to the nearest exact occurrence", stacklevel=2
+        )
     if stats["dropped_answers"] or stats["dropped_records"]:
-        warnings.warn(f"{path}: dropped {stats['dropped_answers']} answers whose text is not in the context "
-                      f"and {stats['dropped_records']} records left without an answer (strict=False)")
+        warnings.warn(
+            f"{path}: dropped {stats['dropped_answers']} answers whose text is not in the context "
+            f"and {stats['dropped_records']} records left without an answer (strict=False)",
+            stacklevel=2,
+        )
     return Dataset.from_dict(cols, features=FEATURES)
+
 
 def load_qa_file(path, domain: str, strict: bool = True, allow_unanswered: bool = False) -> Dataset:
     "A local SQuAD-format JSON file (plain or gzipped) as a Dataset of the common schema; cached per process."
     path = Path(path).resolve()
-    if not path.is_file(): raise FileNotFoundError(f"no such data file: {path}")
+    if not path.is_file():
+        raise FileNotFoundError(f"no such data file: {path}")
     st = path.stat()
-    return _load_file_cached(str(path), st.st_mtime_ns, size=st.st_size, domain=domain, strict=strict, allow_unanswered=allow_unanswered)
+    return _load_file_cached(
+        str(path), st.st_mtime_ns, size=st.st_size, domain=domain, strict=strict, allow_unanswered=allow_unanswered
+    )
 
 # %% ../nbs/00_data.ipynb #2bc529fe
 def _from_hub(name: str, split: str, domain: str, strict: bool) -> Dataset:
     "Thin hub path (needs network): a SQuAD-format hub dataset, validated like a local file."
     hub = datasets.load_dataset(name, split=split)
     missing = {"id", "context", "question", "answers"} - set(hub.column_names)
-    if missing: raise DataError(f"{name}[{split}]", field=", ".join(sorted(missing)), problem="hub dataset lacks these columns")
-    data = [{"title": str(r.get("title", name)), "paragraphs": [{"context": r["context"], "qas": [{
-              "id": r["id"], "question": r["question"],
-              "answers": [{"text": t, "answer_start": int(s)} for t, s in zip(r["answers"]["text"], r["answers"]["answer_start"])]}]}]}
-            for r in hub]
+    if missing:
+        raise DataError(f"{name}[{split}]", field=", ".join(sorted(missing)), problem="hub dataset lacks these columns")
+    data = [
+        {
+            "title": str(r.get("title", name)),
+            "paragraphs": [
+                {
+                    "context": r["context"],
+                    "qas": [
+                        {
+                            "id": r["id"],
+                            "question": r["question"],
+                            "answers": [
+                                {"text": t, "answer_start": int(s)}
+                                for t, s in zip(r["answers"]["text"], r["answers"]["answer_start"])
+                            ],
+                        }
+                    ],
+                }
+            ],
+        }
+        for r in hub
+    ]
     return Dataset.from_dict(squad_columns({"data": data}, f"{name}[{split}]", domain, strict), features=FEATURES)
+
 
 def _load(path_or_name, split, domain, strict, allow_unanswered=False) -> Dataset:
     p = Path(path_or_name)
-    if p.exists(): return load_qa_file(p, domain, strict, allow_unanswered)
+    if p.exists():
+        return load_qa_file(p, domain, strict, allow_unanswered)
     if p.suffix in (".json", ".gz", ".jsonl") or str(path_or_name).startswith((".", "/", "~")):
         raise FileNotFoundError(f"no such data file: {p} (and {str(path_or_name)!r} is not a hub name)")
     return _from_hub(str(path_or_name), split, domain, strict)
+
 
 def load_squad(path_or_name="rajpurkar/squad", split: str = "train", strict: bool = True) -> Dataset:
     "SQuAD v1.1 from a local SQuAD-format file or a hub name, in the common schema (group = article title)."
@@ -230,20 +342,28 @@ def load_bioasq_gold(paths) -> dict[str, list[list[str]]]:
         if not isinstance(obj, dict) or not isinstance(obj.get("questions"), list):
             raise DataError(path, field="questions", problem="expected a BioASQ golden object with a 'questions' list")
         for i, q in enumerate(obj["questions"]):
-            if not isinstance(q, dict) or q.get("type") != "factoid": continue
-            if not q.get("id"): raise DataError(path, f"question {i}", "id", "missing")
+            if not isinstance(q, dict) or q.get("type") != "factoid":
+                continue
+            if not q.get("id"):
+                raise DataError(path, f"question {i}", "id", "missing")
             answer = q.get("exact_answer")
-            if not isinstance(answer, list): raise DataError(path, q["id"], "exact_answer", "missing or not a list")
-            syns = [[s.strip() for s in (a if isinstance(a, list) else [a]) if isinstance(s, str) and s.strip()] for a in answer]
+            if not isinstance(answer, list):
+                raise DataError(path, q["id"], "exact_answer", "missing or not a list")
+            syns = [
+                [s.strip() for s in (a if isinstance(a, list) else [a]) if isinstance(s, str) and s.strip()]
+                for a in answer
+            ]
             gold[q["id"]] = [s for s in syns if s]
     return gold
 
 # %% ../nbs/00_data.ipynb #ceca4cb2
 def _find_synonym(context: str, syn: str) -> int | None:
     i = context.find(syn)
-    if i >= 0: return i
+    if i >= 0:
+        return i
     m = re.search(re.escape(syn), context, flags=re.IGNORECASE)
     return m.start() if m else None
+
 
 def answerable_from_gold(snippets: Dataset, gold: dict[str, list[list[str]]]) -> Dataset:
     "The snippets that contain a gold synonym of their question, with those spans as answers."
@@ -253,19 +373,26 @@ def answerable_from_gold(snippets: Dataset, gold: dict[str, list[list[str]]]) ->
         for syns in gold.get(row["group"], []):
             for syn in syns:
                 i = _find_synonym(row["context"], syn)
-                if i is None: continue
-                span = (row["context"][i:i + len(syn)], i)
-                if span not in seen: seen.add(span); found.append(span)
-        if not found: continue
-        for c in COLUMNS: cols[c].append(row[c])
+                if i is None:
+                    continue
+                span = (row["context"][i : i + len(syn)], i)
+                if span not in seen:
+                    seen.add(span)
+                    found.append(span)
+        if not found:
+            continue
+        for c in COLUMNS:
+            cols[c].append(row[c])
         cols["answers"][-1] = {"text": [t for t, _ in found], "answer_start": [s for _, s in found]}
     return Dataset.from_dict(cols, features=FEATURES)
 
 # %% ../nbs/00_data.ipynb #63142541
 def _need(d: Path, rel: str) -> Path:
     p = d / rel
-    if not p.is_file(): raise FileNotFoundError(f"missing data file {p} (see {d / 'README.md'})")
+    if not p.is_file():
+        raise FileNotFoundError(f"missing data file {p} (see {d / 'README.md'})")
     return p
+
 
 def load_bioasq_test_gold(data_dir=None) -> tuple[Dataset, dict[str, list[list[str]]]]:
     "All 7b test snippets (no answers) and the 7b factoid gold synonym lists, for strict/lenient/MRR."
@@ -285,11 +412,14 @@ def split_by_group(ds: Dataset, test_size, seed: int = 0) -> tuple[Dataset, Data
     order = np.random.default_rng(seed).permutation(sorted(counts))
     held, got = set(), 0
     for g in order:
-        if got >= target: break
-        held.add(g); got += counts[g]
+        if got >= target:
+            break
+        held.add(g)
+        got += counts[g]
     heldout = [i for i, g in enumerate(groups) if g in held]
     train = [i for i, g in enumerate(groups) if g not in held]
-    if not train: raise DataError("test_size", problem=f"{test_size!r} leaves no group for training")
+    if not train:
+        raise DataError("test_size", problem=f"{test_size!r} leaves no group for training")
     return take(ds, train), take(ds, heldout)
 
 # %% ../nbs/00_data.ipynb #f1cc96f8
@@ -299,6 +429,7 @@ def normalize_question(q: str) -> str:
 
 # %% ../nbs/00_data.ipynb #18a6c487
 BIOASQ_VAL_BATCHES = [f"{y}b-{b}" for y in (4, 5, 6) for b in range(1, 6)]
+
 
 def bioasq_validation(d: Path, pool: Dataset, test: Dataset) -> tuple[Dataset, dict]:
     "BioASQ validation set from the 4b-6b test batches, leakage-free against `pool` and `test`; with a report."
@@ -320,19 +451,29 @@ def bioasq_validation(d: Path, pool: Dataset, test: Dataset) -> tuple[Dataset, d
             rep["in_train_by_text"] += in_train_text
             rep["in_train_by_text_not_id"] += in_train_text and not in_train_id
             rep["in_7b_test"] += qid in test_ids or t in test_texts
-            if qid in ids or t in texts: continue
-            if qid in taken_ids or t in taken_texts: rep["repeated_across_batches"] += 1; continue
-            keep.add(qid); taken_ids.add(qid); taken_texts.add(t)
+            if qid in ids or t in texts:
+                continue
+            if qid in taken_ids or t in taken_texts:
+                rep["repeated_across_batches"] += 1
+                continue
+            keep.add(qid)
+            taken_ids.add(qid)
+            taken_texts.add(t)
         kept_parts.append(take(snippets, [i for i, g in enumerate(column(snippets, "group")) if g in keep]))
     kept = datasets.concatenate_datasets(kept_parts)
     val = answerable_from_gold(kept, gold)
-    rep.update(kept_questions=len(set(column(kept, "group"))), kept_snippets=len(kept),
-               val_questions=len(set(column(val, "group"))), val_snippets=len(val),
-               val_answers=sum(len(a["text"]) for a in column(val, "answers")))
+    rep.update(
+        kept_questions=len(set(column(kept, "group"))),
+        kept_snippets=len(kept),
+        val_questions=len(set(column(val, "group"))),
+        val_snippets=len(val),
+        val_answers=sum(len(a["text"]) for a in column(val, "answers")),
+    )
     return val, dict(rep)
 
 # %% ../nbs/00_data.ipynb #442c32cc
 SQUAD_VAL_SIZE = 1000
+
 
 @functools.lru_cache(maxsize=4)
 def _benchmark(d: str, squad_val_size: int, seed: int):
@@ -343,10 +484,16 @@ def _benchmark(d: str, squad_val_size: int, seed: int):
     bioasq_test = load_bioasq(_need(d, TEST_FILES["bioasq"]))
     test_snippets, _ = load_bioasq_test_gold(d)
     bioasq_val, report = bioasq_validation(d, bioasq_pool, test_snippets)
-    sets = dict(squad_pool=squad_pool, squad_val=squad_val,
-                squad_test=load_squad(_need(d, TEST_FILES["squad"])),
-                bioasq_pool=bioasq_pool, bioasq_val=bioasq_val, bioasq_test=bioasq_test)
+    sets = dict(
+        squad_pool=squad_pool,
+        squad_val=squad_val,
+        squad_test=load_squad(_need(d, TEST_FILES["squad"])),
+        bioasq_pool=bioasq_pool,
+        bioasq_val=bioasq_val,
+        bioasq_test=bioasq_test,
+    )
     return sets, report
+
 
 def load_benchmark(data_dir=None, *, squad_val_size: int = SQUAD_VAL_SIZE, seed: int = 0) -> dict[str, Dataset]:
     "The fixed pools and held-out sets: squad_pool/val/test and bioasq_pool/val/test (cached per process)."
@@ -360,19 +507,25 @@ def bioasq_val_report(data_dir=None, *, squad_val_size: int = SQUAD_VAL_SIZE, se
 # %% ../nbs/00_data.ipynb #0b3e56d9
 SYLLABLES = ("ka", "lo", "mi", "ren", "tu", "sa", "vi", "dor", "pel", "qui", "zan", "bo", "fen", "ga", "hul", "nim")
 
+
 def _word(rng, parts: int = 2, taken: set | None = None) -> str:
     "An invented word of `parts` syllables; one not in `taken` (then added to it) when given."
     while True:
         w = "".join(rng.choice(SYLLABLES, parts)).capitalize()
-        if taken is None or w not in taken: break
-    if taken is not None: taken.add(w)
+        if taken is None or w not in taken:
+            break
+    if taken is not None:
+        taken.add(w)
     return w
+
 
 def _qa(qid: str, question: str, context: str, answer: str | None) -> dict:
     "One SQuAD-format question; `answer` (a span of `context`) or None for an unanswered BioASQ test snippet."
-    return {"id": qid, "question": question,
-            "answers": [] if answer is None else [{"text": answer, "answer_start": context.index(answer)}]}
-
+    return {
+        "id": qid,
+        "question": question,
+        "answers": [] if answer is None else [{"text": answer, "answer_start": context.index(answer)}],
+    }
 
 # %% ../nbs/00_data.ipynb #7ba7ab7f
 def _squad_articles(rng, taken: set, prefix: str, n_articles: int, n_paragraphs: int = 4) -> list[dict]:
@@ -381,16 +534,34 @@ def _squad_articles(rng, taken: set, prefix: str, n_articles: int, n_paragraphs:
     for k in range(n_articles):
         paragraphs = []
         for j in range(n_paragraphs):
-            first, name, city, school, subject = _word(rng), _word(rng, 3, taken), _word(rng), _word(rng, 3), _word(rng).lower()
+            first, name, city, school, subject = (
+                _word(rng),
+                _word(rng, 3, taken),
+                _word(rng),
+                _word(rng, 3),
+                _word(rng).lower(),
+            )
             year = str(1800 + int(rng.integers(0, 200)))
-            ctx = (f"{first} {name} was born in {city} in {year}. Later {first} studied {subject} at the University of "
-                   f"{school}, where the library still keeps the notes of those years.")
-            qs = [("Where was {n} born?", city), ("In which year was {n} born?", year), ("What did {n} study?", subject)]
-            paragraphs.append({"context": ctx, "qas": [_qa(f"{prefix}-{k:03d}-{j}-{i}", q.format(n=f"{first} {name}"), ctx, a)
-                                                        for i, (q, a) in enumerate(qs)]})
+            ctx = (
+                f"{first} {name} was born in {city} in {year}. Later {first} studied {subject} at the University of "
+                f"{school}, where the library still keeps the notes of those years."
+            )
+            qs = [
+                ("Where was {n} born?", city),
+                ("In which year was {n} born?", year),
+                ("What did {n} study?", subject),
+            ]
+            paragraphs.append(
+                {
+                    "context": ctx,
+                    "qas": [
+                        _qa(f"{prefix}-{k:03d}-{j}-{i}", q.format(n=f"{first} {name}"), ctx, a)
+                        for i, (q, a) in enumerate(qs)
+                    ],
+                }
+            )
         articles.append({"title": f"Synthetic_{prefix}_{k:03d}", "paragraphs": paragraphs})
     return articles
-
 
 # %% ../nbs/00_data.ipynb #bdce1004
 def _bio_questions(rng, taken: set, n: int) -> list[dict]:
@@ -398,48 +569,72 @@ def _bio_questions(rng, taken: set, n: int) -> list[dict]:
     qs = []
     for _ in range(n):
         gene, disease = _word(rng).upper() + str(int(rng.integers(1, 9))), _word(rng, 3, taken).lower() + " syndrome"
-        qs.append(dict(id="".join(rng.choice(list("0123456789abcdef"), 24)), gene=gene,
-                       body=f"Which gene is mutated in {disease}?",
-                       snippets=[f"Mutations in {gene} cause {disease} in most reported families.",
-                                 f"Patients with {disease} carried loss-of-function variants of {gene}.",
-                                 f"{_word(rng, 3)}mab was tested in {disease}, a disorder of unknown cause."]))
+        qs.append(
+            dict(
+                id="".join(rng.choice(list("0123456789abcdef"), 24)),
+                gene=gene,
+                body=f"Which gene is mutated in {disease}?",
+                snippets=[
+                    f"Mutations in {gene} cause {disease} in most reported families.",
+                    f"Patients with {disease} carried loss-of-function variants of {gene}.",
+                    f"{_word(rng, 3)}mab was tested in {disease}, a disorder of unknown cause.",
+                ],
+            )
+        )
     return qs
 
+
 def _bioasq_file(qs: list[dict], title: str, answers: str) -> dict:
-    "BioBERT's SQuAD format, one paragraph per snippet: the answering snippets with their answer (`answers=\"answerable\"`) or all snippets without (\"none\")."
+    'BioBERT\'s SQuAD format, one paragraph per snippet: the answering snippets with their answer (`answers="answerable"`) or all snippets without ("none").'
     paras = []
     for q in qs:
         for i, s in enumerate(q["snippets"]):
             found = q["gene"] if q["gene"] in s else None
-            if answers == "answerable" and found is None: continue
-            paras.append({"context": s, "qas": [_qa(f"{q['id']}_{i + 1:03d}", q["body"], s, None if answers == "none" else found)]})
+            if answers == "answerable" and found is None:
+                continue
+            paras.append(
+                {
+                    "context": s,
+                    "qas": [_qa(f"{q['id']}_{i + 1:03d}", q["body"], s, None if answers == "none" else found)],
+                }
+            )
     return {"version": title, "data": [{"title": title, "paragraphs": paras}]}
+
 
 def _golden(qs: list[dict]) -> dict:
     "A BioASQ golden file: the factoid answers (synonym lists), and one yes/no question that loaders must skip."
-    return {"questions": [{"id": q["id"], "type": "factoid", "body": q["body"], "exact_answer": [[q["gene"], q["gene"].lower()]]}
-                          for q in qs] + [{"id": "0" * 24, "type": "yesno", "body": "Is this synthetic?", "exact_answer": "yes"}]}
-
+    return {
+        "questions": [
+            {"id": q["id"], "type": "factoid", "body": q["body"], "exact_answer": [[q["gene"], q["gene"].lower()]]}
+            for q in qs
+        ]
+        + [{"id": "0" * 24, "type": "yesno", "body": "Is this synthetic?", "exact_answer": "yes"}]
+    }
 
 # %% ../nbs/00_data.ipynb #c3cd184a
 def synthetic_files(seed: int = 0) -> dict[str, object]:
     "The synthetic data folder's files, `{relative path: JSON object}`, in `../shared/data`'s layout."
-    rng, taken = np.random.default_rng(seed), set()   # names never repeat: no two questions ask the same thing
+    rng, taken = np.random.default_rng(seed), set()  # names never repeat: no two questions ask the same thing
     train, test = _bio_questions(rng, taken, 80), _bio_questions(rng, taken, 30)
-    files = {"squad/squad-v1.1-train.reconstructed.json.gz": {"version": "1.1", "data": _squad_articles(rng, taken, "train", 110)},
-             "squad/squad-v1.1-dev.json.gz": {"version": "1.1", "data": _squad_articles(rng, taken, "dev", 12)},
-             "bioasq/biobert/BioASQ-train-factoid-7b.json.gz": _bioasq_file(train, "BioASQ8b", "answerable"),
-             "bioasq/biobert/BioASQ-test-factoid-7b.json.gz": _bioasq_file(test, "BioASQ8b", "none"),
-             "bioasq/biobert/7B_golden.json.gz": _golden(test),
-             "bioasq/derived/BioASQ-test-factoid-7b.answerable-squad.json.gz": _bioasq_file(test, "BioASQ7b", "answerable")}
+    files = {
+        "squad/squad-v1.1-train.reconstructed.json.gz": {
+            "version": "1.1",
+            "data": _squad_articles(rng, taken, "train", 110),
+        },
+        "squad/squad-v1.1-dev.json.gz": {"version": "1.1", "data": _squad_articles(rng, taken, "dev", 12)},
+        "bioasq/biobert/BioASQ-train-factoid-7b.json.gz": _bioasq_file(train, "BioASQ8b", "answerable"),
+        "bioasq/biobert/BioASQ-test-factoid-7b.json.gz": _bioasq_file(test, "BioASQ8b", "none"),
+        "bioasq/biobert/7B_golden.json.gz": _golden(test),
+        "bioasq/derived/BioASQ-test-factoid-7b.answerable-squad.json.gz": _bioasq_file(test, "BioASQ7b", "answerable"),
+    }
     for y in (4, 5, 6):
         for b in range(1, 6):
             qs = _bio_questions(rng, taken, 3)
-            if (y, b) == (4, 1): qs += [train[0], dict(test[0], id="f" * 24)]   # leaks: a training id, a test question's text
+            if (y, b) == (4, 1):
+                qs += [train[0], dict(test[0], id="f" * 24)]  # leaks: a training id, a test question's text
             files[f"bioasq/biobert/BioASQ-test-factoid-{y}b-{b}.json.gz"] = _bioasq_file(qs, "BioASQ8b", "none")
             files[f"bioasq/biobert/{y}B{b}_golden.json.gz"] = _golden(qs)
     return files
-
 
 # %% ../nbs/00_data.ipynb #165faccb
 SYNTHETIC_README = """# Synthetic ExBERT data (invented, for tests)
@@ -448,9 +643,11 @@ The layout and formats of ../shared/data (SQuAD v1.1 and BioASQ in BioBERT's SQu
 filled with invented people and genes by `exbert.data.write_synthetic_data`. Not for measuring anything.
 """
 
+
 def write_synthetic_data(out, seed: int = 0) -> Path:
     "Write the synthetic data folder to `out` (replaced whole); the same `seed` gives the same bytes."
-    out = Path(out); out.parent.mkdir(parents=True, exist_ok=True)
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}."))
     try:
         for rel, obj in synthetic_files(seed).items():
@@ -458,34 +655,44 @@ def write_synthetic_data(out, seed: int = 0) -> Path:
             with open(tmp / rel, "wb") as f, gzip.GzipFile(filename="", fileobj=f, mode="wb", mtime=0) as g:
                 g.write(json.dumps(obj, ensure_ascii=False).encode())
         (tmp / "README.md").write_text(SYNTHETIC_README)
-        if out.exists(): shutil.rmtree(out)
+        if out.exists():
+            shutil.rmtree(out)
         os.replace(tmp, out)
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True); raise
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     return out
 
 # %% ../nbs/00_data.ipynb #73373ec2
 ORDERS = ("shuffled", "serial")
-PAPER_RATIOS = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)   # SQuAD fraction: 0:100, 20:80, ..., 100:0
+PAPER_RATIOS = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)  # SQuAD fraction: 0:100, 20:80, ..., 100:0
 
-def make_mixture(squad: Dataset, bioasq: Dataset, ratio: float, size: int = 4000,
-                 order: str = "shuffled", seed: int = 0) -> Dataset:
+
+def make_mixture(
+    squad: Dataset, bioasq: Dataset, ratio: float, size: int = 4000, order: str = "shuffled", seed: int = 0
+) -> Dataset:
     "A `size`-example mixture with round(size*ratio) SQuAD examples, the rest BioASQ, in `order`."
     if isinstance(ratio, bool) or not isinstance(ratio, (int, float)) or not 0 <= ratio <= 1:
         raise DataError("ratio", problem=f"must be a number in [0, 1], not {ratio!r}")
-    if order not in ORDERS: raise DataError("order", problem=f"must be one of {ORDERS}, not {order!r}")
+    if order not in ORDERS:
+        raise DataError("order", problem=f"must be one of {ORDERS}, not {order!r}")
     if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 1:
         raise DataError("size", problem=f"must be a positive integer, not {size!r}")
-    n_squad = int(round(size * ratio)); n_bioasq = size - n_squad
+    n_squad = int(round(size * ratio))
+    n_bioasq = size - n_squad
     for name, ds, n in (("squad", squad, n_squad), ("bioasq", bioasq, n_bioasq)):
-        if n > len(ds): raise DataError(f"{name} pool", problem=f"needs {n} examples for ratio={ratio} "
-                                        f"and size={size}, but has only {len(ds)}")
+        if n > len(ds):
+            raise DataError(
+                f"{name} pool", problem=f"needs {n} examples for ratio={ratio} and size={size}, but has only {len(ds)}"
+            )
     i_squad = np.random.default_rng([seed, 0]).choice(len(squad), n_squad, replace=False)
     i_bioasq = np.random.default_rng([seed, 1]).choice(len(bioasq), n_bioasq, replace=False)
     mix = datasets.concatenate_datasets([take(squad, i_squad), take(bioasq, i_bioasq)])
-    if order == "shuffled": mix = take(mix, np.random.default_rng([seed, 2]).permutation(size))
+    if order == "shuffled":
+        mix = take(mix, np.random.default_rng([seed, 2]).permutation(size))
     dup = [k for k, v in Counter(column(mix, "id")).items() if v > 1]
-    if dup: raise DataError("mixture", dup[0], "id", f"{len(dup)} duplicate ids: are the two pools overlapping?")
+    if dup:
+        raise DataError("mixture", dup[0], "id", f"{len(dup)} duplicate ids: are the two pools overlapping?")
     return mix
 
 # %% ../nbs/00_data.ipynb #44d8054b
@@ -494,45 +701,62 @@ def composition(ds: Dataset) -> dict:
     doms, groups = column(ds, "domain"), column(ds, "group")
     last_squad = max((i for i, d in enumerate(doms) if d == "squad"), default=-1)
     first_bio = min((i for i, d in enumerate(doms) if d == "bioasq"), default=len(doms))
-    return {"n": len(doms), "counts": {d: doms.count(d) for d in DOMAINS},
-            "groups": {d: len({g for g, x in zip(groups, doms) if x == d}) for d in DOMAINS},
-            "first_domain": doms[0] if doms else None, "last_domain": doms[-1] if doms else None,
-            "squad_before_bioasq": last_squad < first_bio}
+    return {
+        "n": len(doms),
+        "counts": {d: doms.count(d) for d in DOMAINS},
+        "groups": {d: len({g for g, x in zip(groups, doms) if x == d}) for d in DOMAINS},
+        "first_domain": doms[0] if doms else None,
+        "last_domain": doms[-1] if doms else None,
+        "squad_before_bioasq": last_squad < first_bio,
+    }
 
 # %% ../nbs/00_data.ipynb #896e426e
 def _umask() -> int:
-    m = os.umask(0); os.umask(m); return m
+    m = os.umask(0)
+    os.umask(m)
+    return m
+
 
 def atomic_write(path, content) -> Path:
     "Replace `path` by `content` (text, or a function that writes a file at the path it is given) all at once."
-    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        os.chmod(tmp, 0o666 & ~_umask())   # mkstemp makes it 0600: give it the mode `open` would
-        if callable(content): os.close(fd); content(tmp)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it 0600: give it the mode `open` would
+        if callable(content):
+            os.close(fd)
+            content(tmp)
         else:
-            with os.fdopen(fd, "w", encoding="utf-8") as f: f.write(content)
-        with open(tmp, "rb") as f: os.fsync(f.fileno())  # on disk before it takes the name
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                f.write(content)
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())  # on disk before it takes the name
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True); raise
+        Path(tmp).unlink(missing_ok=True)
+        raise
     return path
 
 # %% ../nbs/00_data.ipynb #d5c76868
 def atomic_dir(path, write) -> Path:
     "Replace folder `path` by what `write(tmp)` writes into a temporary sibling: a kill leaves the old folder or the new, never a torn one."
-    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
     os.chmod(tmp, 0o777 & ~_umask())
     old = path.with_name(f".{path.name}.old")
     try:
         write(tmp)
-        if old.exists(): shutil.rmtree(old)
-        if path.exists(): os.replace(path, old)   # the old one keeps a name until the new one has the real one
+        if old.exists():
+            shutil.rmtree(old)
+        if path.exists():
+            os.replace(path, old)  # the old one keeps a name until the new one has the real one
         os.replace(tmp, path)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
-        if old.exists() and not path.exists(): os.replace(old, path)
+        if old.exists() and not path.exists():
+            os.replace(old, path)
         raise
     shutil.rmtree(old, ignore_errors=True)
     return path
@@ -548,25 +772,38 @@ def read_jsonl(path) -> Dataset:
     rows = []
     with open(path, encoding="utf-8") as f:
         for i, line in enumerate(f, 1):
-            try: rows.append(json.loads(line))
-            except json.JSONDecodeError as e: raise DataError(path, f"line {i}", problem=f"not JSON ({e})") from None
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError as e:
+                raise DataError(path, f"line {i}", problem=f"not JSON ({e})") from None
     return Dataset.from_list(rows, features=FEATURES)
 
 # %% ../nbs/00_data.ipynb #a02d3033
 def mix_cli(argv: list[str] | None = None) -> int:
     "`exbert mix`: write a SQuAD/BioASQ training mixture as JSON Lines and print its composition."
-    p = argparse.ArgumentParser(prog="exbert mix", description="Sample a training mixture from the SQuAD and BioASQ "
-                                "pools (held-out sets excluded) and write it as JSON Lines.")
-    p.add_argument("--data", type=Path, default=None, help="data folder (default: $EXBERT_DATA or <repo>/../shared/data)")
-    p.add_argument("--ratio", type=float, required=True, help="fraction of SQuAD examples, in [0, 1], e.g. 0.2 for 20:80")
+    p = argparse.ArgumentParser(
+        prog="exbert mix",
+        description="Sample a training mixture from the SQuAD and BioASQ "
+        "pools (held-out sets excluded) and write it as JSON Lines.",
+    )
+    p.add_argument(
+        "--data", type=Path, default=None, help="data folder (default: $EXBERT_DATA or <repo>/../shared/data)"
+    )
+    p.add_argument(
+        "--ratio", type=float, required=True, help="fraction of SQuAD examples, in [0, 1], e.g. 0.2 for 20:80"
+    )
     p.add_argument("--size", type=int, default=4000, help="number of examples (default 4000)")
-    p.add_argument("--order", choices=ORDERS, default="shuffled", help="serial: all SQuAD then all BioASQ (default shuffled)")
+    p.add_argument(
+        "--order", choices=ORDERS, default="shuffled", help="serial: all SQuAD then all BioASQ (default shuffled)"
+    )
     p.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
     p.add_argument("--out", type=Path, required=True, help="output file, JSON Lines")
     a = p.parse_args(argv)
     try:
         bench = load_benchmark(a.data)
-        mix = make_mixture(bench["squad_pool"], bench["bioasq_pool"], ratio=a.ratio, size=a.size, order=a.order, seed=a.seed)
+        mix = make_mixture(
+            bench["squad_pool"], bench["bioasq_pool"], ratio=a.ratio, size=a.size, order=a.order, seed=a.seed
+        )
         write_jsonl(mix, a.out)
     except (DataError, FileNotFoundError) as e:
         print(f"exbert mix: error: {e}", file=sys.stderr)
@@ -575,8 +812,10 @@ def mix_cli(argv: list[str] | None = None) -> int:
     print(f"wrote {c['n']} examples to {a.out}")
     print(f"  squad:  {c['counts']['squad']:5d} examples from {c['groups']['squad']} articles")
     print(f"  bioasq: {c['counts']['bioasq']:5d} examples from {c['groups']['bioasq']} questions")
-    print(f"  order: {a.order} (seed {a.seed}); first domain {c['first_domain']}, last domain {c['last_domain']}; "
-          f"all SQuAD before all BioASQ: {c['squad_before_bioasq']}")
+    print(
+        f"  order: {a.order} (seed {a.seed}); first domain {c['first_domain']}, last domain {c['last_domain']}; "
+        f"all SQuAD before all BioASQ: {c['squad_before_bioasq']}"
+    )
     return 0
 
 # %% ../nbs/00_data.ipynb #146264f6

@@ -6,7 +6,10 @@ Docs: https://exbert-org.github.io/exbert/demo.html.md"""
 
 # %% ../nbs/11_demo.ipynb #c13403f7
 from __future__ import annotations
-import argparse, html, sys, threading
+import argparse
+import html
+import sys
+import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlparse
 
@@ -23,8 +26,12 @@ __all__ = ['PALETTE', 'routed_tokens', 'coloured_passage', 'page', 'make_server'
 @torch.inference_mode()
 def routed_tokens(qa: QAModel, question: str, context: str) -> list[tuple[int, int, int | None]]:
     "(start, end, top-1 expert) of every passage token of the first window; expert -1 when dropped, None for V-DB."
-    f = prepare_eval_features({"id": ["q"], "question": [question], "context": [context]}, qa.tokenizer,
-                              max_length=qa.max_length, stride=qa.stride)
+    f = prepare_eval_features(
+        {"id": ["q"], "question": [question], "context": [context]},
+        qa.tokenizer,
+        max_length=qa.max_length,
+        stride=qa.stride,
+    )
     offsets = f["offset_mapping"][0]
     if not isinstance(qa.model, ExBERTForQuestionAnswering):
         return [(o[0], o[1], None) for o in offsets if o is not None]
@@ -33,19 +40,42 @@ def routed_tokens(qa: QAModel, question: str, context: str) -> list[tuple[int, i
     return [(o[0], o[1], e) for o, e in zip(offsets, top1) if o is not None]
 
 # %% ../nbs/11_demo.ipynb #b60cb26a
-PALETTE = ["#e6194b", "#3cb44b", "#ffe119", "#4363d8", "#f58231", "#911eb4", "#46f0f0", "#f032e6",
-           "#bcf60c", "#fabebe", "#008080", "#e6beff", "#9a6324", "#fffac8", "#800000", "#aaffc3"]
+PALETTE = [
+    "#e6194b",
+    "#3cb44b",
+    "#ffe119",
+    "#4363d8",
+    "#f58231",
+    "#911eb4",
+    "#46f0f0",
+    "#f032e6",
+    "#bcf60c",
+    "#fabebe",
+    "#008080",
+    "#e6beff",
+    "#9a6324",
+    "#fffac8",
+    "#800000",
+    "#aaffc3",
+]
+
 
 def coloured_passage(context: str, tokens) -> str:
     "The passage as HTML, each routed token in its expert's colour (`title` names the expert)."
     out, pos = [], 0
     for s, e, ex in tokens:
-        if s < pos: continue
+        if s < pos:
+            continue
         out.append(html.escape(context[pos:s]))
         text = html.escape(context[s:e])
-        if ex is None: out.append(text)
-        elif ex < 0: out.append(f'<span class="tok dropped" title="dropped over capacity">{text}</span>')
-        else: out.append(f'<span class="tok e{ex}" title="expert {ex}" style="background:{PALETTE[ex % len(PALETTE)]}">{text}</span>')
+        if ex is None:
+            out.append(text)
+        elif ex < 0:
+            out.append(f'<span class="tok dropped" title="dropped over capacity">{text}</span>')
+        else:
+            out.append(
+                f'<span class="tok e{ex}" title="expert {ex}" style="background:{PALETTE[ex % len(PALETTE)]}">{text}</span>'
+            )
         pos = e
     return "".join(out) + html.escape(context[pos:])
 
@@ -55,11 +85,18 @@ def page(question: str = "", context: str = "", answer: dict | None = None, toke
     result = ""
     if answer is not None:
         experts = sorted({e for _, _, e in tokens or [] if e is not None and e >= 0})
-        legend = " ".join(f'<span class="tok" style="background:{PALETTE[e % len(PALETTE)]}">expert {e}</span>' for e in experts)
-        result = (f'<h2>Answer</h2><p class="answer">{html.escape(answer["answer"]) or "(no answer)"}</p>'
-                  f'<p>score {answer["score"]:.3f} (characters {answer["start"]}-{answer["end"]})</p>'
-                  + (f'<h2>Top-1 expert of each passage token</h2><p>{legend}</p><p class="passage">{coloured_passage(context, tokens)}</p>'
-                     if experts else "<p>This model has no experts (V-DB): no routing to show.</p>"))
+        legend = " ".join(
+            f'<span class="tok" style="background:{PALETTE[e % len(PALETTE)]}">expert {e}</span>' for e in experts
+        )
+        result = (
+            f'<h2>Answer</h2><p class="answer">{html.escape(answer["answer"]) or "(no answer)"}</p>'
+            f"<p>score {answer['score']:.3f} (characters {answer['start']}-{answer['end']})</p>"
+            + (
+                f'<h2>Top-1 expert of each passage token</h2><p>{legend}</p><p class="passage">{coloured_passage(context, tokens)}</p>'
+                if experts
+                else "<p>This model has no experts (V-DB): no routing to show.</p>"
+            )
+        )
     return f"""<!doctype html><html><head><meta charset="utf-8"><title>exbert demo</title><style>
 body {{ font-family: sans-serif; max-width: 60em; margin: 2em auto; }} textarea {{ width: 100%; }}
 .tok {{ border-radius: 3px; padding: 0 2px; }} .dropped {{ background: #ccc; }} .answer {{ font-size: 1.4em; font-weight: bold; }}
@@ -72,30 +109,45 @@ body {{ font-family: sans-serif; max-width: 60em; margin: 2em auto; }} textarea 
 def make_server(qa: QAModel, host: str = "127.0.0.1", port: int = 7860, model_name: str = "") -> ThreadingHTTPServer:
     "An HTTP server answering GET /?context=...&question=... with the demo page (port 0: any free port)."
     pipe, lock = QAPipeline(qa), threading.Lock()
+
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self):
             q = {k: v[0] for k, v in parse_qs(urlparse(self.path).query).items()}
             question, context = q.get("question", "").strip(), q.get("context", "").strip()
             answer = tokens = None
             if question and context:
-                with lock: answer, tokens = pipe(question=question, context=context), routed_tokens(qa, question, context)
+                with lock:
+                    answer, tokens = pipe(question=question, context=context), routed_tokens(qa, question, context)
             body = page(question, context, answer=answer, tokens=tokens, model_name=model_name).encode()
-            self.send_response(200); self.send_header("Content-Type", "text/html; charset=utf-8")
-            self.send_header("Content-Length", str(len(body))); self.end_headers(); self.wfile.write(body)
-        def log_message(self, *args): pass
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
     return ThreadingHTTPServer((host, port), Handler)
 
 # %% ../nbs/11_demo.ipynb #236b2745
 def demo_cli(argv: list[str]) -> int:
     "`exbert demo MODEL`: serve the demo page for a model folder until interrupted."
-    p = argparse.ArgumentParser(prog="exbert demo", description="Serve a page that answers questions with a model folder and shows its routing.")
+    p = argparse.ArgumentParser(
+        prog="exbert demo", description="Serve a page that answers questions with a model folder and shows its routing."
+    )
     p.add_argument("model", help="model folder (a run's <run>/model)")
-    p.add_argument("--host", default="127.0.0.1"); p.add_argument("--port", type=int, default=7860)
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=7860)
     a = p.parse_args(argv)
-    try: server = make_server(load_qa_model(a.model), a.host, a.port, model_name=a.model)
+    try:
+        server = make_server(load_qa_model(a.model), a.host, a.port, model_name=a.model)
     except (ValueError, OSError) as e:
-        print(f"exbert demo: error: {e}", file=sys.stderr); return 2
+        print(f"exbert demo: error: {e}", file=sys.stderr)
+        return 2
     print(f"exbert demo: http://{a.host}:{server.server_address[1]}/  (Ctrl-C to stop)")
-    try: server.serve_forever()
-    except KeyboardInterrupt: pass
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
     return 0

@@ -6,7 +6,15 @@ Docs: https://exbert-org.github.io/exbert/experiments.html.md"""
 
 # %% ../nbs/08_experiments.ipynb #9f235aed
 from __future__ import annotations
-import argparse, dataclasses, importlib.util, itertools, json, math, os, sys, warnings
+import argparse
+import dataclasses
+import importlib.util
+import itertools
+import json
+import math
+import os
+import sys
+import warnings
 import multiprocessing
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from unittest.mock import patch
@@ -19,10 +27,49 @@ from transformers import AutoConfig
 from tqdm.auto import tqdm
 
 from .data import atomic_write, hub_offline, load_benchmark, require_data_dir
-from .train import (EXBERT_ONLY, MODELS, PRESETS, TrainConfig, add_model_flags, flat_settings, given_settings, resolve_backbone, check_config, make_config, run_id, train_and_evaluate,
-                          write_json, _rank, grid_worker, native_bf16, run_lock, run_progress, visible_gpus)
-from .results import (ARM_NAMES, DOMAIN_NAMES, DOMAINS, budget_curves, compare_with_paper, paired_by_run, paired_differences, paper_claims, t_quantile, with_arms, load_grids, load_history, load_results, mean_ci, pick_epoch, read_results_jsonl, results_table,
-                      summarize, write_figures, _fmt)
+from exbert.train import (
+    EXBERT_ONLY,
+    MODELS,
+    PRESETS,
+    TrainConfig,
+    add_model_flags,
+    flat_settings,
+    given_settings,
+    resolve_backbone,
+    check_config,
+    make_config,
+    run_id,
+    train_and_evaluate,
+    write_json,
+    _rank,
+    grid_worker,
+    native_bf16,
+    run_lock,
+    run_progress,
+    visible_gpus,
+)
+from exbert.results import (
+    ARM_NAMES,
+    DOMAIN_NAMES,
+    DOMAINS,
+    budget_curves,
+    compare_with_paper,
+    paired_by_run,
+    paired_differences,
+    paper_claims,
+    t_quantile,
+    with_arms,
+    load_grids,
+    load_history,
+    load_results,
+    mean_ci,
+    pick_epoch,
+    read_results_jsonl,
+    results_table,
+    summarize,
+    write_figures,
+    _fmt,
+)
 
 # %% auto #0
 __all__ = ['GRID_RATIOS', 'GRID_ORDERS', 'DROPOUT_PLACEMENTS', 'TEST_METRICS', 'REPRODUCE', 'HEADLINE_ARMS', 'LR_STEPS', 'CURVES',
@@ -53,15 +100,19 @@ def append_result(path, row: dict) -> Path:
 GRID_RATIOS = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
 GRID_ORDERS = ("serial", "shuffled")
 
-def grid_configs(out, arms=MODELS, ratios=GRID_RATIOS, orders=GRID_ORDERS, seeds=(0, 1, 2), **common) -> list[TrainConfig]:
+
+def grid_configs(
+    out, arms=MODELS, ratios=GRID_RATIOS, orders=GRID_ORDERS, seeds=(0, 1, 2), **common
+) -> list[TrainConfig]:
     """The `TrainConfig` of every run of a grid: each arm is a `PRESETS` name (its model and settings), plus `common`.
     Seed-major order: a grid stopped early holds whole seeds, every arm paired on every mixture."""
     bad = [a for a in arms if a not in PRESETS]
-    if bad: raise ValueError(f"unknown arm(s) {bad}; an arm is a training preset, one of {list(PRESETS)}")
+    if bad:
+        raise ValueError(f"unknown arm(s) {bad}; an arm is a training preset, one of {list(PRESETS)}")
     cs = []
     for s, r, o, a in itertools.product(seeds, ratios, orders, arms):
         own = common if PRESETS[a]["model"] == "exbert" else {k: v for k, v in common.items() if k not in EXBERT_ONLY}
-        c = make_config(a, ratio=float(r), order=o, seed=int(s), **own)   # ExBERT-only settings reach ExBERT arms only
+        c = make_config(a, ratio=float(r), order=o, seed=int(s), **own)  # ExBERT-only settings reach ExBERT arms only
         cs.append(dataclasses.replace(c, out=str(Path(out) / run_id(c))))
     return cs
 
@@ -74,11 +125,20 @@ def grid_table(c: TrainConfig) -> Path:
 def record(c: TrainConfig, row: dict) -> None:
     "Append a finished run's row to its grid's table (rank 0 only)."
     grid = Path(c.out).parent
-    if _rank() == 0: append_result(grid_table(c), {**row, "grid": grid.name, "run_dir": Path(c.out).name})
+    if _rank() == 0:
+        append_result(grid_table(c), {**row, "grid": grid.name, "run_dir": Path(c.out).name})
 
 # %% ../nbs/08_experiments.ipynb #c48e53ff
-def run_grid(configs: list[TrainConfig], out=None, bench: dict | None = None, max_runs: int | None = None,
-             before_run=None, progress: bool = True, workers: int = 1, ray: str | bool | None = None) -> list[dict]:
+def run_grid(
+    configs: list[TrainConfig],
+    out=None,
+    bench: dict | None = None,
+    max_runs: int | None = None,
+    before_run=None,
+    progress: bool = True,
+    workers: int = 1,
+    ray: str | bool | None = None,
+) -> list[dict]:
     """Run every unfinished config (at most `max_runs` new ones), appending each finished run to its grid's
     `results.jsonl` (the folder above its run directory: configs of several grids can share one call).
     Returns the rows of the grids' tables. With `workers` > 1 the runs go to that many processes (`run_parallel`);
@@ -87,93 +147,145 @@ def run_grid(configs: list[TrainConfig], out=None, bench: dict | None = None, ma
     done = {(t, r["run_id"]) for t in tables for r in read_results(t)}
     todo = []
     for c in configs:
-        if (grid_table(c), run_id(c)) in done: continue
+        if (grid_table(c), run_id(c)) in done:
+            continue
         d = Path(c.out)
         if (d / "DONE").exists() and (d / "metrics.json").exists():  # finished, but its row was not written
             record(c, json.loads((d / "metrics.json").read_text()))
-        elif max_runs is None or len(todo) < max_runs: todo.append(c)
+        elif max_runs is None or len(todo) < max_runs:
+            todo.append(c)
     if ray and todo:
         run_ray(todo, None if ray is True else ray, on_done=record, before_run=before_run, progress=progress)
     elif workers > 1 and len(todo) > 1:
         run_parallel(todo, workers, on_done=record, before_run=before_run, progress=progress)
     else:
-        for c in tqdm(todo, desc=f"grid {Path(out or tables[0].parent).name}" if tables else "grid", disable=not progress):
-            if before_run is not None: before_run(c)
+        for c in tqdm(
+            todo, desc=f"grid {Path(out or tables[0].parent).name}" if tables else "grid", disable=not progress
+        ):
+            if before_run is not None:
+                before_run(c)
             record(c, train_and_evaluate(c, bench=bench, progress=progress))
     return [r for t in tables for r in read_results(t)]
 
 # %% ../nbs/08_experiments.ipynb #bd8a3102
 def finished_line(c: TrainConfig, row: dict) -> str:
     "The line a grid prints as a run ends."
-    return (f"{run_id(c)}: SQuAD EM {row.get('squad_em', float('nan')):.1f}, BioASQ EM {row.get('bioasq_em', float('nan')):.1f}, "
-            f"{row.get('train_seconds', 0):.0f} s training")
+    return (
+        f"{run_id(c)}: SQuAD EM {row.get('squad_em', float('nan')):.1f}, BioASQ EM {row.get('bioasq_em', float('nan')):.1f}, "
+        f"{row.get('train_seconds', 0):.0f} s training"
+    )
 
-def run_parallel(configs: list[TrainConfig], workers: int, on_done=None, before_run=None, progress: bool = True,
-                 poll: float = 10.0) -> list[dict]:
+
+def run_parallel(
+    configs: list[TrainConfig], workers: int, on_done=None, before_run=None, progress: bool = True, poll: float = 10.0
+) -> list[dict]:
     "Train `configs` in `workers` processes (`grid_worker`: a share of the threads, a GPU each); `on_done(config, row)` as each ends."
     if int(os.environ.get("WORLD_SIZE", 1)) > 1:
-        raise ValueError("workers > 1 runs several processes itself: do not combine it with torchrun / accelerate launch")
+        raise ValueError(
+            "workers > 1 runs several processes itself: do not combine it with torchrun / accelerate launch"
+        )
     if missing := [run_id(c) for c in configs if c.data is None]:
-        raise ValueError(f"workers > 1 needs each config's `data` folder (workers load the data themselves); missing in {missing}")
+        raise ValueError(
+            f"workers > 1 needs each config's `data` folder (workers load the data themselves); missing in {missing}"
+        )
     threads, gpus = max(1, torch.get_num_threads() // workers), visible_gpus()
     rows, ctx = [], multiprocessing.get_context("spawn")
-    quiet = dict(HF_DATASETS_DISABLE_PROGRESS_BARS="1", HF_HUB_DISABLE_PROGRESS_BARS="1", TRANSFORMERS_VERBOSITY="error",
-                 EXBERT_WORKERS=str(workers))   # recorded in each row's provenance
-    with patch.dict(os.environ, quiet), ProcessPoolExecutor(  # workers inherit `quiet`: one progress bar, the parent's
-            workers, mp_context=ctx, initializer=grid_worker, initargs=(threads, gpus, ctx.Value("i", 0))) as pool:
+    quiet = dict(
+        HF_DATASETS_DISABLE_PROGRESS_BARS="1",
+        HF_HUB_DISABLE_PROGRESS_BARS="1",
+        TRANSFORMERS_VERBOSITY="error",
+        EXBERT_WORKERS=str(workers),
+    )  # recorded in each row's provenance
+    with (
+        patch.dict(os.environ, quiet),
+        ProcessPoolExecutor(  # workers inherit `quiet`: one progress bar, the parent's
+            workers, mp_context=ctx, initializer=grid_worker, initargs=(threads, gpus, ctx.Value("i", 0))
+        ) as pool,
+    ):
         futures = {}
         for c in configs:
-            if before_run is not None: before_run(c)
-            futures[pool.submit(train_and_evaluate, c, progress=False)] = c   # resumes an interrupted run, as the loop does
-        bar = tqdm(total=len(futures), desc=f"{len(futures)} runs, {workers} workers x {threads} threads", disable=not progress,
-                   bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.2f}/{total} runs [{elapsed}<{remaining}]")
+            if before_run is not None:
+                before_run(c)
+            futures[pool.submit(train_and_evaluate, c, progress=False)] = (
+                c  # resumes an interrupted run, as the loop does
+            )
+        bar = tqdm(
+            total=len(futures),
+            desc=f"{len(futures)} runs, {workers} workers x {threads} threads",
+            disable=not progress,
+            bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.2f}/{total} runs [{elapsed}<{remaining}]",
+        )
         pending, finished = set(futures), 0
         try:
-            while pending:   # every `poll` s: the bar moves by each running run's steps (its progress file), with time left
+            while (
+                pending
+            ):  # every `poll` s: the bar moves by each running run's steps (its progress file), with time left
                 done, pending = wait(pending, timeout=poll, return_when=FIRST_COMPLETED)
                 for f in done:
                     c, row = futures[f], f.result()
-                    rows.append(row); finished += 1
-                    if on_done is not None: on_done(c, row)
+                    rows.append(row)
+                    finished += 1
+                    if on_done is not None:
+                        on_done(c, row)
                     bar.write(finished_line(c, row))
-                bar.n = finished + sum(run_progress(futures[f].out) for f in pending); bar.refresh()
+                bar.n = finished + sum(run_progress(futures[f].out) for f in pending)
+                bar.refresh()
         except BaseException:
-            for f in futures: f.cancel()   # runs not started yet; those going finish (and are recorded by the next run_grid)
+            for f in futures:
+                f.cancel()  # runs not started yet; those going finish (and are recorded by the next run_grid)
             raise
-        finally: bar.close()
+        finally:
+            bar.close()
     return rows
 
 # %% ../nbs/08_experiments.ipynb #01d826a6
 def import_ray():
     "Ray, the optional extra for clusters, or an `ImportError` that says how to install it."
-    try: import ray
+    try:
+        import ray
     except ImportError:
-        raise ImportError("this needs Ray, an optional extra: pip install 'exbert[ray]' (or pip install 'ray[tune]')") from None
+        raise ImportError(
+            "this needs Ray, an optional extra: pip install 'exbert[ray]' (or pip install 'ray[tune]')"
+        ) from None
     return ray
 
 # %% ../nbs/08_experiments.ipynb #039bbb3a
 def ray_start(address=None):
     "Ray, connected to `address` (None: a local instance, or the one already started); returns (ray, GPUs per task)."
     ray = import_ray()
-    if not ray.is_initialized(): ray.init(address=address, log_to_driver=False)
+    if not ray.is_initialized():
+        ray.init(address=address, log_to_driver=False)
     return ray, 1 if ray.cluster_resources().get("GPU", 0) >= 1 else 0
+
 
 def _ray_run(c: TrainConfig, threads: int) -> dict:
     "One grid run inside a Ray task, with the task's CPUs as its torch threads."
     torch.set_num_threads(threads)
-    return train_and_evaluate(c, None, True, False)   # as run_parallel: run_grid chose it
+    return train_and_evaluate(c, None, True, False)  # as run_parallel: run_grid chose it
 
 # %% ../nbs/08_experiments.ipynb #de6fc79e
-def run_ray(configs: list[TrainConfig], address=None, on_done=None, before_run=None, progress: bool = True,
-            cpus_per_run: int = 1, gpus_per_run: int | None = None) -> list[dict]:
+def run_ray(
+    configs: list[TrainConfig],
+    address=None,
+    on_done=None,
+    before_run=None,
+    progress: bool = True,
+    cpus_per_run: int = 1,
+    gpus_per_run: int | None = None,
+) -> list[dict]:
     "Train `configs` as Ray tasks (`cpus_per_run` CPUs, one GPU each where there are GPUs); `on_done(config, row)` as each ends."
     if missing := [run_id(c) for c in configs if c.data is None]:
-        raise ValueError(f"Ray tasks need each config's `data` folder (they load the data themselves); missing in {missing}")
+        raise ValueError(
+            f"Ray tasks need each config's `data` folder (they load the data themselves); missing in {missing}"
+        )
     ray, gpus = ray_start(address)
-    task = ray.remote(num_cpus=cpus_per_run, num_gpus=gpus if gpus_per_run is None else gpus_per_run, max_retries=0)(_ray_run)
+    task = ray.remote(num_cpus=cpus_per_run, num_gpus=gpus if gpus_per_run is None else gpus_per_run, max_retries=0)(
+        _ray_run
+    )
     refs = {}
     for c in configs:
-        if before_run is not None: before_run(c)
+        if before_run is not None:
+            before_run(c)
         refs[task.remote(c, cpus_per_run)] = c
     rows, pending = [], list(refs)
     bar = tqdm(total=len(refs), desc=f"{len(refs)} runs on Ray", disable=not progress)
@@ -182,25 +294,35 @@ def run_ray(configs: list[TrainConfig], address=None, on_done=None, before_run=N
             [ref], pending = ray.wait(pending, num_returns=1)
             c, row = refs[ref], ray.get(ref)
             rows.append(row)
-            if on_done is not None: on_done(c, row)
-            bar.update(); bar.write(finished_line(c, row))
+            if on_done is not None:
+                on_done(c, row)
+            bar.update()
+            bar.write(finished_line(c, row))
     except BaseException:
-        for ref in pending: ray.cancel(ref)   # as run_parallel: a failure stops what has not finished; the next run_grid resumes
+        for ref in pending:
+            ray.cancel(ref)  # as run_parallel: a failure stops what has not finished; the next run_grid resumes
         raise
-    finally: bar.close()
+    finally:
+        bar.close()
     return rows
 
 # %% ../nbs/08_experiments.ipynb #2e5362aa
 DROPOUT_PLACEMENTS = {"before": (0.1, 0.0), "after": (0.0, 0.1), "both": (0.1, 0.1), "none": (0.0, 0.0)}
 
+
 def check_space(layers, experts, lr_range, placements, backbone_layers: int) -> None:
     "Raise a clear `ValueError` for an empty or impossible search range."
     lo, hi = layers
-    if lo > hi: raise ValueError(f"layers range {layers} is empty (low > high)")
-    if lo < 1 or hi > backbone_layers: raise ValueError(f"layers {layers}: the backbone has {backbone_layers} blocks, so 1..{backbone_layers}")
-    if not experts or any(int(e) < 1 for e in experts): raise ValueError(f"experts {experts}: need one or more positive numbers")
-    if lr_range[0] <= 0 or lr_range[1] <= 0: raise ValueError(f"learning rates {lr_range} must be positive")
-    if lr_range[0] > lr_range[1]: raise ValueError(f"learning-rate range {lr_range} is empty (low > high)")
+    if lo > hi:
+        raise ValueError(f"layers range {layers} is empty (low > high)")
+    if lo < 1 or hi > backbone_layers:
+        raise ValueError(f"layers {layers}: the backbone has {backbone_layers} blocks, so 1..{backbone_layers}")
+    if not experts or any(int(e) < 1 for e in experts):
+        raise ValueError(f"experts {experts}: need one or more positive numbers")
+    if lr_range[0] <= 0 or lr_range[1] <= 0:
+        raise ValueError(f"learning rates {lr_range} must be positive")
+    if lr_range[0] > lr_range[1]:
+        raise ValueError(f"learning-rate range {lr_range} is empty (low > high)")
     if bad := [p for p in placements if p not in DROPOUT_PLACEMENTS]:
         raise ValueError(f"dropout placements {bad}; choose from {list(DROPOUT_PLACEMENTS)}")
 
@@ -209,15 +331,23 @@ def trial_config(base: TrainConfig, p: dict, out) -> TrainConfig:
     "One trial's run: `base` with the trial's values, in a folder named by them (a re-queued trial finds its checkpoint)."
     before, after = DROPOUT_PLACEMENTS[p["dropout"]]
     name = f"l{p['n_layers']}-e{p['n_experts']}-lr{p['learning_rate']:.3g}-{p['dropout']}"
-    settings = dict(n_layers=int(p["n_layers"]), n_experts=int(p["n_experts"]), dropout_before_moe=before, dropout_after_moe=after)
-    return dataclasses.replace(base, model="exbert", lr=float(p["learning_rate"]), out=str(Path(out) / "trials" / name),
-                               model_config={**base.model_config, **settings})
+    settings = dict(
+        n_layers=int(p["n_layers"]), n_experts=int(p["n_experts"]), dropout_before_moe=before, dropout_after_moe=after
+    )
+    return dataclasses.replace(
+        base,
+        model="exbert",
+        lr=float(p["learning_rate"]),
+        out=str(Path(out) / "trials" / name),
+        model_config={**base.model_config, **settings},
+    )
 
 # %% ../nbs/08_experiments.ipynb #0ea4433f
 def trial_run(c: TrainConfig, bench: dict | None = None) -> dict:
     "A trial's results row: trained now, resumed, or read back when its run finished before the search was killed."
     done = Path(c.out) / "metrics.json"
-    if (Path(c.out) / "DONE").exists() and done.exists(): return json.loads(done.read_text())
+    if (Path(c.out) / "DONE").exists() and done.exists():
+        return json.loads(done.read_text())
     return train_and_evaluate(c, bench=bench, progress=False)
 
 # %% ../nbs/08_experiments.ipynb #4c08ba42
@@ -229,119 +359,239 @@ def validation_f1(row: dict) -> float:
 # %% ../nbs/08_experiments.ipynb #c61bb629
 TEST_METRICS = ("squad_em", "squad_f1", "bioasq_em", "bioasq_f1")
 
+
 def run_trial(base: TrainConfig, p: dict, out, bench: dict | None = None) -> tuple[float, dict, str]:
     "Train (or resume, or read back) the trial of values `p`: its validation F1, its test scores and its folder."
     tc = trial_config(base, p, out)
     row = {**trial_run(tc, bench), "run_dir_abs": tc.out}
     return validation_f1(row), {m: row[m] for m in TEST_METRICS}, tc.out
 
+
 def search_setup(config: TrainConfig, layers, experts, lr_range, placements, out) -> tuple[TrainConfig, Path]:
     "A search's checked base config and its folder (made); bad ranges raise before anything trains."
     c = check_config(dataclasses.replace(config, model="exbert"))
-    check_space(layers, experts, lr_range=lr_range, placements=placements, backbone_layers=AutoConfig.from_pretrained(resolve_backbone(c.backbone)).n_layers)
-    out = Path(out or Path("runs") / "tune"); out.mkdir(parents=True, exist_ok=True)
+    check_space(
+        layers,
+        experts,
+        lr_range=lr_range,
+        placements=placements,
+        backbone_layers=AutoConfig.from_pretrained(resolve_backbone(c.backbone)).n_layers,
+    )
+    out = Path(out or Path("runs") / "tune")
+    out.mkdir(parents=True, exist_ok=True)
     return c, out
 
 # %% ../nbs/08_experiments.ipynb #050ee623
 def trial_rows(trials) -> list[dict]:
     "The finished Optuna `trials` as JSON rows: values, validation F1, test scores, folder and wall seconds (of its last attempt)."
-    return [dict(number=t.number, params=t.params, validation_f1=t.value, test=t.user_attrs["test"], run=t.user_attrs["run"],
-                 seconds=(t.datetime_complete - t.datetime_start).total_seconds()) for t in trials]
+    return [
+        dict(
+            number=t.number,
+            params=t.params,
+            validation_f1=t.value,
+            test=t.user_attrs["test"],
+            run=t.user_attrs["run"],
+            seconds=(t.datetime_complete - t.datetime_start).total_seconds(),
+        )
+        for t in trials
+    ]
 
-def tune(config: TrainConfig, n_trials: int = 20, layers=(3, 6), experts=(8, 16), lr_range=(1e-5, 1e-4),
-         placements=tuple(DROPOUT_PLACEMENTS), out=None, bench: dict | None = None, progress: bool = True, callbacks=()) -> dict:
+
+def tune(
+    config: TrainConfig,
+    n_trials: int = 20,
+    layers=(3, 6),
+    experts=(8, 16),
+    lr_range=(1e-5, 1e-4),
+    placements=tuple(DROPOUT_PLACEMENTS),
+    out=None,
+    bench: dict | None = None,
+    progress: bool = True,
+    callbacks=(),
+) -> dict:
     "Search n_layers, n_experts, learning rate and dropout placement for ExBERT on validation F1; resumable; returns the best."
-    import optuna   # lazy: only the search needs it (an import of about a second)
+    import optuna  # lazy: only the search needs it (an import of about a second)
     from optuna.trial import TrialState
+
     c, out = search_setup(config, layers, experts, lr_range=lr_range, placements=placements, out=out)
-    study = optuna.create_study(study_name="exbert-tune", storage=f"sqlite:///{out / 'study.db'}", load_if_exists=True,
-                                direction="maximize")
-    study.sampler = optuna.samplers.TPESampler(seed=c.seed + len(study.trials))   # a resumed search draws new values
-    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):   # killed mid-trial: run those values again
-        study.tell(t.number, state=TrialState.FAIL); study.enqueue_trial(t.params)
+    study = optuna.create_study(
+        study_name="exbert-tune", storage=f"sqlite:///{out / 'study.db'}", load_if_exists=True, direction="maximize"
+    )
+    study.sampler = optuna.samplers.TPESampler(seed=c.seed + len(study.trials))  # a resumed search draws new values
+    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):  # killed mid-trial: run those values again
+        study.tell(t.number, state=TrialState.FAIL)
+        study.enqueue_trial(t.params)
+
     def objective(trial):
-        p = dict(n_layers=trial.suggest_int("n_layers", *layers), n_experts=trial.suggest_categorical("n_experts", [int(e) for e in experts]),
-                 learning_rate=trial.suggest_float("learning_rate", *lr_range, log=True),
-                 dropout=trial.suggest_categorical("dropout", list(placements)))
+        p = dict(
+            n_layers=trial.suggest_int("n_layers", *layers),
+            n_experts=trial.suggest_categorical("n_experts", [int(e) for e in experts]),
+            learning_rate=trial.suggest_float("learning_rate", *lr_range, log=True),
+            dropout=trial.suggest_categorical("dropout", list(placements)),
+        )
         f1, test, run = run_trial(c, p, out, bench)
-        trial.set_user_attr("run", run); trial.set_user_attr("test", test)
+        trial.set_user_attr("run", run)
+        trial.set_user_attr("test", test)
         return f1
+
     left = n_trials - len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
-    if left > 0: study.optimize(objective, n_trials=left, show_progress_bar=progress, callbacks=list(callbacks))
+    if left > 0:
+        study.optimize(objective, n_trials=left, show_progress_bar=progress, callbacks=list(callbacks))
     best, done = study.best_trial, study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-    result = dict(trials=len(done), best_params=best.params, validation_f1=best.value, test=best.user_attrs["test"],
-                  run=best.user_attrs["run"])
-    if _rank() == 0: write_json(out / "best.json", result); write_json(out / "trials.json", trial_rows(done))
+    result = dict(
+        trials=len(done),
+        best_params=best.params,
+        validation_f1=best.value,
+        test=best.user_attrs["test"],
+        run=best.user_attrs["run"],
+    )
+    if _rank() == 0:
+        write_json(out / "best.json", result)
+        write_json(out / "trials.json", trial_rows(done))
     return result
 
 # %% ../nbs/08_experiments.ipynb #377fa23a
-def tune_ray(config: TrainConfig, n_trials: int = 20, layers=(3, 6), experts=(8, 16), lr_range=(1e-5, 1e-4),
-             placements=tuple(DROPOUT_PLACEMENTS), out=None, address=None, cpus_per_trial: int = 1, progress: bool = True) -> dict:
+def tune_ray(
+    config: TrainConfig,
+    n_trials: int = 20,
+    layers=(3, 6),
+    experts=(8, 16),
+    lr_range=(1e-5, 1e-4),
+    placements=tuple(DROPOUT_PLACEMENTS),
+    out=None,
+    address=None,
+    cpus_per_trial: int = 1,
+    progress: bool = True,
+) -> dict:
     "`tune` on Ray Tune: the same space, objective and trial folders; trials are Ray tasks; resumable from `<out>/ray`."
     ray, gpus = ray_start(address)
     from ray import tune as rt
     from ray.tune.search.optuna import OptunaSearch
+
     c, out = search_setup(config, layers, experts, lr_range=lr_range, placements=placements, out=out)
+
     def trainable(p):
         torch.set_num_threads(cpus_per_trial)
         f1, test, run = run_trial(c, p, out)
         rt.report({"validation_f1": f1, **test, "run": run})
+
     job, path = rt.with_resources(trainable, {"cpu": cpus_per_trial, "gpu": gpus}), (out / "ray").resolve()
-    if rt.Tuner.can_restore(path / "exbert-tune"): tuner = rt.Tuner.restore(str(path / "exbert-tune"), job, resume_errored=True)
+    if rt.Tuner.can_restore(path / "exbert-tune"):
+        tuner = rt.Tuner.restore(str(path / "exbert-tune"), job, resume_errored=True)
     else:
-        space = dict(n_layers=rt.randint(layers[0], layers[1] + 1), n_experts=rt.choice([int(e) for e in experts]),
-                     learning_rate=rt.loguniform(*lr_range), dropout=rt.choice(list(placements)))
-        tuner = rt.Tuner(job, param_space=space, run_config=rt.RunConfig(name="exbert-tune", storage_path=str(path), verbose=int(progress)),
-                         tune_config=rt.TuneConfig(metric="validation_f1", mode="max", num_samples=n_trials, search_alg=OptunaSearch(seed=c.seed)))
+        space = dict(
+            n_layers=rt.randint(layers[0], layers[1] + 1),
+            n_experts=rt.choice([int(e) for e in experts]),
+            learning_rate=rt.loguniform(*lr_range),
+            dropout=rt.choice(list(placements)),
+        )
+        tuner = rt.Tuner(
+            job,
+            param_space=space,
+            run_config=rt.RunConfig(name="exbert-tune", storage_path=str(path), verbose=int(progress)),
+            tune_config=rt.TuneConfig(
+                metric="validation_f1", mode="max", num_samples=n_trials, search_alg=OptunaSearch(seed=c.seed)
+            ),
+        )
     grid = tuner.fit()
     best = grid.get_best_result()
-    result = dict(trials=sum(r.error is None for r in grid), best_params=best.config, validation_f1=best.metrics["validation_f1"],
-                  test={m: best.metrics[m] for m in TEST_METRICS}, run=best.metrics["run"], backend="ray")
+    result = dict(
+        trials=sum(r.error is None for r in grid),
+        best_params=best.config,
+        validation_f1=best.metrics["validation_f1"],
+        test={m: best.metrics[m] for m in TEST_METRICS},
+        run=best.metrics["run"],
+        backend="ray",
+    )
     write_json(out / "best.json", result)
     return result
 
 # %% ../nbs/08_experiments.ipynb #05cb59a2
 REPRODUCE = {
-    "paper": dict(backbone="distilbert-base-uncased", arms=("vdb", "exbert"), workers=1,
-                  cells=[dict(ratios=GRID_RATIOS, orders=GRID_ORDERS, seeds=3)],
-                  common=dict(n_train=4000, max_length=384, stride=128)),
-    "standard": dict(backbone="standin", arms=("vdb", "vdb-tuned", "exbert"), workers=2,
-                     cells=[dict(ratios=(0.8, 1.0, 0.0), orders=("shuffled",), seeds=3),
-                            dict(ratios=(0.2, 0.4, 0.6), orders=("shuffled",), seeds=1),
-                            dict(ratios=(0.8,), orders=("serial",), seeds=1)],
-                     common=dict(n_train=4000, max_length=256, stride=128, attention_dropout=0.0, squad_eval=1000)),
-    "headline": dict(backbone="standin", arms=("exbert", "vdb-tuned", "vdb"), workers=2,   # the paper's answer, one seed
-                     cells=[dict(ratios=(0.8,), orders=("shuffled",), seeds=1)],
-                     common=dict(n_train=4000, max_length=256, stride=128, attention_dropout=0.0, squad_eval=1000,
-                                 qa_every_epoch=False)),   # test EM/F1 once, at the end: the same scores (06), less time
-    "quick": dict(backbone="standin", arms=("vdb-tuned", "exbert"), workers=2,
-                  cells=[dict(ratios=(0.0, 0.8, 1.0), orders=("shuffled",), seeds=1)],
-                  common=dict(n_train=350, max_length=256, stride=128, squad_eval=300, val_size=200, attention_dropout=0.0,
-                              qa_every_epoch=False)),
+    "paper": dict(
+        backbone="distilbert-base-uncased",
+        arms=("vdb", "exbert"),
+        workers=1,
+        cells=[dict(ratios=GRID_RATIOS, orders=GRID_ORDERS, seeds=3)],
+        common=dict(n_train=4000, max_length=384, stride=128),
+    ),
+    "standard": dict(
+        backbone="standin",
+        arms=("vdb", "vdb-tuned", "exbert"),
+        workers=2,
+        cells=[
+            dict(ratios=(0.8, 1.0, 0.0), orders=("shuffled",), seeds=3),
+            dict(ratios=(0.2, 0.4, 0.6), orders=("shuffled",), seeds=1),
+            dict(ratios=(0.8,), orders=("serial",), seeds=1),
+        ],
+        common=dict(n_train=4000, max_length=256, stride=128, attention_dropout=0.0, squad_eval=1000),
+    ),
+    "headline": dict(
+        backbone="standin",
+        arms=("exbert", "vdb-tuned", "vdb"),
+        workers=2,  # the paper's answer, one seed
+        cells=[dict(ratios=(0.8,), orders=("shuffled",), seeds=1)],
+        common=dict(
+            n_train=4000, max_length=256, stride=128, attention_dropout=0.0, squad_eval=1000, qa_every_epoch=False
+        ),
+    ),  # test EM/F1 once, at the end: the same scores (06), less time
+    "quick": dict(
+        backbone="standin",
+        arms=("vdb-tuned", "exbert"),
+        workers=2,
+        cells=[dict(ratios=(0.0, 0.8, 1.0), orders=("shuffled",), seeds=1)],
+        common=dict(
+            n_train=350,
+            max_length=256,
+            stride=128,
+            squad_eval=300,
+            val_size=200,
+            attention_dropout=0.0,
+            qa_every_epoch=False,
+        ),
+    ),
 }
 
-def preset_configs(preset: str, out, seeds: int | None = None, ratios=None, orders=None, arms=None, **common) -> list[TrainConfig]:
+
+def preset_configs(
+    preset: str, out, seeds: int | None = None, ratios=None, orders=None, arms=None, **common
+) -> list[TrainConfig]:
     """The runs of a `REPRODUCE` preset, cell by cell (each cell seed-major). `seeds` sets every cell's number of
     seeds; `ratios`/`orders` replace the cells by one (ratios x orders); `common` overrides the preset's settings."""
-    if preset not in REPRODUCE: raise ValueError(f"unknown preset {preset!r}; choose one of {list(REPRODUCE)}")
+    if preset not in REPRODUCE:
+        raise ValueError(f"unknown preset {preset!r}; choose one of {list(REPRODUCE)}")
     p = REPRODUCE[preset]
     cells = p["cells"]
     if ratios is not None or orders is not None:
-        cells = [dict(ratios=ratios or cells[0]["ratios"], orders=orders or cells[0]["orders"], seeds=max(c["seeds"] for c in cells))]
+        cells = [
+            dict(
+                ratios=ratios or cells[0]["ratios"],
+                orders=orders or cells[0]["orders"],
+                seeds=max(c["seeds"] for c in cells),
+            )
+        ]
     cs = {}
     for cell in cells:
-        for c in grid_configs(out, arms=arms or p["arms"], ratios=cell["ratios"], orders=cell["orders"],
-                              seeds=range(seeds or cell["seeds"]), **{"backbone": p["backbone"], **p["common"], **common}):
+        for c in grid_configs(
+            out,
+            arms=arms or p["arms"],
+            ratios=cell["ratios"],
+            orders=cell["orders"],
+            seeds=range(seeds or cell["seeds"]),
+            **{"backbone": p["backbone"], **p["common"], **common},
+        ):
             cs.setdefault(run_id(c), c)
     return list(cs.values())
 
 # %% ../nbs/08_experiments.ipynb #107e09ee
 HEADLINE_ARMS = ("exbert", "vdb-tuned", "vdb")
 
+
 def committed_results(name: str = "standard") -> Path | None:
     "The committed results folder `nbs/results/<name>` of the clone exbert runs from (None outside a clone)."
     p = Path(importlib.util.find_spec("exbert").origin).resolve().parents[1] / "nbs" / "results" / name
     return p if (p / "results.jsonl").is_file() else None
+
 
 def setups(rows: pd.DataFrame) -> list[str]:
     "The distinct precision and batching of `rows`, in words."
@@ -349,20 +599,29 @@ def setups(rows: pd.DataFrame) -> list[str]:
     batch = lambda r: "length-grouped batches" if r.get("group_by_length") is True else "random batches"
     return sorted({f"{prec(r)}, {batch(r)}" for r in rows.to_dict("records")})
 
+
 def prediction_interval(values, k: int = 1, level: float = 0.95) -> tuple[float, float, int]:
     "Mean, and half-width of the interval that holds the mean of `k` new runs with probability `level` (t, n - 1 df)."
     v = np.asarray([x for x in values if pd.notna(x)], float)
-    if len(v) < 2: return (float(v.mean()) if len(v) else math.nan), math.nan, len(v)
-    return float(v.mean()), float(t_quantile(0.5 + level / 2, len(v) - 1) * v.std(ddof=1) * math.sqrt(1 / k + 1 / len(v))), len(v)
+    if len(v) < 2:
+        return (float(v.mean()) if len(v) else math.nan), math.nan, len(v)
+    return (
+        float(v.mean()),
+        float(t_quantile(0.5 + level / 2, len(v) - 1) * v.std(ddof=1) * math.sqrt(1 / k + 1 / len(v))),
+        len(v),
+    )
 
 # %% ../nbs/08_experiments.ipynb #fa21551d
 def _headline_cell(df: pd.DataFrame) -> pd.DataFrame:
     df = with_arms(df)
     return df[np.isclose(df.ratio, 0.8) & (df.order == "shuffled")]
 
+
 def _verdict(x: float, mean: float, half: float) -> str:
-    if math.isnan(half): return "no interval (fewer than 2 committed seeds)"
+    if math.isnan(half):
+        return "no interval (fewer than 2 committed seeds)"
     return "reproduced" if abs(x - mean) <= half else f"outside: {abs(x - mean) - half:.1f} beyond the range"
+
 
 def check_scores(new: pd.DataFrame, ref: pd.DataFrame, arms=HEADLINE_ARMS, level: float = 0.95) -> pd.DataFrame:
     "Per arm and test set: the new EM beside the committed mean ± CI, and whether it falls in the committed runs' range."
@@ -373,8 +632,20 @@ def check_scores(new: pd.DataFrame, ref: pd.DataFrame, arms=HEADLINE_ARMS, level
             x = float(a[f"{dom}_em"].mean())
             mean, ci, n = mean_ci(r[f"{dom}_em"].tolist(), level)
             _, half, _ = prediction_interval(r[f"{dom}_em"], k=len(a), level=level)
-            rows.append(dict(arm=ARM_NAMES[arm], test=DOMAIN_NAMES[dom], here=x, seeds=len(a), committed=mean, ci=ci,
-                             committed_seeds=n, range_lo=mean - half, range_hi=mean + half, verdict=_verdict(x, mean, half)))
+            rows.append(
+                dict(
+                    arm=ARM_NAMES[arm],
+                    test=DOMAIN_NAMES[dom],
+                    here=x,
+                    seeds=len(a),
+                    committed=mean,
+                    ci=ci,
+                    committed_seeds=n,
+                    range_lo=mean - half,
+                    range_hi=mean + half,
+                    verdict=_verdict(x, mean, half),
+                )
+            )
     return pd.DataFrame(rows)
 
 # %% ../nbs/08_experiments.ipynb #83a069c6
@@ -385,37 +656,61 @@ def check_differences(new: pd.DataFrame, ref: pd.DataFrame, level: float = 0.95)
         for dom in DOMAINS:
             d_new = paired_differences(new, f"{dom}_em", "exbert", b)["diff"]
             d_ref = paired_differences(ref, f"{dom}_em", "exbert", b)["diff"]
-            if not len(d_new) or not len(d_ref): continue
+            if not len(d_new) or not len(d_ref):
+                continue
             x = float(d_new.mean())
             mean, ci, n = mean_ci(d_ref.tolist(), level)
             _, half, _ = prediction_interval(d_ref, k=len(d_new), level=level)
-            rows.append(dict(comparison=f"ExBERT − {ARM_NAMES[b]}", test=DOMAIN_NAMES[dom], here=x, seeds=len(d_new),
-                             committed=mean, ci=ci, committed_seeds=n, paper=paper_claims["exbert_minus_vdb_80_20"][dom],
-                             verdict=_verdict(x, mean, half)))
+            rows.append(
+                dict(
+                    comparison=f"ExBERT − {ARM_NAMES[b]}",
+                    test=DOMAIN_NAMES[dom],
+                    here=x,
+                    seeds=len(d_new),
+                    committed=mean,
+                    ci=ci,
+                    committed_seeds=n,
+                    paper=paper_claims["exbert_minus_vdb_80_20"][dom],
+                    verdict=_verdict(x, mean, half),
+                )
+            )
     return pd.DataFrame(rows)
 
 # %% ../nbs/08_experiments.ipynb #31e62149
 def headline_report(new: pd.DataFrame, ref: pd.DataFrame, level: float = 0.95) -> str:
     "The main job's answer in plain words: each score and each paired difference against the committed runs and the paper."
     s, d = check_scores(new, ref, level=level), check_differences(new, ref, level=level)
-    if not len(s): return "no finished headline run to check yet"
+    if not len(s):
+        return "no finished headline run to check yet"
     pm = lambda m, h: f"{m:.1f}" + ("" if math.isnan(h) else f" ± {h:.1f}")
-    out = [f"Against the committed runs (nbs/results/standard: 80:20 shuffled, mean ± {level:.0%} CI over seeds; "
-           "'reproduced' = inside the range one new run falls in):"]
-    out += [f"  {r.arm:<10} {r.test:<6} EM {r.here:5.1f} here ({r.seeds} seed{'s' * (r.seeds > 1)}); committed "
-            f"{pm(r.committed, r.ci)} ({r.committed_seeds} seeds): {r.verdict}" for r in s.itertuples()]
-    if len(d): out.append("The paper's comparison, paired by seed:")
+    out = [
+        f"Against the committed runs (nbs/results/standard: 80:20 shuffled, mean ± {level:.0%} CI over seeds; "
+        "'reproduced' = inside the range one new run falls in):"
+    ]
+    out += [
+        f"  {r.arm:<10} {r.test:<6} EM {r.here:5.1f} here ({r.seeds} seed{'s' * (r.seeds > 1)}); committed "
+        f"{pm(r.committed, r.ci)} ({r.committed_seeds} seeds): {r.verdict}"
+        for r in s.itertuples()
+    ]
+    if len(d):
+        out.append("The paper's comparison, paired by seed:")
     for r in d.itertuples():
         agree = "agrees with" if r.verdict == "reproduced" else "differs from"
         paper_in = abs(r.paper - r.committed) <= r.ci if not math.isnan(r.ci) else False
-        out.append(f"  {r.comparison}, {r.test} EM: {r.here:+.1f} here; committed {r.committed:+.1f}"
-                   + ("" if math.isnan(r.ci) else f" ± {r.ci:.1f}") + f" ({r.committed_seeds} seeds); the paper claims {r.paper:+.1f}. "
-                   f"This run {agree} the committed runs, and the paper's {r.paper:+g} lies "
-                   + ("inside" if paper_in else "outside") + " their interval.")
+        out.append(
+            f"  {r.comparison}, {r.test} EM: {r.here:+.1f} here; committed {r.committed:+.1f}"
+            + ("" if math.isnan(r.ci) else f" ± {r.ci:.1f}")
+            + f" ({r.committed_seeds} seeds); the paper claims {r.paper:+.1f}. "
+            f"This run {agree} the committed runs, and the paper's {r.paper:+g} lies "
+            + ("inside" if paper_in else "outside")
+            + " their interval."
+        )
     here, there = setups(_headline_cell(new)), setups(_headline_cell(ref))
     if here != there:
-        out.append(f"Note: these runs trained with {' and '.join(here)}; the committed runs with {' and '.join(there)}: "
-                   "the check compares two setups (Results measures what the speed levers change).")
+        out.append(
+            f"Note: these runs trained with {' and '.join(here)}; the committed runs with {' and '.join(there)}: "
+            "the check compares two setups (Results measures what the speed levers change)."
+        )
     return "\n".join(out)
 
 # %% ../nbs/08_experiments.ipynb #b63ab9d2
@@ -426,38 +721,55 @@ def lever_decision(fp32: pd.DataFrame, levers: pd.DataFrame, bound: float = 2.0,
     for r in pb.to_dict("records"):
         for dom in DOMAINS:
             m, h = r[f"{dom}_em_mean"], r[f"{dom}_em_ci"]
-            rows.append(dict(arm=ARM_NAMES.get(r["arm"], r["arm"]), test=DOMAIN_NAMES[dom], seeds=r["n"], diff=m, ci=h,
-                             within=bool(not math.isnan(h) and -bound <= m - h and m + h <= bound)))
+            rows.append(
+                dict(
+                    arm=ARM_NAMES.get(r["arm"], r["arm"]),
+                    test=DOMAIN_NAMES[dom],
+                    seeds=r["n"],
+                    diff=m,
+                    ci=h,
+                    within=bool(not math.isnan(h) and -bound <= m - h and m + h <= bound),
+                )
+            )
     return pd.DataFrame(rows)
 
 # %% ../nbs/08_experiments.ipynb #52aad72f
 def check_backbone(backbone: str) -> str:
     "Fail fast with what to pass when the backbone is neither local, `standin`, nor reachable on the hub."
     hint = "pass --backbone standin (the offline stand-in) or --backbone PATH to a local DistilBERT checkpoint"
-    if backbone == "standin" or Path(backbone).exists(): return backbone
+    if backbone == "standin" or Path(backbone).exists():
+        return backbone
     if hub_offline():
-        raise FileNotFoundError(f"backbone {backbone!r} needs the Hugging Face hub, which is offline (HF_HUB_OFFLINE=1): {hint}")
+        raise FileNotFoundError(
+            f"backbone {backbone!r} needs the Hugging Face hub, which is offline (HF_HUB_OFFLINE=1): {hint}"
+        )
     try:
         AutoConfig.from_pretrained(backbone)
     except OSError as e:
-        raise FileNotFoundError(f"backbone {backbone!r} could not be loaded from the hub ({type(e).__name__}): {hint}") from None
+        raise FileNotFoundError(
+            f"backbone {backbone!r} could not be loaded from the hub ({type(e).__name__}): {hint}"
+        ) from None
     return backbone
 
 # %% ../nbs/08_experiments.ipynb #d10d82d7
 def draw_figures(out) -> list:
     "Draw the figures of a finished grid with `exbert.results.write_figures`; a failure is reported, never fatal."
-    try: return write_figures(out)
+    try:
+        return write_figures(out)
     except Exception as e:  # figures must not lose a finished grid's table
-        print(f"drawing figures failed: {type(e).__name__}: {e}"); return []
+        print(f"drawing figures failed: {type(e).__name__}: {e}")
+        return []
 
 # %% ../nbs/08_experiments.ipynb #d7443e7c
 def report_grid(name: str, out: Path, configs: list[TrainConfig], finished: pd.DataFrame) -> None:
     "Print how far a grid is, its table and the comparison with the paper; write its summary and figures."
     left = [run_id(c) for c in configs if run_id(c) not in set(finished.get("run_id", []))]
     print(f"\n{name} grid in {out}: {len(finished)} of {len(configs)} runs finished")
-    if left: print(f"left to run ({len(left)}): " + ", ".join(left[:6]) + (", ..." if len(left) > 6 else ""))
+    if left:
+        print(f"left to run ({len(left)}): " + ", ".join(left[:6]) + (", ..." if len(left) > 6 else ""))
     if not len(finished):
-        print("no finished run yet: nothing to tabulate"); return
+        print("no finished run yet: nothing to tabulate")
+        return
     write_json(out / "summary.json", summarize(finished).to_dict("records"))
     print("mean ± 95% CI half-width over seeds (percent)")
     print(results_table(finished))
@@ -467,132 +779,289 @@ def report_grid(name: str, out: Path, configs: list[TrainConfig], finished: pd.D
 # %% ../nbs/08_experiments.ipynb #53a059bf
 def speed_levers(native: bool | None = None) -> dict:
     "The speed levers as `TrainConfig` settings: length-grouped batches, and bf16 autocast where the hardware has it."
-    if native_bf16() if native is None else native: return dict(group_by_length=True, bf16=True)
+    if native_bf16() if native is None else native:
+        return dict(group_by_length=True, bf16=True)
     print("no bf16 hardware here (no CUDA GPU, AVX512-BF16 or AMX): training in fp32, with length-grouped batches")
     return dict(group_by_length=True, bf16=False)
 
 # %% ../nbs/08_experiments.ipynb #53b4efe1
-def reproduce(preset: str = "quick", data=None, backbone=None, out=None, seeds: int | None = None, ratios=None,
-              orders=None, arms=None, max_runs: int | None = None, report_to: str = "none", progress: bool = True,
-              workers: int | None = None, ray: str | bool | None = None, levers: bool = False, **common) -> pd.DataFrame:
+def reproduce(
+    preset: str = "quick",
+    data=None,
+    backbone=None,
+    out=None,
+    seeds: int | None = None,
+    ratios=None,
+    orders=None,
+    arms=None,
+    max_runs: int | None = None,
+    report_to: str = "none",
+    progress: bool = True,
+    workers: int | None = None,
+    ray: str | bool | None = None,
+    levers: bool = False,
+    **common,
+) -> pd.DataFrame:
     "Run a `REPRODUCE` preset's grid (resumable), print its table, draw its figures; returns the summary (mean, CI per cell)."
-    if preset not in REPRODUCE: raise ValueError(f"unknown preset {preset!r}; choose one of {list(REPRODUCE)}")
+    if preset not in REPRODUCE:
+        raise ValueError(f"unknown preset {preset!r}; choose one of {list(REPRODUCE)}")
     d = require_data_dir(data)
     backbone = check_backbone(backbone or REPRODUCE[preset]["backbone"])
     out = Path(out or Path("runs") / preset)
-    if levers: common = {**speed_levers(), **common}
-    cs = preset_configs(preset, out, seeds=seeds, ratios=ratios, orders=orders, arms=arms, backbone=backbone, data=str(d), report_to=report_to, **common)
-    if workers is None: workers = len(visible_gpus()) or REPRODUCE[preset]["workers"]  # one per GPU; on a CPU, the preset's
+    if levers:
+        common = {**speed_levers(), **common}
+    cs = preset_configs(
+        preset,
+        out,
+        seeds=seeds,
+        ratios=ratios,
+        orders=orders,
+        arms=arms,
+        backbone=backbone,
+        data=str(d),
+        report_to=report_to,
+        **common,
+    )
+    if workers is None:
+        workers = len(visible_gpus()) or REPRODUCE[preset]["workers"]  # one per GPU; on a CPU, the preset's
     workers = min(workers, os.cpu_count() or 1)
-    with run_lock(out):   # a second `reproduce` on this grid exits, naming this process, instead of racing it
-        rows = run_grid(cs, out, bench=None if workers > 1 or ray else load_benchmark(d), max_runs=max_runs,
-                        progress=progress, workers=workers, ray=ray)
+    with run_lock(out):  # a second `reproduce` on this grid exits, naming this process, instead of racing it
+        rows = run_grid(
+            cs,
+            out,
+            bench=None if workers > 1 or ray else load_benchmark(d),
+            max_runs=max_runs,
+            progress=progress,
+            workers=workers,
+            ray=ray,
+        )
     ids = {run_id(c) for c in cs}
     finished = pd.DataFrame([r for r in rows if r["run_id"] in ids])
-    if _rank() == 0: report_grid(preset, out, cs, finished)
+    if _rank() == 0:
+        report_grid(preset, out, cs, finished)
     if _rank() == 0 and preset == "headline" and len(finished):
         ref = committed_results("standard")
-        print("\n" + (headline_report(finished, load_results(ref)) if ref else
-                      "no committed results to check against (nbs/results/standard is in a clone of the repository)"))
+        print(
+            "\n"
+            + (
+                headline_report(finished, load_results(ref))
+                if ref
+                else "no committed results to check against (nbs/results/standard is in a clone of the repository)"
+            )
+        )
     return summarize(finished) if len(finished) else pd.DataFrame()
 
 # %% ../nbs/08_experiments.ipynb #25c3f4c9
 def reproduce_cli(argv: list[str]) -> int:
     "`exbert reproduce --preset quick|standard|paper`: run the experiment grid, print its table, draw its figures."
-    ap = argparse.ArgumentParser(prog="exbert reproduce", description="Run the paper's experiment grid (V-DB and ExBERT "
-                                 "over SQuAD/BioASQ mixtures), resumably; print mean ± 95%% CI over seeds; draw figures.")
-    ap.add_argument("--preset", choices=list(REPRODUCE), default="headline",
-                    help="headline (default): the paper's comparison at 80:20 and 4,000 examples, one seed, checked against the "
-                         "committed runs; quick: the smoke run (350 examples: checks the pipeline, settles nothing); standard: "
-                         "the whole grid at 4,000 examples (hours on a CPU; resumable); paper: the paper's full grid (a GPU job)")
+    ap = argparse.ArgumentParser(
+        prog="exbert reproduce",
+        description="Run the paper's experiment grid (V-DB and ExBERT "
+        "over SQuAD/BioASQ mixtures), resumably; print mean ± 95%% CI over seeds; draw figures.",
+    )
+    ap.add_argument(
+        "--preset",
+        choices=list(REPRODUCE),
+        default="headline",
+        help="headline (default): the paper's comparison at 80:20 and 4,000 examples, one seed, checked against the "
+        "committed runs; quick: the smoke run (350 examples: checks the pipeline, settles nothing); standard: "
+        "the whole grid at 4,000 examples (hours on a CPU; resumable); paper: the paper's full grid (a GPU job)",
+    )
     ap.add_argument("--data", help="data folder (default: $EXBERT_DATA or <repo>/../shared/data)")
     ap.add_argument("--backbone", help="hub name, local DistilBERT folder, or 'standin' (default: the preset's)")
     ap.add_argument("--out", help="grid folder (default runs/<preset>); rerun with the same --out to resume")
     ap.add_argument("--seeds", type=int, help="number of seeds 0..N-1 in every cell (default: the preset's)")
-    ap.add_argument("--ratios", type=float, nargs="+", help="SQuAD fractions, e.g. 0 0.8 1 (replaces the preset's cells)")
+    ap.add_argument(
+        "--ratios", type=float, nargs="+", help="SQuAD fractions, e.g. 0 0.8 1 (replaces the preset's cells)"
+    )
     ap.add_argument("--orders", nargs="+", choices=GRID_ORDERS)
-    ap.add_argument("--arms", nargs="+", choices=list(PRESETS), help="training presets to compare (default: the preset's)")
+    ap.add_argument(
+        "--arms", nargs="+", choices=list(PRESETS), help="training presets to compare (default: the preset's)"
+    )
     ap.add_argument("--n-train", type=int, help="training examples per run (overrides the preset)")
     ap.add_argument("--max-length", type=int, help="tokens per window (overrides the preset)")
-    ap.add_argument("--squad-eval", type=int, help="SQuAD dev questions evaluated, spread over all articles (overrides the preset)")
+    ap.add_argument(
+        "--squad-eval", type=int, help="SQuAD dev questions evaluated, spread over all articles (overrides the preset)"
+    )
     ap.add_argument("--max-runs", type=int, help="stop after this many new runs (0: print the table and what is left)")
-    ap.add_argument("--workers", type=int, help="runs trained side by side, sharing the CPU threads (default: the preset's on a CPU, one per GPU on a GPU machine)")
-    ap.add_argument("--ray", nargs="?", const="", metavar="ADDRESS",
-                    help="run the grid's runs as Ray tasks: on a local Ray instance, or on the cluster at ADDRESS (needs exbert[ray])")
+    ap.add_argument(
+        "--workers",
+        type=int,
+        help="runs trained side by side, sharing the CPU threads (default: the preset's on a CPU, one per GPU on a GPU machine)",
+    )
+    ap.add_argument(
+        "--ray",
+        nargs="?",
+        const="",
+        metavar="ADDRESS",
+        help="run the grid's runs as Ray tasks: on a local Ray instance, or on the cluster at ADDRESS (needs exbert[ray])",
+    )
     ap.add_argument("--report-to", default="none", help="none (default), wandb, tensorboard, ...")
-    ap.add_argument("--levers", action="store_true", help="length-grouped batches and, on bf16 hardware, bf16 autocast "
-                    "(faster; the committed runs used neither: the headline check says so)")
-    add_model_flags(ap)   # ExBERT's settings reach the ExBERT arms; the dropouts both models
+    ap.add_argument(
+        "--levers",
+        action="store_true",
+        help="length-grouped batches and, on bf16 hardware, bf16 autocast "
+        "(faster; the committed runs used neither: the headline check says so)",
+    )
+    add_model_flags(ap)  # ExBERT's settings reach the ExBERT arms; the dropouts both models
     a = ap.parse_args(argv)
     if a.preset == "headline" and given_settings(a):
-        ap.error(f"the headline reruns the committed runs' settings; to change {', '.join(given_settings(a))}, pick --preset standard")
-    if a.seeds is not None and a.seeds < 1: ap.error("--seeds must be at least 1")
-    if a.workers is not None and a.workers < 1: ap.error("--workers must be at least 1")
-    if a.max_runs is not None and a.max_runs < 0: ap.error("--max-runs must be 0 or more")
-    if a.ratios and any(not 0 <= r <= 1 for r in a.ratios): ap.error(f"--ratios must be SQuAD fractions in [0, 1], got {a.ratios}")
-    common = {k: v for k, v in dict(n_train=a.n_train, max_length=a.max_length, squad_eval=a.squad_eval).items() if v is not None}
+        ap.error(
+            f"the headline reruns the committed runs' settings; to change {', '.join(given_settings(a))}, pick --preset standard"
+        )
+    if a.seeds is not None and a.seeds < 1:
+        ap.error("--seeds must be at least 1")
+    if a.workers is not None and a.workers < 1:
+        ap.error("--workers must be at least 1")
+    if a.max_runs is not None and a.max_runs < 0:
+        ap.error("--max-runs must be 0 or more")
+    if a.ratios and any(not 0 <= r <= 1 for r in a.ratios):
+        ap.error(f"--ratios must be SQuAD fractions in [0, 1], got {a.ratios}")
+    common = {
+        k: v
+        for k, v in dict(n_train=a.n_train, max_length=a.max_length, squad_eval=a.squad_eval).items()
+        if v is not None
+    }
     common.update(given_settings(a))
     try:
-        reproduce(a.preset, data=a.data, backbone=a.backbone, out=a.out, seeds=a.seeds, ratios=a.ratios, orders=a.orders,
-                  arms=a.arms, max_runs=a.max_runs, report_to=a.report_to, workers=a.workers,
-                  ray=None if a.ray is None else (a.ray or True), levers=a.levers, **common)
+        reproduce(
+            a.preset,
+            data=a.data,
+            backbone=a.backbone,
+            out=a.out,
+            seeds=a.seeds,
+            ratios=a.ratios,
+            orders=a.orders,
+            arms=a.arms,
+            max_runs=a.max_runs,
+            report_to=a.report_to,
+            workers=a.workers,
+            ray=None if a.ray is None else (a.ray or True),
+            levers=a.levers,
+            **common,
+        )
     except (ValueError, OSError, ImportError) as e:
-        print(f"exbert reproduce: error: {e}", file=sys.stderr); return 2
+        print(f"exbert reproduce: error: {e}", file=sys.stderr)
+        return 2
     return 0
 
 # %% ../nbs/08_experiments.ipynb #8b435637
 def tune_cli(argv: list[str]) -> int:
     "`exbert tune`: the resumable Optuna search over ExBERT's layers, experts, learning rate and dropout placement."
-    ap = argparse.ArgumentParser(prog="exbert tune", description="Search ExBERT's kept blocks, experts, learning rate and dropout "
-                                 "placement on validation F1 (Optuna, resumable: rerun with the same --out), and report the best "
-                                 "trial's test scores once.")
+    ap = argparse.ArgumentParser(
+        prog="exbert tune",
+        description="Search ExBERT's kept blocks, experts, learning rate and dropout "
+        "placement on validation F1 (Optuna, resumable: rerun with the same --out), and report the best "
+        "trial's test scores once.",
+    )
     ap.add_argument("--data", help="data folder (default: $EXBERT_DATA or <repo>/../shared/data)")
     ap.add_argument("--backbone", default="standin", help="hub name, local DistilBERT folder, or 'standin' (default)")
-    ap.add_argument("--out", default="runs/tune", help="search folder: study.db, trials/, trials.json, best.json (default runs/tune)")
+    ap.add_argument(
+        "--out",
+        default="runs/tune",
+        help="search folder: study.db, trials/, trials.json, best.json (default runs/tune)",
+    )
     ap.add_argument("--n-trials", type=int, default=20)
-    ap.add_argument("--n-layers", "--layers", type=int, nargs=2, default=(3, 6), metavar=("LOW", "HIGH"),
-                    help="range of kept blocks to search (default 3 6)")
-    ap.add_argument("--n-experts", "--experts", type=int, nargs="+", default=(8, 16), help="numbers of experts to try (default 8 16)")
-    ap.add_argument("--lr", type=float, nargs=2, default=(1e-5, 1e-4), metavar=("LOW", "HIGH"), help="learning-rate range, log scale")
-    ap.add_argument("--placements", nargs="+", default=list(DROPOUT_PLACEMENTS), help=f"dropout placements ({', '.join(DROPOUT_PLACEMENTS)})")
+    ap.add_argument(
+        "--n-layers",
+        "--layers",
+        type=int,
+        nargs=2,
+        default=(3, 6),
+        metavar=("LOW", "HIGH"),
+        help="range of kept blocks to search (default 3 6)",
+    )
+    ap.add_argument(
+        "--n-experts",
+        "--experts",
+        type=int,
+        nargs="+",
+        default=(8, 16),
+        help="numbers of experts to try (default 8 16)",
+    )
+    ap.add_argument(
+        "--lr",
+        type=float,
+        nargs=2,
+        default=(1e-5, 1e-4),
+        metavar=("LOW", "HIGH"),
+        help="learning-rate range, log scale",
+    )
+    ap.add_argument(
+        "--placements",
+        nargs="+",
+        default=list(DROPOUT_PLACEMENTS),
+        help=f"dropout placements ({', '.join(DROPOUT_PLACEMENTS)})",
+    )
     ap.add_argument("--ratio", type=float, default=0.8, help="SQuAD fraction of the training mixture (default 0.8)")
     ap.add_argument("--n-train", type=int, default=4000)
     ap.add_argument("--max-length", type=int, default=256)
     ap.add_argument("--epochs", type=float, default=2)
-    ap.add_argument("--backend", choices=("optuna", "ray"), default="optuna", help="optuna: trials one after another here (default); "
-                    "ray: Ray Tune, trials as Ray tasks (needs exbert[ray])")
+    ap.add_argument(
+        "--backend",
+        choices=("optuna", "ray"),
+        default="optuna",
+        help="optuna: trials one after another here (default); ray: Ray Tune, trials as Ray tasks (needs exbert[ray])",
+    )
     ap.add_argument("--ray-address", help="with --backend ray: the cluster's address (default: a local Ray instance)")
     searched = ("n_layers", "n_experts", "dropout_before_moe", "dropout_after_moe")
-    add_model_flags(ap, skip=searched)   # the other model settings: fixed for every trial
+    add_model_flags(ap, skip=searched)  # the other model settings: fixed for every trial
     a = ap.parse_args(argv)
-    if a.n_trials < 1: ap.error("--n-trials must be at least 1")
-    if a.ray_address and a.backend != "ray": ap.error("--ray-address needs --backend ray")
+    if a.n_trials < 1:
+        ap.error("--n-trials must be at least 1")
+    if a.ray_address and a.backend != "ray":
+        ap.error("--ray-address needs --backend ray")
     try:
-        c = make_config("exbert", backbone=check_backbone(a.backbone), data=str(require_data_dir(a.data)),
-                        ratio=a.ratio, n_train=a.n_train, max_length=a.max_length, epochs=a.epochs, squad_eval=1000,
-                        **{"attention_dropout": 0.0, **given_settings(a, skip=searched)})
-        space = dict(n_trials=a.n_trials, layers=tuple(a.n_layers), experts=tuple(a.n_experts), lr_range=tuple(a.lr),
-                     placements=tuple(a.placements), out=a.out)
+        c = make_config(
+            "exbert",
+            backbone=check_backbone(a.backbone),
+            data=str(require_data_dir(a.data)),
+            ratio=a.ratio,
+            n_train=a.n_train,
+            max_length=a.max_length,
+            epochs=a.epochs,
+            squad_eval=1000,
+            **{"attention_dropout": 0.0, **given_settings(a, skip=searched)},
+        )
+        space = dict(
+            n_trials=a.n_trials,
+            layers=tuple(a.n_layers),
+            experts=tuple(a.n_experts),
+            lr_range=tuple(a.lr),
+            placements=tuple(a.placements),
+            out=a.out,
+        )
         best = tune(c, **space) if a.backend == "optuna" else tune_ray(c, **space, address=a.ray_address)
     except (ValueError, OSError, ImportError) as e:
-        print(f"exbert tune: error: {e}", file=sys.stderr); return 2
+        print(f"exbert tune: error: {e}", file=sys.stderr)
+        return 2
     print(json.dumps(best, indent=1))
     return 0
 
 # %% ../nbs/08_experiments.ipynb #53bda651
-LR_STEPS = {"0.5x": 1e-5, "1x": 2e-5, "2x": 4e-5, "5x": 1e-4}   # the paper's learning rates, multiples of its 2e-5
-CURVES = dict(epochs=5, bf16=True, group_by_length=True)            # every curve arm: 5 epochs, both speed levers
+LR_STEPS = {"0.5x": 1e-5, "1x": 2e-5, "2x": 4e-5, "5x": 1e-4}  # the paper's learning rates, multiples of its 2e-5
+CURVES = dict(epochs=5, bf16=True, group_by_length=True)  # every curve arm: 5 epochs, both speed levers
 
-CURVE_ARMS = {   # name: (preset, overrides); one seed each, in the order they run: Figs. 4 and 5 fill up together
-    "exbert-l4": ("exbert", dict(n_layers=4)),                       # the paper's choice: Fig. 4, and Fig. 5 at 5x
-    "exbert-l3": ("exbert", dict(n_layers=3)), "exbert-l5": ("exbert", dict(n_layers=5)),
-    "exbert-lr2x": ("exbert", dict(lr=LR_STEPS["2x"])), "exbert-lr1x": ("exbert", dict(lr=LR_STEPS["1x"])),
-    "exbert-l6": ("exbert", dict(n_layers=6)), "exbert-lr0.5x": ("exbert", dict(lr=LR_STEPS["0.5x"])),
-    **{f"vdb-lr{k}": ("vdb", dict(lr=lr)) for k, lr in LR_STEPS.items()},                    # V-DB's budget: lr x epochs
-    **{f"exbert-{p}{d:g}": ("exbert", dict(dropout_before_moe=d if p != "after" else 0.0, dropout_after_moe=d if p != "before" else 0.0))
-       for d in (0.1, 0.3) for p in ("before", "after", "both") if (p, d) != ("before", 0.1)},   # before0.1 is exbert-l4
+CURVE_ARMS = {  # name: (preset, overrides); one seed each, in the order they run: Figs. 4 and 5 fill up together
+    "exbert-l4": ("exbert", dict(n_layers=4)),  # the paper's choice: Fig. 4, and Fig. 5 at 5x
+    "exbert-l3": ("exbert", dict(n_layers=3)),
+    "exbert-l5": ("exbert", dict(n_layers=5)),
+    "exbert-lr2x": ("exbert", dict(lr=LR_STEPS["2x"])),
+    "exbert-lr1x": ("exbert", dict(lr=LR_STEPS["1x"])),
+    "exbert-l6": ("exbert", dict(n_layers=6)),
+    "exbert-lr0.5x": ("exbert", dict(lr=LR_STEPS["0.5x"])),
+    **{f"vdb-lr{k}": ("vdb", dict(lr=lr)) for k, lr in LR_STEPS.items()},  # V-DB's budget: lr x epochs
+    **{
+        f"exbert-{p}{d:g}": (
+            "exbert",
+            dict(dropout_before_moe=d if p != "after" else 0.0, dropout_after_moe=d if p != "before" else 0.0),
+        )
+        for d in (0.1, 0.3)
+        for p in ("before", "after", "both")
+        if (p, d) != ("before", 0.1)
+    },  # before0.1 is exbert-l4
 }
-PAIRED_ARMS = {   # three seeds each, paired with the standard grid's `exbert` runs
+PAIRED_ARMS = {  # three seeds each, paired with the standard grid's `exbert` runs
     "exbert-16e": ("exbert", dict(n_experts=16)),
     "exbert-upcycle": ("exbert", dict(expert_init="upcycle")),
     "exbert-spread": ("exbert", dict(layer_selection="spread")),
@@ -602,67 +1071,110 @@ PAIRED_ARMS = {   # three seeds each, paired with the standard grid's `exbert` r
 def study_config(out, name: str, preset: str, overrides: dict, seed: int = 0, **common) -> TrainConfig:
     "One run of the study: `preset` with `overrides` and the `standard` grid's settings, in `<out>/<name>/<run id>`."
     std = REPRODUCE["standard"]
-    c = make_config(preset, **{"backbone": std["backbone"], **std["common"], "ratio": 0.8, "order": "shuffled", "seed": seed,
-                               **common, **overrides})
+    c = make_config(
+        preset,
+        **{
+            "backbone": std["backbone"],
+            **std["common"],
+            "ratio": 0.8,
+            "order": "shuffled",
+            "seed": seed,
+            **common,
+            **overrides,
+        },
+    )
     return dataclasses.replace(c, out=str(Path(out) / name / run_id(c)))
+
 
 def tuning_configs(out, seeds: int = 3, **common) -> list[TrainConfig]:
     "The curve arms (seed 0, `CURVES`) and the paired arms (`seeds` seeds), in the order the study runs them."
     curve = [study_config(out, n, p, {**CURVES, **o}, **common) for n, (p, o) in CURVE_ARMS.items()]
     paired = [study_config(out, n, p, o, seed=s, **common) for n, (p, o) in PAIRED_ARMS.items() for s in range(seeds)]
-    first = [c for c in curve if Path(c.out).parent.name.startswith(("exbert-l", "exbert-lr"))]   # Figs. 4 and 5
-    return first + paired[:2 * seeds] + [c for c in curve if c not in first] + paired[2 * seeds:]
+    first = [c for c in curve if Path(c.out).parent.name.startswith(("exbert-l", "exbert-lr"))]  # Figs. 4 and 5
+    return first + paired[: 2 * seeds] + [c for c in curve if c not in first] + paired[2 * seeds :]
 
 # %% ../nbs/08_experiments.ipynb #da61f02b
 def curve_rows(out, model: str) -> pd.DataFrame:
     "Every finished curve arm of `model` as one row per arm and epoch: the arm, its preset and that epoch's history entry."
     rows = []
-    for name, (preset, o) in CURVE_ARMS.items():
-        if PRESETS[preset]["model"] != model: continue
+    for name, (preset, _overrides) in CURVE_ARMS.items():
+        if PRESETS[preset]["model"] != model:
+            continue
         for r in read_results(Path(out) / name / "results.jsonl"):
             rows += [{"arm": name, "preset": preset, **h} for h in load_history(Path(out) / name / r["run_dir"]) or []]
     return pd.DataFrame(rows)
 
 # %% ../nbs/08_experiments.ipynb #78360382
-GRID_ARMS = {"exbert": "exbert", "vdb": "vdb-tuned"}   # per model: the standard grid's tuned arm
+GRID_ARMS = {"exbert": "exbert", "vdb": "vdb-tuned"}  # per model: the standard grid's tuned arm
+
 
 def best_setting(out, model: str) -> dict | None:
     "The curve arm and epoch of `model` with the highest validation F1 (None before its first curve arm finishes)."
     h = curve_rows(out, model)
-    if h.empty: return None
+    if h.empty:
+        return None
     b = h.loc[h["val_f1"].idxmax()]
     preset, o = CURVE_ARMS[b["arm"]]
     over = {**o, "epochs": int(b["epoch"])}
     plain = lambda c: flat_settings(dataclasses.asdict(dataclasses.replace(c, preset=None, out=None)))
-    same = plain(study_config(out, "", preset, over, data="")) == plain(study_config(out, "", GRID_ARMS[model], {}, data=""))
-    return dict(model=model, arm=b["arm"], epoch=int(b["epoch"]), val_f1=float(b["val_f1"]), preset=preset, overrides=over,
-                grid_arm=GRID_ARMS[model] if same else None, curve_arms=int(h["arm"].nunique()))
+    same = plain(study_config(out, "", preset, over, data="")) == plain(
+        study_config(out, "", GRID_ARMS[model], {}, data="")
+    )
+    return dict(
+        model=model,
+        arm=b["arm"],
+        epoch=int(b["epoch"]),
+        val_f1=float(b["val_f1"]),
+        preset=preset,
+        overrides=over,
+        grid_arm=GRID_ARMS[model] if same else None,
+        curve_arms=int(h["arm"].nunique()),
+    )
+
 
 def confirm_configs(out, best: dict, seeds: int = 3, **common) -> list[TrainConfig]:
     "The confirmation runs of a `best_setting`: `seeds` seeds like the grid ([] when the grid's own arm is the best)."
-    if best is None or best["grid_arm"]: return []
-    return [study_config(out, f"best-{best['model']}", best["preset"], best["overrides"], seed=s, **common) for s in range(seeds)]
+    if best is None or best["grid_arm"]:
+        return []
+    return [
+        study_config(out, f"best-{best['model']}", best["preset"], best["overrides"], seed=s, **common)
+        for s in range(seeds)
+    ]
 
 # %% ../nbs/08_experiments.ipynb #4f50536f
-PAPER_SETTINGS = {"vdb": ("vdb-lr1x", 3), "exbert": ("exbert-l4", 2)}   # the paper's single configuration: curve arm, epoch
+PAPER_SETTINGS = {
+    "vdb": ("vdb-lr1x", 3),
+    "exbert": ("exbert-l4", 2),
+}  # the paper's single configuration: curve arm, epoch
+
 
 def tuning_budget(out) -> dict:
     "The tuning study as a budget: each model's trials (best validation F1 of each curve arm) and the paper's configurations."
     trials, curves, marks = {}, {}, {}
     for model, (arm, epoch) in PAPER_SETTINGS.items():
         h = curve_rows(out, model)
-        if h.empty: continue
-        trials[model] = h.groupby("arm").val_f1.max().to_dict()   # each curve arm's best epoch on validation F1
+        if h.empty:
+            continue
+        trials[model] = h.groupby("arm").val_f1.max().to_dict()  # each curve arm's best epoch on validation F1
         curves[model] = budget_curves({model: list(trials[model].values())})[model]
         at = h[(h.arm == arm) & (h.epoch == epoch)]
-        if len(at): marks[model] = [f"the paper's {ARM_NAMES[model]} ({arm}, epoch {epoch})", float(at.val_f1.iloc[0])]
+        if len(at):
+            marks[model] = [f"the paper's {ARM_NAMES[model]} ({arm}, epoch {epoch})", float(at.val_f1.iloc[0])]
     return dict(trials=trials, curves=curves, marks=marks)
 
 # %% ../nbs/08_experiments.ipynb #5d06f427
 def study_part(name: str) -> str | None:
     "The part of the study an arm folder belongs to: curve, paired or confirm (None: not the study's)."
-    return ("curve" if name in CURVE_ARMS else "paired" if name in PAIRED_ARMS else
-            "confirm" if name in ("best-exbert", "best-vdb") else None)
+    return (
+        "curve"
+        if name in CURVE_ARMS
+        else "paired"
+        if name in PAIRED_ARMS
+        else "confirm"
+        if name in ("best-exbert", "best-vdb")
+        else None
+    )
+
 
 def load_study(out) -> pd.DataFrame:
     "Every finished run of the study in `out` (`exbert.results.load_grids`), with `part` the part of its arm."
@@ -671,15 +1183,18 @@ def load_study(out) -> pd.DataFrame:
     return s[s.part.notna()].reset_index(drop=True)
 
 # %% ../nbs/08_experiments.ipynb #c31559dd
-REFERENCE = {"exbert": "exbert-l4", "vdb": "vdb-lr1x"}   # per model: the curve arm at the paper's settings
+REFERENCE = {"exbert": "exbert-l4", "vdb": "vdb-lr1x"}  # per model: the curve arm at the paper's settings
+
 
 def paired_delta(a: pd.DataFrame, b: pd.DataFrame, metric: str, level: float = 0.95) -> tuple[float, float, int]:
     "Mean, CI half-width and count of `metric` of runs `a` minus runs `b` of the same seed."
     m = a[["seed", metric]].merge(b[["seed", metric]], on="seed", suffixes=("", "_b"))
     return mean_ci((m[metric] - m[f"{metric}_b"]).tolist(), level)
 
+
 def _reference(study, grid, arm, part, model) -> tuple[str, pd.DataFrame]:
-    if part == "curve": return REFERENCE[model], study[study.arm == REFERENCE[model]]
+    if part == "curve":
+        return REFERENCE[model], study[study.arm == REFERENCE[model]]
     ref = GRID_ARMS[model]
     return ref, grid[(grid.arm == ref) & (grid.ratio == 0.8) & (grid.order == "shuffled")]
 
@@ -703,16 +1218,24 @@ def study_table(study: pd.DataFrame, grid: pd.DataFrame, level: float = 0.95) ->
 def best_runs(out, grid: pd.DataFrame, model: str) -> tuple[dict | None, pd.DataFrame]:
     "A model's `best_setting` and the runs that confirm it (the grid's arm, or `<out>/best-<model>`; empty until run)."
     b = best_setting(out, model)
-    if b is None: return None, grid.iloc[:0]
-    if b["grid_arm"]: return b, grid[(grid.arm == b["grid_arm"]) & (grid.ratio == 0.8) & (grid.order == "shuffled")]
+    if b is None:
+        return None, grid.iloc[:0]
+    if b["grid_arm"]:
+        return b, grid[(grid.arm == b["grid_arm"]) & (grid.ratio == 0.8) & (grid.order == "shuffled")]
     d = Path(out) / f"best-{model}"
     return b, load_results(d) if (d / "results.jsonl").is_file() else grid.iloc[:0]
+
 
 def best_vs_best(out, grid: pd.DataFrame, level: float = 0.95) -> dict | None:
     "The best ExBERT minus the best V-DB, paired by seed, per metric (mean, CI, n); None until both have 2+ paired seeds."
     (be, e), (bv, v) = best_runs(out, grid, "exbert"), best_runs(out, grid, "vdb")
-    if len(set(e.get("seed", [])) & set(v.get("seed", []))) < 2: return None
-    return dict(exbert=be, vdb=bv, **{m: paired_delta(e, v, m, level) for m in ("squad_em", "squad_f1", "bioasq_em", "bioasq_f1")})
+    if len(set(e.get("seed", [])) & set(v.get("seed", []))) < 2:
+        return None
+    return dict(
+        exbert=be,
+        vdb=bv,
+        **{m: paired_delta(e, v, m, level) for m in ("squad_em", "squad_f1", "bioasq_em", "bioasq_f1")},
+    )
 
 # %% ../nbs/08_experiments.ipynb #f148466d
 def study_report(out, grid: pd.DataFrame, level: float = 0.95) -> dict:
@@ -720,7 +1243,11 @@ def study_report(out, grid: pd.DataFrame, level: float = 0.95) -> dict:
     study = load_study(out)
     bvb = best_vs_best(out, grid, level)
     fmt = lambda v: dict(mean=round(v[0], 2), ci=None if v[1] != v[1] else round(v[1], 2), n=v[2])
-    return dict(runs=len(study), arms=int(study.arm.nunique()), level=level,
-                table=study_table(study, grid, level).to_dict("records") if len(study) else [],
-                best={m: best_setting(out, m) for m in ("exbert", "vdb")},
-                best_vs_best=bvb and {k: fmt(v) if isinstance(v, tuple) else v["arm"] for k, v in bvb.items()})
+    return dict(
+        runs=len(study),
+        arms=int(study.arm.nunique()),
+        level=level,
+        table=study_table(study, grid, level).to_dict("records") if len(study) else [],
+        best={m: best_setting(out, m) for m in ("exbert", "vdb")},
+        best_vs_best=bvb and {k: fmt(v) if isinstance(v, tuple) else v["arm"] for k, v in bvb.items()},
+    )

@@ -22,103 +22,169 @@ def check_room(examples, tokenizer, max_length: int, stride: int) -> None:
     room = max_length - lens[i] - tokenizer.num_special_tokens_to_add(pair=True)
     if room <= stride:
         rid = examples["id"][i] if "id" in examples else f"#{i} of the batch"
-        raise ValueError(f"record {rid!r}, field 'question': {lens[i]} tokens leave {max(room, 0)} context tokens in a "
-                         f"{max_length}-token window, not more than the stride ({stride}): raise max_length or lower stride")
+        raise ValueError(
+            f"record {rid!r}, field 'question': {lens[i]} tokens leave {max(room, 0)} context tokens in a "
+            f"{max_length}-token window, not more than the stride ({stride}): raise max_length or lower stride"
+        )
 
 # %% ../nbs/01_features.ipynb #9cfcef40
 MODEL_COLUMNS = ("input_ids", "attention_mask", "token_type_ids", "start_positions", "end_positions")
+
 
 def clean_questions(questions: list[str]) -> list[str]:
     "Strip leading whitespace from questions (SQuAD has some)."
     return [q.lstrip() for q in questions]
 
+
 def _encode(examples, tokenizer, max_length, stride, pad_to_max_length, return_token_type_ids):
     "Tokenize question + context into overlapping windows that truncate only the context."
     if tokenizer.padding_side != "right":
         raise ValueError("exbert.features needs a tokenizer with padding_side='right' (question first, context second)")
-    if not 0 <= stride < max_length: raise ValueError(f"need 0 <= stride < max_length, got stride={stride}, max_length={max_length}")
+    if not 0 <= stride < max_length:
+        raise ValueError(f"need 0 <= stride < max_length, got stride={stride}, max_length={max_length}")
     check_room(examples, tokenizer, max_length, stride)
-    return tokenizer(clean_questions(examples["question"]), examples["context"], truncation="only_second",
-                     max_length=max_length, stride=stride, return_overflowing_tokens=True,
-                     return_offsets_mapping=True, padding="max_length" if pad_to_max_length else False,
-                     return_token_type_ids=return_token_type_ids)
+    return tokenizer(
+        clean_questions(examples["question"]),
+        examples["context"],
+        truncation="only_second",
+        max_length=max_length,
+        stride=stride,
+        return_overflowing_tokens=True,
+        return_offsets_mapping=True,
+        padding="max_length" if pad_to_max_length else False,
+        return_token_type_ids=return_token_type_ids,
+    )
+
 
 def _context_span(seq_ids: list) -> tuple[int, int]:
     "First and last token index of the context (sequence 1) in one window."
     return seq_ids.index(1), len(seq_ids) - 1 - seq_ids[::-1].index(1)
 
 # %% ../nbs/01_features.ipynb #46b7aa48
-def prepare_train_features(examples, tokenizer, max_length=384, stride=128, pad_to_max_length=False,
-                           return_token_type_ids=False) -> dict:
+def prepare_train_features(
+    examples, tokenizer, max_length=384, stride=128, pad_to_max_length=False, return_token_type_ids=False
+) -> dict:
     "Batched `datasets.map` function: windows labelled with the answer's start/end token (CLS when not fully inside)."
-    enc = _encode(examples, tokenizer, max_length=max_length, stride=stride, pad_to_max_length=pad_to_max_length,
-                  return_token_type_ids=return_token_type_ids)
+    enc = _encode(
+        examples,
+        tokenizer,
+        max_length=max_length,
+        stride=stride,
+        pad_to_max_length=pad_to_max_length,
+        return_token_type_ids=return_token_type_ids,
+    )
     sample_map, offsets = enc.pop("overflow_to_sample_mapping"), enc.pop("offset_mapping")
     starts, ends = [], []
     for i, offs in enumerate(offsets):
         cls, j = enc["input_ids"][i].index(tokenizer.cls_token_id), sample_map[i]
         ans, ctx = examples["answers"][j], examples["context"][j]
         if len(ans["text"]) == 0:  # unanswerable (SQuAD 2-style data): point at CLS
-            starts.append(cls); ends.append(cls); continue
-        s_char = ans["answer_start"][0]; e_char = s_char + len(ans["text"][0])
+            starts.append(cls)
+            ends.append(cls)
+            continue
+        s_char = ans["answer_start"][0]
+        e_char = s_char + len(ans["text"][0])
         if ctx[s_char:e_char] != ans["text"][0]:
             rid = examples["id"][j] if "id" in examples else f"#{j} of the batch"
-            raise ValueError(f"record {rid!r}: field 'answers' does not match field 'context': text "
-                             f"{ans['text'][0]!r} but context[{s_char}:{e_char}] is {ctx[s_char:e_char]!r}")
+            raise ValueError(
+                f"record {rid!r}: field 'answers' does not match field 'context': text "
+                f"{ans['text'][0]!r} but context[{s_char}:{e_char}] is {ctx[s_char:e_char]!r}"
+            )
         ts, te = _context_span(enc.sequence_ids(i))
         if not (offs[ts][0] <= s_char and offs[te][1] >= e_char):  # answer not fully inside this window
-            starts.append(cls); ends.append(cls); continue
+            starts.append(cls)
+            ends.append(cls)
+            continue
         start = ts
-        while start <= te and offs[start][0] <= s_char: start += 1
+        while start <= te and offs[start][0] <= s_char:
+            start += 1
         end = te
-        while end >= start - 1 and offs[end][1] >= e_char: end -= 1
-        starts.append(start - 1); ends.append(end + 1)
+        while end >= start - 1 and offs[end][1] >= e_char:
+            end -= 1
+        starts.append(start - 1)
+        ends.append(end + 1)
     enc["start_positions"], enc["end_positions"] = starts, ends
     return enc
 
 # %% ../nbs/01_features.ipynb #1eadcbe6
-def prepare_eval_features(examples, tokenizer, max_length=384, stride=128, pad_to_max_length=False,
-                          return_token_type_ids=False) -> dict:
+def prepare_eval_features(
+    examples, tokenizer, max_length=384, stride=128, pad_to_max_length=False, return_token_type_ids=False
+) -> dict:
     "Batched `datasets.map` function: windows with `example_id` and context-only `offset_mapping` (None elsewhere)."
-    enc = _encode(examples, tokenizer, max_length=max_length, stride=stride, pad_to_max_length=pad_to_max_length,
-                  return_token_type_ids=return_token_type_ids)
+    enc = _encode(
+        examples,
+        tokenizer,
+        max_length=max_length,
+        stride=stride,
+        pad_to_max_length=pad_to_max_length,
+        return_token_type_ids=return_token_type_ids,
+    )
     sample_map = enc.pop("overflow_to_sample_mapping")
     enc["example_id"] = [examples["id"][j] for j in sample_map]
-    enc["offset_mapping"] = [[o if s == 1 else None for o, s in zip(offs, enc.sequence_ids(i))]
-                             for i, offs in enumerate(enc["offset_mapping"])]
+    enc["offset_mapping"] = [
+        [o if s == 1 else None for o, s in zip(offs, enc.sequence_ids(i))]
+        for i, offs in enumerate(enc["offset_mapping"])
+    ]
     return enc
 
 # %% ../nbs/01_features.ipynb #26d297f7
-def tokenize_train(ds, tokenizer, max_length=384, stride=128, pad_to_max_length=False, return_token_type_ids=False,
-                   **map_kwargs):
+def tokenize_train(
+    ds, tokenizer, max_length=384, stride=128, pad_to_max_length=False, return_token_type_ids=False, **map_kwargs
+):
     "Training windows of a QA `Dataset` (model columns only)."
-    return ds.map(prepare_train_features, batched=True, remove_columns=ds.column_names, desc="train features",
-                  fn_kwargs=dict(tokenizer=tokenizer, max_length=max_length, stride=stride,
-                                 pad_to_max_length=pad_to_max_length, return_token_type_ids=return_token_type_ids),
-                  **map_kwargs)
+    return ds.map(
+        prepare_train_features,
+        batched=True,
+        remove_columns=ds.column_names,
+        desc="train features",
+        fn_kwargs=dict(
+            tokenizer=tokenizer,
+            max_length=max_length,
+            stride=stride,
+            pad_to_max_length=pad_to_max_length,
+            return_token_type_ids=return_token_type_ids,
+        ),
+        **map_kwargs,
+    )
 
 # %% ../nbs/01_features.ipynb #e514216f
-def tokenize_eval(ds, tokenizer, max_length=384, stride=128, pad_to_max_length=False, return_token_type_ids=False,
-                  **map_kwargs):
+def tokenize_eval(
+    ds, tokenizer, max_length=384, stride=128, pad_to_max_length=False, return_token_type_ids=False, **map_kwargs
+):
     "Evaluation windows of a QA `Dataset` (model inputs plus `example_id` and `offset_mapping`)."
-    return ds.map(prepare_eval_features, batched=True, remove_columns=ds.column_names, desc="eval features",
-                  fn_kwargs=dict(tokenizer=tokenizer, max_length=max_length, stride=stride,
-                                 pad_to_max_length=pad_to_max_length, return_token_type_ids=return_token_type_ids),
-                  **map_kwargs)
+    return ds.map(
+        prepare_eval_features,
+        batched=True,
+        remove_columns=ds.column_names,
+        desc="eval features",
+        fn_kwargs=dict(
+            tokenizer=tokenizer,
+            max_length=max_length,
+            stride=stride,
+            pad_to_max_length=pad_to_max_length,
+            return_token_type_ids=return_token_type_ids,
+        ),
+        **map_kwargs,
+    )
 
 # %% ../nbs/01_features.ipynb #8bc9f5b0
 def qa_collator(tokenizer, pad_to_multiple_of: int | None = None):
     "A data collator that pads each batch to its longest window and drops non-model columns."
+
     def collate(features: list[dict]) -> dict:
         feats = [{k: v for k, v in f.items() if k in MODEL_COLUMNS} for f in features]
         return tokenizer.pad(feats, padding=True, pad_to_multiple_of=pad_to_multiple_of, return_tensors="pt")
+
     return collate
 
 # %% ../nbs/01_features.ipynb #8bcfad6e
 def _softmax(x) -> np.ndarray:
     x = np.asarray(x, dtype=np.float64)
-    if len(x) == 0: return x
-    e = np.exp(x - x.max()); return e / e.sum()
+    if len(x) == 0:
+        return x
+    e = np.exp(x - x.max())
+    return e / e.sum()
+
 
 def _top(x: np.ndarray, n: int) -> np.ndarray:
     "Indices of the n largest values of x, largest first."
@@ -126,34 +192,43 @@ def _top(x: np.ndarray, n: int) -> np.ndarray:
     idx = np.argpartition(-x, n - 1)[:n]
     return idx[np.argsort(-x[idx], kind="stable")]
 
-def postprocess_predictions(examples, features, start_logits, end_logits, n_best=20, max_answer_length=30
-                            ) -> tuple[dict, dict]:
+
+def postprocess_predictions(
+    examples, features, start_logits, end_logits, n_best=20, max_answer_length=30
+) -> tuple[dict, dict]:
     "Best answer text per example over all its windows, and its n-best list of dict(text, score, probability, start, end)."
     ex_ids, contexts = list(examples["id"]), list(examples["context"])
     feat_ex, feat_offs = list(features["example_id"]), list(features["offset_mapping"])
     if not (len(feat_ex) == len(start_logits) == len(end_logits)):
         raise ValueError(f"{len(feat_ex)} features but {len(start_logits)} start and {len(end_logits)} end logit rows")
     by_ex = collections.defaultdict(list)
-    for fi, eid in enumerate(feat_ex): by_ex[eid].append(fi)
+    for fi, eid in enumerate(feat_ex):
+        by_ex[eid].append(fi)
     predictions, nbest = {}, {}
     for eid, ctx in zip(ex_ids, contexts):
         cands = {}  # text -> (score, start_char, end_char) of its best span
         for fi in by_ex.get(eid, ()):
-            offs = feat_offs[fi]; n_tok = len(offs)
+            offs = feat_offs[fi]
+            n_tok = len(offs)
             s_log = np.asarray(start_logits[fi], dtype=np.float64)[:n_tok]
             e_log = np.asarray(end_logits[fi], dtype=np.float64)[:n_tok]
             in_ctx = np.fromiter((o is not None for o in offs), bool, n_tok)
-            si = _top(np.where(in_ctx, s_log, -np.inf), n_best); si = si[in_ctx[si]]
-            ei = _top(np.where(in_ctx, e_log, -np.inf), n_best); ei = ei[in_ctx[ei]]
+            si = _top(np.where(in_ctx, s_log, -np.inf), n_best)
+            si = si[in_ctx[si]]
+            ei = _top(np.where(in_ctx, e_log, -np.inf), n_best)
+            ei = ei[in_ctx[ei]]
             length = ei[None, :] - si[:, None] + 1
             score = s_log[si][:, None] + e_log[ei][None, :]
             for a, b in zip(*np.nonzero((length >= 1) & (length <= max_answer_length))):
                 sc, ec = offs[si[a]][0], offs[ei[b]][1]
                 text, sco = ctx[sc:ec], float(score[a, b])
-                if text not in cands or sco > cands[text][0]: cands[text] = (sco, sc, ec)
+                if text not in cands or sco > cands[text][0]:
+                    cands[text] = (sco, sc, ec)
         best = sorted(cands.items(), key=lambda kv: -kv[1][0])[:n_best]
         probs = _softmax([v[0] for _, v in best])
-        nbest[eid] = [dict(text=t, score=v[0], probability=float(p), start=v[1], end=v[2]) for (t, v), p in zip(best, probs)]
+        nbest[eid] = [
+            dict(text=t, score=v[0], probability=float(p), start=v[1], end=v[2]) for (t, v), p in zip(best, probs)
+        ]
         predictions[eid] = best[0][0] if best else ""
     return predictions, nbest
 

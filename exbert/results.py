@@ -6,7 +6,9 @@ Docs: https://exbert-org.github.io/exbert/results.html.md"""
 
 # %% ../nbs/07_results.ipynb #ff60c055
 from __future__ import annotations
-import json, math, warnings
+import json
+import math
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -31,8 +33,8 @@ __all__ = ['paper_claims', 'DOMAINS', 'DOMAIN_NAMES', 'MODEL_NAMES', 'ARM_NAMES'
 
 # %% ../nbs/07_results.ipynb #7dd69e6e
 paper_claims = dict(
-    vdb_squad_em=52.0,                  # V-DB exact match on SQuAD (percent)
-    exbert_minus_vdb_em=(9.0, 13.0),    # ExBERT - V-DB exact match on the mixtures (percent points, range)
+    vdb_squad_em=52.0,  # V-DB exact match on SQuAD (percent)
+    exbert_minus_vdb_em=(9.0, 13.0),  # ExBERT - V-DB exact match on the mixtures (percent points, range)
     exbert_minus_vdb_80_20=dict(squad=8.0, bioasq=13.1),  # the same at 80:20, per test set
 )
 DOMAINS = ("squad", "bioasq")
@@ -41,34 +43,52 @@ MODEL_NAMES = {"vdb": "V-DB", "exbert": "ExBERT"}
 ARM_NAMES = {**MODEL_NAMES, "vdb-tuned": "V-DB-tuned", "exbert-paper": "ExBERT-paper"}  # training presets compared
 METRICS = ("squad_em", "squad_f1", "bioasq_em", "bioasq_f1", "bioasq_strict", "bioasq_lenient", "bioasq_mrr")
 REQUIRED = ("run_id", "model", "ratio", "order", "seed")
-HPARAMS = ("preset", "n_train", "max_length", "stride", "epochs", "lr", "batch_size", "n_layers", "n_experts",
-           "dropout_before_moe", "dropout_after_moe", "expert_init")
+HPARAMS = (
+    "preset",
+    "n_train",
+    "max_length",
+    "stride",
+    "epochs",
+    "lr",
+    "batch_size",
+    "n_layers",
+    "n_experts",
+    "dropout_before_moe",
+    "dropout_after_moe",
+    "expert_init",
+)
 
 # %% ../nbs/07_results.ipynb #6d7e1fa7
 def read_results_jsonl(path, required=REQUIRED) -> list[dict]:
     "Records of a results.jsonl; a torn last line is skipped with a warning, any other bad line (or a missing `required` field) is an error."
     path = Path(path)
     lines = path.read_text(encoding="utf-8", errors="replace").split("\n")
-    while lines and not lines[-1].strip(): lines.pop()
+    while lines and not lines[-1].strip():
+        lines.pop()
     records = []
     for i, line in enumerate(lines, 1):
-        if not line.strip(): continue
-        try: rec = json.loads(line)
+        if not line.strip():
+            continue
+        try:
+            rec = json.loads(line)
         except json.JSONDecodeError as e:
             if i == len(lines):
-                warnings.warn(f"{path}: line {i} is incomplete (a run killed while writing?); skipped")
+                warnings.warn(f"{path}: line {i} is incomplete (a run killed while writing?); skipped", stacklevel=2)
                 continue
             raise DataError(path, record=f"line {i}", problem=f"not JSON ({e})") from None
-        if not isinstance(rec, dict): raise DataError(path, record=f"line {i}", problem="not a JSON object")
+        if not isinstance(rec, dict):
+            raise DataError(path, record=f"line {i}", problem="not a JSON object")
         for k in required:
-            if k not in rec: raise DataError(path, record=rec.get("run_id", f"line {i}"), field=k, problem="missing")
+            if k not in rec:
+                raise DataError(path, record=rec.get("run_id", f"line {i}"), field=k, problem="missing")
         records.append(rec)
     return records
 
 # %% ../nbs/07_results.ipynb #543d8699
 def with_arms(results: pd.DataFrame) -> pd.DataFrame:
     "`results` with an `arm` column: the row's `preset` when it names an arm (`ARM_NAMES`), else its model."
-    if "arm" in results.columns or "model" not in results.columns: return results
+    if "arm" in results.columns or "model" not in results.columns:
+        return results
     preset = results["preset"] if "preset" in results.columns else pd.Series([None] * len(results), index=results.index)
     return results.assign(arm=[p if p in ARM_NAMES else m for p, m in zip(preset, results["model"])])
 
@@ -77,14 +97,17 @@ def load_results(out_dir) -> pd.DataFrame:
     "One row per finished run of the grid in `out_dir`, with `path` the run's folder (absolute)."
     out_dir = Path(out_dir)
     f = out_dir / "results.jsonl"
-    if not f.is_file(): raise FileNotFoundError(f"no results table {f}: run the grid first (exbert reproduce --out {out_dir})")
+    if not f.is_file():
+        raise FileNotFoundError(f"no results table {f}: run the grid first (exbert reproduce --out {out_dir})")
     recs = read_results_jsonl(f)
     seen = {}
     for r in recs:
-        if r["run_id"] in seen: warnings.warn(f"{f}: run {r['run_id']!r} appears more than once; keeping the last line")
+        if r["run_id"] in seen:
+            warnings.warn(f"{f}: run {r['run_id']!r} appears more than once; keeping the last line", stacklevel=2)
         seen[r["run_id"]] = r
     df = pd.DataFrame(list(seen.values()))
-    if df.empty: return pd.DataFrame(columns=list(REQUIRED) + ["path"])
+    if df.empty:
+        return pd.DataFrame(columns=list(REQUIRED) + ["path"])
     df["ratio"] = df["ratio"].astype(float)
     df = with_arms(df)
     df["path"] = [str((out_dir / (r.get("run_dir") or r["run_id"])).resolve()) for r in seen.values()]
@@ -94,9 +117,13 @@ def load_results(out_dir) -> pd.DataFrame:
 def _run_json(run_path, name):
     "A run's JSON file, or None when the run did not write it."
     p = Path(run_path) / name
-    if not p.is_file(): return None
-    try: return json.loads(p.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as e: raise DataError(p, problem=f"not JSON ({e})") from None
+    if not p.is_file():
+        return None
+    try:
+        return json.loads(p.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise DataError(p, problem=f"not JSON ({e})") from None
+
 
 def load_history(run_path) -> list[dict] | None:
     "A run's per-epoch history (history.json), or None."
@@ -105,7 +132,8 @@ def load_history(run_path) -> list[dict] | None:
 # %% ../nbs/07_results.ipynb #2cf798c0
 def load_predictions(run_path, domain: str) -> dict[str, str] | None:
     "A run's `{id: answer}` predictions on the `domain` evaluation set, or None."
-    if domain not in DOMAINS: raise ValueError(f"domain must be one of {DOMAINS}, not {domain!r}")
+    if domain not in DOMAINS:
+        raise ValueError(f"domain must be one of {DOMAINS}, not {domain!r}")
     return _run_json(run_path, f"predictions_{domain}.json")
 
 # %% ../nbs/07_results.ipynb #e0863249
@@ -118,11 +146,13 @@ def _orders(results) -> list[str]:
     "Orders present, shuffled first."
     return sorted(set(results["order"]), key=lambda o: (o != "shuffled", o))
 
+
 def select(results: pd.DataFrame, **eq) -> pd.DataFrame:
     "Rows of `results` whose columns equal the given values, e.g. `select(res, model='vdb', ratio=1.0)`."
     m = np.ones(len(results), bool)
     for k, v in eq.items():
-        if k not in results.columns: raise KeyError(f"results have no column {k!r}")
+        if k not in results.columns:
+            raise KeyError(f"results have no column {k!r}")
         col = results[k]
         m &= np.isclose(col.astype(float), float(v)) if isinstance(v, float) else (col == v).to_numpy()
     return results[m].reset_index(drop=True)
@@ -133,22 +163,30 @@ def _betacf(a, b, x, eps=1e-14, itmax=500):
     tiny = 1e-300
     qab, qap, qam = a + b, a + 1, a - 1
     c, d = 1.0, 1 - qab * x / qap
-    d = 1 / (d if abs(d) > tiny else tiny); h = d
+    d = 1 / (d if abs(d) > tiny else tiny)
+    h = d
     for m in range(1, itmax + 1):
         m2 = 2 * m
         for aa in (m * (b - m) * x / ((qam + m2) * (a + m2)), -(a + m) * (qab + m) * x / ((a + m2) * (qap + m2))):
-            d = 1 + aa * d; d = 1 / (d if abs(d) > tiny else tiny)
-            c = 1 + aa / c; c = c if abs(c) > tiny else tiny
+            d = 1 + aa * d
+            d = 1 / (d if abs(d) > tiny else tiny)
+            c = 1 + aa / c
+            c = c if abs(c) > tiny else tiny
             h *= d * c
-        if abs(d * c - 1) < eps: break
+        if abs(d * c - 1) < eps:
+            break
     return h
+
 
 def betainc(a: float, b: float, x: float) -> float:
     "Regularised incomplete beta function I_x(a, b)."
-    if x <= 0: return 0.0
-    if x >= 1: return 1.0
+    if x <= 0:
+        return 0.0
+    if x >= 1:
+        return 1.0
     lbt = math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) + a * math.log(x) + b * math.log1p(-x)
-    if x < (a + 1) / (a + b + 2): return math.exp(lbt) * _betacf(a, b, x) / a
+    if x < (a + 1) / (a + b + 2):
+        return math.exp(lbt) * _betacf(a, b, x) / a
     return 1 - math.exp(lbt) * _betacf(b, a, 1 - x) / b
 
 # %% ../nbs/07_results.ipynb #9108d0d3
@@ -160,40 +198,61 @@ def t_cdf(t: float, df: float) -> float:
 # %% ../nbs/07_results.ipynb #e8866a4a
 def t_quantile(q: float, df: float) -> float:
     "Student-t quantile (inverse CDF) by bisection; uses SciPy when present."
-    if not 0 < q < 1 or df <= 0: raise ValueError(f"need 0 < q < 1 and df > 0, got q={q}, df={df}")
+    if not 0 < q < 1 or df <= 0:
+        raise ValueError(f"need 0 < q < 1 and df > 0, got q={q}, df={df}")
     try:
         from scipy.stats import t as _t
+
         return float(_t.ppf(q, df))
-    except ImportError: pass
-    if q < 0.5: return -t_quantile(1 - q, df)
+    except ImportError:
+        pass
+    if q < 0.5:
+        return -t_quantile(1 - q, df)
     lo, hi = 0.0, 1.0
-    while t_cdf(hi, df) < q: hi *= 2
+    while t_cdf(hi, df) < q:
+        hi *= 2
     for _ in range(200):
         mid = (lo + hi) / 2
-        if t_cdf(mid, df) < q: lo = mid
-        else: hi = mid
-        if hi - lo < 1e-12 * max(1.0, hi): break
+        if t_cdf(mid, df) < q:
+            lo = mid
+        else:
+            hi = mid
+        if hi - lo < 1e-12 * max(1.0, hi):
+            break
     return (lo + hi) / 2
 
 # %% ../nbs/07_results.ipynb #b4f7f78d
 def gammaincc(a: float, x: float) -> float:
     "Regularised upper incomplete gamma function Q(a, x)."
-    if x <= 0: return 1.0
+    if x <= 0:
+        return 1.0
     lg = a * math.log(x) - x - math.lgamma(a)
-    if x < a + 1:                                  # series for P, then Q = 1 - P
-        ap, s = a, 1 / a; d = s
+    if x < a + 1:  # series for P, then Q = 1 - P
+        ap, s = a, 1 / a
+        d = s
         for _ in range(1000):
-            ap += 1; d *= x / ap; s += d
-            if abs(d) < abs(s) * 1e-15: break
+            ap += 1
+            d *= x / ap
+            s += d
+            if abs(d) < abs(s) * 1e-15:
+                break
         return max(0.0, 1 - s * math.exp(lg))
-    tiny = 1e-300                                  # continued fraction for Q
-    b = x + 1 - a; c = 1 / tiny; d = 1 / b; h = d
+    tiny = 1e-300  # continued fraction for Q
+    b = x + 1 - a
+    c = 1 / tiny
+    d = 1 / b
+    h = d
     for i in range(1, 1000):
-        an = -i * (i - a); b += 2
-        d = an * d + b; d = tiny if abs(d) < tiny else d
-        c = b + an / c; c = tiny if abs(c) < tiny else c
-        d = 1 / d; h *= d * c
-        if abs(d * c - 1) < 1e-15: break
+        an = -i * (i - a)
+        b += 2
+        d = an * d + b
+        d = tiny if abs(d) < tiny else d
+        c = b + an / c
+        c = tiny if abs(c) < tiny else c
+        d = 1 / d
+        h *= d * c
+        if abs(d * c - 1) < 1e-15:
+            break
     return math.exp(lg) * h
 
 # %% ../nbs/07_results.ipynb #3a4b906a
@@ -206,18 +265,27 @@ def mean_ci(values, level: float = 0.95) -> tuple[float, float, int]:
     "Mean, t-based confidence half-width and count of the non-missing `values`."
     v = np.asarray([x for x in values if x is not None and not (isinstance(x, float) and math.isnan(x))], float)
     n = len(v)
-    if n == 0: return math.nan, math.nan, 0
-    if n == 1: return float(v[0]), math.nan, 1
+    if n == 0:
+        return math.nan, math.nan, 0
+    if n == 1:
+        return float(v[0]), math.nan, 1
     half = t_quantile(0.5 + level / 2, n - 1) * v.std(ddof=1) / math.sqrt(n)
     return float(v.mean()), float(half), n
 
 # %% ../nbs/07_results.ipynb #5ccba284
 def _varying(g: pd.DataFrame, skip) -> list[str]:
     "Columns (other than `skip` and bookkeeping) that take several values within `g`."
-    ignore = set(skip) | set(METRICS) | {"run_id", "run_dir", "path", "seed", "train_seconds", "best_epoch", "squad_n", "bioasq_n"}
+    ignore = (
+        set(skip)
+        | set(METRICS)
+        | {"run_id", "run_dir", "path", "seed", "train_seconds", "best_epoch", "squad_n", "bioasq_n"}
+    )
     return [c for c in g.columns if c not in ignore and g[c].astype(str).nunique() > 1]
 
-def summarize(results: pd.DataFrame, by=("arm", "ratio", "order"), metrics=METRICS, level: float = 0.95) -> pd.DataFrame:
+
+def summarize(
+    results: pd.DataFrame, by=("arm", "ratio", "order"), metrics=METRICS, level: float = 0.95
+) -> pd.DataFrame:
     "Mean and t-based CI over seeds of each metric, per group of `by`; `n` counts the runs."
     results, by = with_arms(results), list(by)
     metrics = [m for m in metrics if m in results.columns]
@@ -225,8 +293,11 @@ def summarize(results: pd.DataFrame, by=("arm", "ratio", "order"), metrics=METRI
     for key, g in results.groupby(by, sort=True, dropna=False):
         key = key if isinstance(key, tuple) else (key,)
         if g["seed"].duplicated().any():
-            warnings.warn(f"group {dict(zip(by, key))} has several runs with the same seed; they differ in "
-                          f"{_varying(g, by)}: add that column to `by`")
+            warnings.warn(
+                f"group {dict(zip(by, key))} has several runs with the same seed; they differ in "
+                f"{_varying(g, by)}: add that column to `by`",
+                stacklevel=2,
+            )
         row = dict(zip(by, key), n=len(g))
         for m in metrics:
             row[f"{m}_mean"], row[f"{m}_ci"], _ = mean_ci(g[m].tolist(), level)
@@ -237,6 +308,7 @@ def summarize(results: pd.DataFrame, by=("arm", "ratio", "order"), metrics=METRI
 def _nvalues(results, c) -> int:
     "Most distinct values column `c` takes within one arm."
     return int(with_arms(results).groupby("arm")[c].agg(lambda x: x.astype(str).nunique()).max()) if len(results) else 0
+
 
 def varying_hparams(results: pd.DataFrame) -> list[str]:
     "Hyperparameter columns (other than the arm's preset) that take several values within one arm."
@@ -250,31 +322,51 @@ def main_runs(results: pd.DataFrame, quiet: bool = False) -> pd.DataFrame:
         for c in varying_hparams(g):
             vals = g[c].astype(str)
             mode = vals.value_counts().index[0]
-            if not quiet: print(f"main runs: {ARM_NAMES.get(m, m)} at {c}={mode} ({(vals == mode).sum()} of {len(g)} runs kept)")
+            if not quiet:
+                print(f"main runs: {ARM_NAMES.get(m, m)} at {c}={mode} ({(vals == mode).sum()} of {len(g)} runs kept)")
             g = g[vals == mode]
         parts.append(g)
     return pd.concat(parts).reset_index(drop=True) if parts else results
 
 # %% ../nbs/07_results.ipynb #84876c90
 def _fmt(mean, ci, digits=1):
-    if mean is None or math.isnan(mean): return "–"
+    if mean is None or math.isnan(mean):
+        return "–"
     return f"{mean:.{digits}f}" if ci is None or math.isnan(ci) else f"{mean:.{digits}f} ± {ci:.{digits}f}"
+
 
 def _as_results(results) -> pd.DataFrame:
     return results if isinstance(results, pd.DataFrame) else load_results(results)
 
-def results_table(results, by=None, metrics=("squad_em", "squad_f1", "bioasq_em", "bioasq_f1"), level: float = 0.95) -> str:
+
+def results_table(
+    results, by=None, metrics=("squad_em", "squad_f1", "bioasq_em", "bioasq_f1"), level: float = 0.95
+) -> str:
     "Markdown table of mean ± CI half-width over seeds per group of `by` (default: arm, ratio, order + swept hyperparameters)."
     results = with_arms(_as_results(results))
     by = list(by) if by is not None else ["arm", "ratio", "order"] + varying_hparams(results)
     metrics = [m for m in metrics if m in results.columns]
     s = summarize(results, by=by, metrics=metrics, level=level)
-    names = {"squad_em": "SQuAD EM", "squad_f1": "SQuAD F1", "bioasq_em": "BioASQ EM", "bioasq_f1": "BioASQ F1",
-             "bioasq_strict": "BioASQ strict", "bioasq_lenient": "BioASQ lenient", "bioasq_mrr": "BioASQ MRR"}
+    names = {
+        "squad_em": "SQuAD EM",
+        "squad_f1": "SQuAD F1",
+        "bioasq_em": "BioASQ EM",
+        "bioasq_f1": "BioASQ F1",
+        "bioasq_strict": "BioASQ strict",
+        "bioasq_lenient": "BioASQ lenient",
+        "bioasq_mrr": "BioASQ MRR",
+    }
     head = ["model" if b == "arm" else b for b in by] + ["seeds"] + [names.get(m, m) for m in metrics]
     lines = ["| " + " | ".join(head) + " |", "|" + "|".join(["---"] * len(head)) + "|"]
     for _, r in s.iterrows():
-        cells = [ARM_NAMES.get(r[b], r[b]) if b == "arm" else MODEL_NAMES.get(r[b], r[b]) if b == "model" else (f"{r[b]:g}" if isinstance(r[b], float) else str(r[b])) for b in by]
+        cells = [
+            ARM_NAMES.get(r[b], r[b])
+            if b == "arm"
+            else MODEL_NAMES.get(r[b], r[b])
+            if b == "model"
+            else (f"{r[b]:g}" if isinstance(r[b], float) else str(r[b]))
+            for b in by
+        ]
         cells += [str(r["n"])] + [_fmt(r[f"{m}_mean"], r[f"{m}_ci"]) for m in metrics]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + f"\n\n(mean ± {level:.0%} t-interval half-width over seeds)"
@@ -282,18 +374,22 @@ def results_table(results, by=None, metrics=("squad_em", "squad_f1", "bioasq_em"
 # %% ../nbs/07_results.ipynb #8905b5e5
 def check_same_setup(results: pd.DataFrame, keys=("ratio", "order", "seed")) -> None:
     "Fail when runs to be paired on `keys` trained with different precision (bf16) or batching (length-grouped)."
-    if not {"bf16", "group_by_length"} <= set(results.columns): return
-    on = lambda v: isinstance(v, (bool, np.bool_)) and bool(v)   # None / NaN (older rows): off
+    if not {"bf16", "group_by_length"} <= set(results.columns):
+        return
+    on = lambda v: isinstance(v, (bool, np.bool_)) and bool(v)  # None / NaN (older rows): off
     setup = pd.Series([(on(p), on(g)) for p, g in zip(results.bf16, results.group_by_length)], index=results.index)
     mixed = setup.groupby([results[k] for k in keys]).nunique()
     if (mixed > 1).any():
         at = {k: getattr(v, "item", lambda: v)() for k, v in zip(keys, mixed[mixed > 1].index[0])}
-        raise ValueError(f"runs paired at {at} trained with different precision or "
-                         "batching: a paired difference would mix setups (compare the setups with `paired_by_run` instead)")
+        raise ValueError(
+            f"runs paired at {at} trained with different precision or "
+            "batching: a paired difference would mix setups (compare the setups with `paired_by_run` instead)"
+        )
 
 # %% ../nbs/07_results.ipynb #f07c8324
-def paired_differences(results: pd.DataFrame, metric: str, a: str = "exbert", b: str = "vdb",
-                       keys=("ratio", "order", "seed")) -> pd.DataFrame:
+def paired_differences(
+    results: pd.DataFrame, metric: str, a: str = "exbert", b: str = "vdb", keys=("ratio", "order", "seed")
+) -> pd.DataFrame:
     "Rows of `keys` with `metric` of arm `a` minus arm `b` on the same keys (the `diff` column)."
     keys, results = list(keys), with_arms(results)
     check_same_setup(results[results.arm.isin([a, b])], keys)
@@ -301,7 +397,7 @@ def paired_differences(results: pd.DataFrame, metric: str, a: str = "exbert", b:
     B = results[results.arm == b][keys + [metric]]
     for name, X in ((a, A), (b, B)):
         if X.duplicated(keys).any():
-            warnings.warn(f"arm {name!r} has several runs per {keys}; pairing uses their mean")
+            warnings.warn(f"arm {name!r} has several runs per {keys}; pairing uses their mean", stacklevel=2)
     A, B = A.groupby(keys, as_index=False).mean(), B.groupby(keys, as_index=False).mean()
     m = A.merge(B, on=keys, suffixes=("_a", "_b"))
     m["diff"] = m[f"{metric}_a"] - m[f"{metric}_b"]
@@ -310,12 +406,18 @@ def paired_differences(results: pd.DataFrame, metric: str, a: str = "exbert", b:
 # %% ../nbs/07_results.ipynb #2e897b22
 def _diff_line(results, dom, b, level, where, claim) -> str | None:
     "One 'ExBERT - <arm b>' line of `compare_with_paper`, or None without paired runs."
-    if f"{dom}_em" not in results: return None
+    if f"{dom}_em" not in results:
+        return None
     d = paired_differences(results, f"{dom}_em", b=b)
-    if not len(d): return None
+    if not len(d):
+        return None
     m, h, n = mean_ci(d["diff"].tolist(), level)
-    return (f"ExBERT - {ARM_NAMES.get(b, b)} = {m:+.1f}" + ("" if math.isnan(h) else f" ± {h:.1f}") +
-            f" EM on {DOMAIN_NAMES[dom]} ({where}, {n} paired runs) here vs {claim} claimed")
+    return (
+        f"ExBERT - {ARM_NAMES.get(b, b)} = {m:+.1f}"
+        + ("" if math.isnan(h) else f" ± {h:.1f}")
+        + f" EM on {DOMAIN_NAMES[dom]} ({where}, {n} paired runs) here vs {claim} claimed"
+    )
+
 
 def compare_with_paper(results, level: float = 0.95) -> str:
     "Lines comparing measured V-DB SQuAD EM and ExBERT - V-DB EM (mixtures, and 80:20) with the paper's claims, per V-DB arm."
@@ -325,21 +427,40 @@ def compare_with_paper(results, level: float = 0.95) -> str:
     for b in [b for b in ARM_NAMES if b.startswith("vdb") and b in set(results.get("arm", []))]:
         v = select(results, arm=b, ratio=1.0) if "squad_em" in results else results.iloc[:0]
         if len(v):
-            v = v[v.order == _orders(v)[0]]            # one domain: the orders differ only in shuffling; count each seed once
+            v = v[v.order == _orders(v)[0]]  # one domain: the orders differ only in shuffling; count each seed once
             m, h, n = mean_ci(v.squad_em.tolist(), level)
-            out.append(f"{ARM_NAMES[b]} SQuAD EM (trained on SQuAD only) = {_fmt(m, h)} here (n={n}) vs {paper_claims['vdb_squad_em']:g} claimed")
+            out.append(
+                f"{ARM_NAMES[b]} SQuAD EM (trained on SQuAD only) = {_fmt(m, h)} here (n={n}) vs {paper_claims['vdb_squad_em']:g} claimed"
+            )
         mix = results[(results.ratio > 0) & (results.ratio < 1)]
         at80 = mix[np.isclose(mix.ratio, 0.8) & (mix.order == "shuffled")]
         for dom in DOMAINS:
             out.append(_diff_line(mix, dom, b=b, level=level, where="mixtures", claim=f"+{lo:g}..{hi:g}"))
-            out.append(_diff_line(at80, dom, b=b, level=level, where="80:20 shuffled", claim=f"+{paper_claims['exbert_minus_vdb_80_20'][dom]:g}"))
+            out.append(
+                _diff_line(
+                    at80,
+                    dom,
+                    b=b,
+                    level=level,
+                    where="80:20 shuffled",
+                    claim=f"+{paper_claims['exbert_minus_vdb_80_20'][dom]:g}",
+                )
+            )
     out = [o for o in out if o]
     return "\n".join(out) if out else "no runs to compare with the paper's claims"
 
 # %% ../nbs/07_results.ipynb #18281ff2
-COLORS = {"vdb": "tab:gray", "vdb-tuned": "black", "exbert": "tab:blue", "exbert-paper": "tab:purple", "squad": "tab:orange", "bioasq": "tab:green"}
+COLORS = {
+    "vdb": "tab:gray",
+    "vdb-tuned": "black",
+    "exbert": "tab:blue",
+    "exbert-paper": "tab:purple",
+    "squad": "tab:orange",
+    "bioasq": "tab:green",
+}
 ORDER_STYLE = {"shuffled": "-", "serial": "--"}
-ARM_STYLE = {"vdb": "--", "vdb-tuned": "-"}            # the two V-DB arms in Fig. 3
+ARM_STYLE = {"vdb": "--", "vdb-tuned": "-"}  # the two V-DB arms in Fig. 3
+
 
 def arms_in(results, arms=tuple(ARM_NAMES)) -> list[str]:
     "The arms of `arms` that have runs in `results`, in `ARM_NAMES` order."
@@ -350,12 +471,15 @@ def arms_in(results, arms=tuple(ARM_NAMES)) -> list[str]:
 def backbone_name(results: pd.DataFrame) -> str:
     "Short name of the one backbone in `results` (error if they mix backbones)."
     b = results["backbone"].dropna().astype(str).unique().tolist() if "backbone" in results else []
-    if len(b) > 1: raise ValueError(f"results mix backbones {b}: draw one at a time with select(results, backbone=...)")
+    if len(b) > 1:
+        raise ValueError(f"results mix backbones {b}: draw one at a time with select(results, backbone=...)")
     return Path(b[0].rstrip("/")).name if b else "unknown backbone"
+
 
 def _skip(name: str, why: str):
     print(f"{name}: skipped ({why})")
     return None
+
 
 def _ci(x) -> float:
     return 0.0 if x is None or math.isnan(x) else float(x)
@@ -365,7 +489,8 @@ def fig_single_domain(results: pd.DataFrame) -> Figure | None:
     "Fig. 2: EM on SQuAD and BioASQ of each arm trained on SQuAD only and on BioASQ only."
     bb, results = backbone_name(results), with_arms(results)
     single = results[results.ratio.isin([0.0, 1.0])]
-    if single.empty: return _skip("Fig. 2", "no run trained on a single domain (ratio 0.0 or 1.0)")
+    if single.empty:
+        return _skip("Fig. 2", "no run trained on a single domain (ratio 0.0 or 1.0)")
     single = single[single.order == _orders(single)[0]]
     s = summarize(single, by=("arm", "ratio"), metrics=("squad_em", "bioasq_em"))
     models = arms_in(single)
@@ -377,13 +502,22 @@ def fig_single_domain(results: pd.DataFrame) -> Figure | None:
         for j, m in enumerate(models):
             for i, (r, _) in enumerate(trains):
                 row = s[(s.arm == m) & np.isclose(s.ratio, r)]
-                if row.empty: continue
+                if row.empty:
+                    continue
                 row = row.iloc[0]
-                ax.bar(i + (j - (len(models) - 1) / 2) * w, row[f"{dom}_em_mean"], w, yerr=_ci(row[f"{dom}_em_ci"]),
-                       capsize=4, color=COLORS[m], label=ARM_NAMES[m] if i == 0 else None)
+                ax.bar(
+                    i + (j - (len(models) - 1) / 2) * w,
+                    row[f"{dom}_em_mean"],
+                    w,
+                    yerr=_ci(row[f"{dom}_em_ci"]),
+                    capsize=4,
+                    color=COLORS[m],
+                    label=ARM_NAMES[m] if i == 0 else None,
+                )
         ax.set_xticks(range(len(trains)), [t for _, t in trains])
         ax.set_title(f"evaluated on {DOMAIN_NAMES[dom]}")
-    axes[0].set_ylabel("exact match (%)"); axes[0].legend()
+    axes[0].set_ylabel("exact match (%)")
+    axes[0].legend()
     fig.suptitle(f"Fig. 2: single-domain training, mean ± 95% CI over seeds (backbone: {bb})")
     return fig
 
@@ -394,24 +528,41 @@ def _band(ax, s, metric, color, ls, label):
     ax.plot(s.ratio, m, ls, marker="o", color=color, label=label)
     ax.fill_between(s.ratio, m - h, m + h, color=color, alpha=0.15, linewidth=0)
 
+
 def fig_vdb_mixtures(results: pd.DataFrame) -> Figure | None:
     "Fig. 3: V-DB EM on SQuAD and BioASQ against the SQuAD share of the training mixture (each V-DB arm, shuffled)."
     bb, results = backbone_name(results), with_arms(results)
-    v = results[(results.model == "vdb") & (results.order == "shuffled")] if "shuffled" in set(results.order) else results[results.model == "vdb"]
-    if v.ratio.nunique() < 2: return _skip("Fig. 3", "V-DB has runs at fewer than two ratios")
+    v = (
+        results[(results.model == "vdb") & (results.order == "shuffled")]
+        if "shuffled" in set(results.order)
+        else results[results.model == "vdb"]
+    )
+    if v.ratio.nunique() < 2:
+        return _skip("Fig. 3", "V-DB has runs at fewer than two ratios")
     s = summarize(v, by=("arm", "ratio"), metrics=("squad_em", "bioasq_em"))
     fig = Figure(figsize=(6.5, 4.2), layout="constrained")
     ax = fig.subplots()
     arms = arms_in(v)
     for dom in DOMAINS:
         for a in arms:
-            _band(ax, s[s.arm == a], metric=f"{dom}_em", color=COLORS[dom], ls=ARM_STYLE.get(a, ":"), label=DOMAIN_NAMES[dom] + (f" ({ARM_NAMES[a]})" if len(arms) > 1 else ""))
-    ax.set_xlabel("SQuAD fraction of the training mixture"); ax.set_ylabel("exact match (%)"); ax.legend()
+            _band(
+                ax,
+                s[s.arm == a],
+                metric=f"{dom}_em",
+                color=COLORS[dom],
+                ls=ARM_STYLE.get(a, ":"),
+                label=DOMAIN_NAMES[dom] + (f" ({ARM_NAMES[a]})" if len(arms) > 1 else ""),
+            )
+    ax.set_xlabel("SQuAD fraction of the training mixture")
+    ax.set_ylabel("exact match (%)")
+    ax.legend()
     fig.suptitle(f"Fig. 3: V-DB over mixtures (backbone: {bb})\nmean ± 95% CI over seeds", fontsize="medium")
     return fig
 
 # %% ../nbs/07_results.ipynb #97fef686
-def load_histories(results: pd.DataFrame, cols=("run_id", "arm", "model", "ratio", "order", "seed", "n_layers", "lr")) -> pd.DataFrame:
+def load_histories(
+    results: pd.DataFrame, cols=("run_id", "arm", "model", "ratio", "order", "seed", "n_layers", "lr")
+) -> pd.DataFrame:
     "Every run's history.json as one long table: one row per run and epoch, with the run's `cols`."
     rows = []
     for _, r in with_arms(results).iterrows():
@@ -424,24 +575,39 @@ def fig_loss_curves(results: pd.DataFrame, by: str = "n_layers") -> Figure | Non
     "Figs. 4/5: mean training and validation loss per epoch for each value of `by` (n_layers or lr)."
     bb = backbone_name(results)
     num = {"n_layers": "Fig. 4", "lr": "Fig. 5"}.get(by, "Loss curves")
-    if by not in results: return _skip(num, f"results have no column {by!r}")
+    if by not in results:
+        return _skip(num, f"results have no column {by!r}")
     h = load_histories(results, cols=("run_id", "arm", by))
-    if h.empty or "epoch" not in h: return _skip(num, "no run has a history.json")
+    if h.empty or "epoch" not in h:
+        return _skip(num, "no run has a history.json")
     vals = sorted(h[by].dropna().unique())
-    if len(vals) < 2: return _skip(num, f"only one value of {by} ({vals[0] if vals else None}) in the table")
+    if len(vals) < 2:
+        return _skip(num, f"only one value of {by} ({vals[0] if vals else None}) in the table")
     fig = Figure(figsize=(10, 3.8), layout="constrained")
     axes = fig.subplots(1, 2, sharey=True)
     cmap = __import__("matplotlib").colormaps["viridis"]
     for ax, loss in zip(axes, ("train_loss", "val_loss")):
-        if loss not in h: continue
+        if loss not in h:
+            continue
         for m in [m for m in ARM_NAMES if m in set(h.arm)]:
             for k, v in enumerate(vals):
                 g = h[(h.arm == m) & (h[by] == v)].groupby("epoch")[loss].mean()
-                if g.empty: continue
-                ax.plot(g.index, g.to_numpy(), "-" if m.startswith("exbert") else "--", marker=".",
-                        color=cmap(k / max(1, len(vals) - 1)), label=f"{ARM_NAMES[m]}, {by}={v:g}" if isinstance(v, (int, float, np.number)) else f"{ARM_NAMES[m]}, {by}={v}")
-        ax.set_title("training loss" if loss == "train_loss" else "validation loss"); ax.set_xlabel("epoch")
-    axes[0].set_ylabel("loss"); axes[1].legend(fontsize="small")
+                if g.empty:
+                    continue
+                ax.plot(
+                    g.index,
+                    g.to_numpy(),
+                    "-" if m.startswith("exbert") else "--",
+                    marker=".",
+                    color=cmap(k / max(1, len(vals) - 1)),
+                    label=f"{ARM_NAMES[m]}, {by}={v:g}"
+                    if isinstance(v, (int, float, np.number))
+                    else f"{ARM_NAMES[m]}, {by}={v}",
+                )
+        ax.set_title("training loss" if loss == "train_loss" else "validation loss")
+        ax.set_xlabel("epoch")
+    axes[0].set_ylabel("loss")
+    axes[1].legend(fontsize="small")
     fig.suptitle(f"{num}: loss by {by}, mean over runs (backbone: {bb})")
     return fig
 
@@ -449,42 +615,64 @@ def fig_loss_curves(results: pd.DataFrame, by: str = "n_layers") -> Figure | Non
 def fig_exbert_vs_vdb(results: pd.DataFrame) -> Figure | None:
     "Fig. 6: ExBERT and V-DB EM per test set over mixtures, mean ± 95% CI error bars, per order."
     bb, results = backbone_name(results), with_arms(results)
-    if not {"vdb", "exbert"} <= set(results.model): return _skip("Fig. 6", "the table needs runs of both models")
+    if not {"vdb", "exbert"} <= set(results.model):
+        return _skip("Fig. 6", "the table needs runs of both models")
     orders, arms = _orders(results), arms_in(results)
     vdbs = [a for a in arms if a.startswith("vdb")]
     s = summarize(results, by=("arm", "ratio", "order"), metrics=("squad_em", "bioasq_em"))
     fig = Figure(figsize=(10, 1 + 3.6 * len(orders)), layout="constrained")
-    axes = np.atleast_2d(fig.subplots(len(orders), 2, sharex=True, sharey="col", squeeze=False))   # one scale per test set: the orders compare
+    axes = np.atleast_2d(
+        fig.subplots(len(orders), 2, sharex=True, sharey="col", squeeze=False)
+    )  # one scale per test set: the orders compare
     for i, o in enumerate(orders):
         for j, dom in enumerate(DOMAINS):
             ax = axes[i, j]
             for k, m in enumerate(arms):
                 g = s[(s.arm == m) & (s.order == o)].sort_values("ratio")
-                ax.errorbar(g.ratio + (k - (len(arms) - 1) / 2) * 0.01, g[f"{dom}_em_mean"], yerr=g[f"{dom}_em_ci"].fillna(0),
-                            marker="o", capsize=3, color=COLORS.get(m), label=ARM_NAMES[m])
+                ax.errorbar(
+                    g.ratio + (k - (len(arms) - 1) / 2) * 0.01,
+                    g[f"{dom}_em_mean"],
+                    yerr=g[f"{dom}_em_ci"].fillna(0),
+                    marker="o",
+                    capsize=3,
+                    color=COLORS.get(m),
+                    label=ARM_NAMES[m],
+                )
             mix = results[(results.order == o) & (results.ratio > 0) & (results.ratio < 1)]
             extra = ""
             for b in vdbs:
                 d = paired_differences(mix, f"{dom}_em", b=b) if len(mix) else pd.DataFrame(columns=["diff"])
                 if len(d):
                     mm, hh, n = mean_ci(d["diff"].tolist())
-                    extra += f"\nExBERT - {ARM_NAMES[b]} on mixtures: {mm:+.1f}" + ("" if math.isnan(hh) else f" ± {hh:.1f}") + f" EM (n={n})"
+                    extra += (
+                        f"\nExBERT - {ARM_NAMES[b]} on mixtures: {mm:+.1f}"
+                        + ("" if math.isnan(hh) else f" ± {hh:.1f}")
+                        + f" EM (n={n})"
+                    )
             ax.set_title(f"{DOMAIN_NAMES[dom]}, {o}{extra}", fontsize="medium")
-            ax.set_ylabel("exact match (%)"); ax.set_xticks(sorted(s.ratio.unique()))   # the arms sit side by side at each mixture
-            if i == len(orders) - 1: ax.set_xlabel("SQuAD fraction of the training mixture")
+            ax.set_ylabel("exact match (%)")
+            ax.set_xticks(sorted(s.ratio.unique()))  # the arms sit side by side at each mixture
+            if i == len(orders) - 1:
+                ax.set_xlabel("SQuAD fraction of the training mixture")
     axes[0, 0].legend()
-    fig.suptitle(f"Fig. 6: ExBERT vs V-DB, mean ± 95% CI over seeds (backbone: {bb})\npaper's claimed gain on mixtures: "
-                 f"+{paper_claims['exbert_minus_vdb_em'][0]:g}..{paper_claims['exbert_minus_vdb_em'][1]:g} EM")
+    fig.suptitle(
+        f"Fig. 6: ExBERT vs V-DB, mean ± 95% CI over seeds (backbone: {bb})\npaper's claimed gain on mixtures: "
+        f"+{paper_claims['exbert_minus_vdb_em'][0]:g}..{paper_claims['exbert_minus_vdb_em'][1]:g} EM"
+    )
     return fig
 
 # %% ../nbs/07_results.ipynb #8e2acfc3
 def _verdict(m: float, h: float, n: int, lo: float, hi: float) -> str:
     "Plain reading of a paired difference `m ± h` (n seeds) against the claimed range [lo, hi] (NaN: no claim)."
-    if n < 2 or math.isnan(h): return "one seed: no interval"
+    if n < 2 or math.isnan(h):
+        return "one seed: no interval"
     side = "ExBERT behind" if m + h < 0 else "ExBERT ahead" if m - h > 0 else "no clear difference"
-    if math.isnan(lo): return side
-    if m + h < lo: return f"below the claim, {side}"
+    if math.isnan(lo):
+        return side
+    if m + h < lo:
+        return f"below the claim, {side}"
     return f"above the claim, {side}" if m - h > hi else f"consistent with the claim, {side}"
+
 
 def paired_table(results, level: float = 0.95) -> pd.DataFrame:
     "ExBERT minus each V-DB arm per (ratio, order) and test set: mean, CI half-width, seeds, the paper's claim, a verdict."
@@ -492,38 +680,67 @@ def paired_table(results, level: float = 0.95) -> pd.DataFrame:
     lo, hi = paper_claims["exbert_minus_vdb_em"]
     for b in arms_in(results, [a for a in ARM_NAMES if a.startswith("vdb")]):
         for dom in DOMAINS:
-            if f"{dom}_em" not in results: continue
+            if f"{dom}_em" not in results:
+                continue
             d = paired_differences(results, f"{dom}_em", b=b)
             for (ratio, order), g in d.groupby(["ratio", "order"]):
                 m, h, n = mean_ci(g["diff"].tolist(), level)
                 c = (np.nan, np.nan) if not 0 < ratio < 1 else (lo, hi)
-                if np.isclose(ratio, 0.8) and order == "shuffled": c = (paper_claims["exbert_minus_vdb_80_20"][dom],) * 2
-                rows.append(dict(baseline=ARM_NAMES[b], ratio=ratio, order=order, test_set=DOMAIN_NAMES[dom], n=n,
-                                 diff_em=m, ci=h, claim_lo=c[0], claim_hi=c[1], verdict=_verdict(m, h, n, *c)))
-    return pd.DataFrame(rows, columns=["baseline", "ratio", "order", "test_set", "n", "diff_em", "ci", "claim_lo", "claim_hi", "verdict"])
+                if np.isclose(ratio, 0.8) and order == "shuffled":
+                    c = (paper_claims["exbert_minus_vdb_80_20"][dom],) * 2
+                rows.append(
+                    dict(
+                        baseline=ARM_NAMES[b],
+                        ratio=ratio,
+                        order=order,
+                        test_set=DOMAIN_NAMES[dom],
+                        n=n,
+                        diff_em=m,
+                        ci=h,
+                        claim_lo=c[0],
+                        claim_hi=c[1],
+                        verdict=_verdict(m, h, n, *c),
+                    )
+                )
+    return pd.DataFrame(
+        rows,
+        columns=["baseline", "ratio", "order", "test_set", "n", "diff_em", "ci", "claim_lo", "claim_hi", "verdict"],
+    )
 
 # %% ../nbs/07_results.ipynb #5573679e
 def fig_paired_differences(results: pd.DataFrame) -> Figure | None:
     "ExBERT minus each V-DB arm per mixture (mean ± 95% CI over paired seeds) against the paper's claimed gains."
     bb, pt = backbone_name(results), paired_table(results)
-    if not len(pt): return _skip("paired differences", "the table needs paired runs of ExBERT and V-DB")
+    if not len(pt):
+        return _skip("paired differences", "the table needs paired runs of ExBERT and V-DB")
     fig = Figure(figsize=(10, 4.2), layout="constrained")
     axes = fig.subplots(1, 2, sharey=True)
     lo, hi = paper_claims["exbert_minus_vdb_em"]
     keys = sorted(set(zip(pt.baseline, pt.order)), key=lambda k: (k[1] != "shuffled", k[0]))
     for ax, dom in zip(axes, DOMAINS):
-        ax.fill_between([0.15, 0.85], lo, hi, color="tab:red", alpha=0.12, label=f"paper: +{lo:g}..{hi:g} on mixtures")   # the mixtures: 0.2-0.8
+        ax.fill_between(
+            [0.15, 0.85], lo, hi, color="tab:red", alpha=0.12, label=f"paper: +{lo:g}..{hi:g} on mixtures"
+        )  # the mixtures: 0.2-0.8
         ax.plot([0.8], [paper_claims["exbert_minus_vdb_80_20"][dom]], "r*", ms=12, label="paper at 80:20")
         ax.axhline(0, color="k", lw=0.8)
         for k, (b, o) in enumerate(keys):
             g = pt[(pt.baseline == b) & (pt.order == o) & (pt.test_set == DOMAIN_NAMES[dom])].sort_values("ratio")
             arm = next(a for a, name in ARM_NAMES.items() if name == b)
-            ax.errorbar(g.ratio + (k - (len(keys) - 1) / 2) * 0.012, g.diff_em, yerr=g.ci.fillna(0), capsize=3,
-                        marker="o" if o == "shuffled" else "s", ls=ORDER_STYLE.get(o, "-"), color=COLORS.get(arm),
-                        label=f"ExBERT - {b} ({o})")
-        ax.set_title(f"{DOMAIN_NAMES[dom]} test set"); ax.set_xlabel("SQuAD fraction of the training mixture")
+            ax.errorbar(
+                g.ratio + (k - (len(keys) - 1) / 2) * 0.012,
+                g.diff_em,
+                yerr=g.ci.fillna(0),
+                capsize=3,
+                marker="o" if o == "shuffled" else "s",
+                ls=ORDER_STYLE.get(o, "-"),
+                color=COLORS.get(arm),
+                label=f"ExBERT - {b} ({o})",
+            )
+        ax.set_title(f"{DOMAIN_NAMES[dom]} test set")
+        ax.set_xlabel("SQuAD fraction of the training mixture")
         ax.set_xticks(sorted(pt.ratio.unique()))
-    axes[0].set_ylabel("ExBERT - V-DB exact match (points)"); axes[0].legend(fontsize="small")
+    axes[0].set_ylabel("ExBERT - V-DB exact match (points)")
+    axes[0].legend(fontsize="small")
     fig.suptitle(f"ExBERT minus V-DB per mixture, paired by seed, mean ± 95% CI (backbone: {bb})")
     return fig
 
@@ -531,12 +748,13 @@ def fig_paired_differences(results: pd.DataFrame) -> Figure | None:
 def order_differences(results, metrics=("squad_em", "bioasq_em"), level: float = 0.95) -> pd.DataFrame:
     "Serial minus shuffled per arm and mixture, paired by seed: mean, CI half-width and seeds of each metric."
     results = with_arms(_as_results(results))
-    mix = results[(results.ratio > 0) & (results.ratio < 1)]           # one domain: nothing to order
+    mix = results[(results.ratio > 0) & (results.ratio < 1)]  # one domain: nothing to order
     cols, rows = ["arm", "ratio", "n"] + [f"{k}_{s}" for k in metrics for s in ("diff", "ci")], []
     for (arm, ratio), g in mix.groupby(["arm", "ratio"]):
         per_seed = lambda o: g[g.order == o].groupby("seed")[list(metrics)].mean()
         m = per_seed("serial").add_suffix("_serial").join(per_seed("shuffled").add_suffix("_shuffled"), how="inner")
-        if not len(m): continue
+        if not len(m):
+            continue
         row = dict(arm=ARM_NAMES.get(arm, arm), ratio=ratio, n=len(m))
         for k in metrics:
             row[f"{k}_diff"], row[f"{k}_ci"], _ = mean_ci((m[f"{k}_serial"] - m[f"{k}_shuffled"]).tolist(), level)
@@ -544,15 +762,17 @@ def order_differences(results, metrics=("squad_em", "bioasq_em"), level: float =
     return pd.DataFrame(rows, columns=cols)
 
 # %% ../nbs/07_results.ipynb #1193ff7c
-def paired_by_run(a: pd.DataFrame, b: pd.DataFrame, metrics=("squad_em", "squad_f1", "bioasq_em", "bioasq_f1"),
-                  level: float = 0.95) -> pd.DataFrame:
+def paired_by_run(
+    a: pd.DataFrame, b: pd.DataFrame, metrics=("squad_em", "squad_f1", "bioasq_em", "bioasq_f1"), level: float = 0.95
+) -> pd.DataFrame:
     "Per arm: mean ± CI over paired runs of `b - a` for each metric, runs paired by `run_id`."
     a, b = with_arms(a), with_arms(b)
     m = a[["run_id", "arm", *metrics]].merge(b[["run_id", *metrics]], on="run_id", suffixes=("_a", "_b"))
     rows = []
     for arm, g in m.groupby("arm", sort=False):
         row = dict(arm=arm, n=len(g))
-        for k in metrics: row[f"{k}_mean"], row[f"{k}_ci"], _ = mean_ci((g[f"{k}_b"] - g[f"{k}_a"]).tolist(), level)
+        for k in metrics:
+            row[f"{k}_mean"], row[f"{k}_ci"], _ = mean_ci((g[f"{k}_b"] - g[f"{k}_a"]).tolist(), level)
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -569,14 +789,19 @@ def run_times(before, after) -> pd.DataFrame:
 # %% ../nbs/07_results.ipynb #e743bdcf
 SELECTION_RULES = {"last": None, "val_loss": ("val_loss", min), "val_f1": ("val_f1", max)}
 
+
 def pick_epoch(history: list[dict], rule: str) -> dict:
     "The history entry (one epoch) that selection `rule` reports."
-    if rule not in SELECTION_RULES: raise ValueError(f"rule {rule!r}; expected one of {list(SELECTION_RULES)}")
-    if not history: raise ValueError("empty history")
-    if SELECTION_RULES[rule] is None: return history[-1]
+    if rule not in SELECTION_RULES:
+        raise ValueError(f"rule {rule!r}; expected one of {list(SELECTION_RULES)}")
+    if not history:
+        raise ValueError("empty history")
+    if SELECTION_RULES[rule] is None:
+        return history[-1]
     key, best = SELECTION_RULES[rule]
     scored = [h for h in history if h.get(key) is not None]
-    if not scored: raise ValueError(f"no epoch of the history has {key!r}")
+    if not scored:
+        raise ValueError(f"no epoch of the history has {key!r}")
     return best(scored, key=lambda h: h[key])
 
 # %% ../nbs/07_results.ipynb #09be1bf7
@@ -585,65 +810,102 @@ def at_rule(results: pd.DataFrame, rule: str) -> pd.DataFrame:
     rows = []
     for _, r in with_arms(results).iterrows():
         h = load_history(r["path"]) or []
-        if not h or "squad_em" not in h[-1]: continue   # runs without per-epoch test scores cannot be re-read
+        if not h or "squad_em" not in h[-1]:
+            continue  # runs without per-epoch test scores cannot be re-read
         e = pick_epoch(h, rule)
-        rows.append({**r.to_dict(), **{m: e[m] for m in ("squad_em", "squad_f1", "bioasq_em", "bioasq_f1")},
-                     "best_epoch": e["epoch"], "rule": rule})
+        rows.append(
+            {
+                **r.to_dict(),
+                **{m: e[m] for m in ("squad_em", "squad_f1", "bioasq_em", "bioasq_f1")},
+                "best_epoch": e["epoch"],
+                "rule": rule,
+            }
+        )
     return pd.DataFrame(rows)
 
 # %% ../nbs/07_results.ipynb #5307e0ff
-def rule_differences(results: pd.DataFrame, metrics=("squad_em", "squad_f1", "bioasq_em", "bioasq_f1"),
-                     level: float = 0.95) -> pd.DataFrame:
+def rule_differences(
+    results: pd.DataFrame, metrics=("squad_em", "squad_f1", "bioasq_em", "bioasq_f1"), level: float = 0.95
+) -> pd.DataFrame:
     "Per arm and rule: mean ± CI of (rule - last) over runs, paired run by run, and how often the rule moved the epoch."
     last = at_rule(results, "last")
-    if last.empty: return pd.DataFrame()
+    if last.empty:
+        return pd.DataFrame()
     rows = []
     for rule in ("val_loss", "val_f1"):
         other = at_rule(results, rule).set_index("run_id")
         for arm, g in last.groupby("arm", sort=False):
-            row = dict(arm=arm, rule=rule, n=len(g), moved=int((other.loc[g.run_id, "best_epoch"].to_numpy() != g.best_epoch.to_numpy()).sum()))
+            row = dict(
+                arm=arm,
+                rule=rule,
+                n=len(g),
+                moved=int((other.loc[g.run_id, "best_epoch"].to_numpy() != g.best_epoch.to_numpy()).sum()),
+            )
             for m in metrics:
-                row[f"{m}_mean"], row[f"{m}_ci"], _ = mean_ci((other.loc[g.run_id, m].to_numpy() - g[m].to_numpy()).tolist(), level)
+                row[f"{m}_mean"], row[f"{m}_ci"], _ = mean_ci(
+                    (other.loc[g.run_id, m].to_numpy() - g[m].to_numpy()).tolist(), level
+                )
             rows.append(row)
     return pd.DataFrame(rows)
 
 # %% ../nbs/07_results.ipynb #4b93324e
-SQUAD_TEST_FILE, BIOASQ_TEST_FILE = TEST_FILES["squad"], TEST_FILES["bioasq"]   # the files `load_benchmark` reads
+SQUAD_TEST_FILE, BIOASQ_TEST_FILE = TEST_FILES["squad"], TEST_FILES["bioasq"]  # the files `load_benchmark` reads
+
 
 def load_references(data_dir_=None) -> dict[str, dict[str, dict]]:
     "`{domain: {id: {question, answers}}}` for the SQuAD and BioASQ test sets (as exbert.data.load_benchmark)."
     d = require_data_dir(data_dir_)
     out = {}
     for dom, rel, load in (("squad", SQUAD_TEST_FILE, load_squad), ("bioasq", BIOASQ_TEST_FILE, load_bioasq)):
-        if not (d / rel).is_file(): raise FileNotFoundError(f"missing data file {d / rel}")
+        if not (d / rel).is_file():
+            raise FileNotFoundError(f"missing data file {d / rel}")
         ds = load(d / rel)
-        out[dom] = {i: dict(question=q, answers=list(a["text"])) for i, q, a in zip(ds["id"][:], ds["question"][:], ds["answers"][:])}
+        out[dom] = {
+            i: dict(question=q, answers=list(a["text"]))
+            for i, q, a in zip(ds["id"][:], ds["question"][:], ds["answers"][:])
+        }
     return out
 
 # %% ../nbs/07_results.ipynb #724ad4fa
 def question_em(predictions: dict[str, str], references: dict[str, dict]) -> pd.Series:
     "Exact match (0 or 100) of each predicted question against its gold answers, by id (sorted)."
-    return pd.Series({i: 100.0 * metric_max_over_ground_truths(exact_match_score, p, references[i]["answers"])
-                      for i, p in predictions.items()}, dtype=float).sort_index()
+    return pd.Series(
+        {
+            i: 100.0 * metric_max_over_ground_truths(exact_match_score, p, references[i]["answers"])
+            for i, p in predictions.items()
+        },
+        dtype=float,
+    ).sort_index()
+
 
 def paired_question_diffs(runs_a: dict, runs_b: dict, domain: str, references: dict) -> np.ndarray:
     "EM of A minus EM of B per (seed, question): runs given as `{seed: run folder}`, paired by seed, common questions only."
     seeds = sorted(set(runs_a) & set(runs_b))
-    if not seeds: raise ValueError("no seed in both arms: nothing to pair")
-    em = {(arm, s): question_em(load_predictions(runs[s], domain) or {}, references[domain])
-          for arm, runs in (("a", runs_a), ("b", runs_b)) for s in seeds}
+    if not seeds:
+        raise ValueError("no seed in both arms: nothing to pair")
+    em = {
+        (arm, s): question_em(load_predictions(runs[s], domain) or {}, references[domain])
+        for arm, runs in (("a", runs_a), ("b", runs_b))
+        for s in seeds
+    }
     qs = sorted(set.intersection(*(set(e.index) for e in em.values())))
     return np.stack([em["a", s][qs].to_numpy() - em["b", s][qs].to_numpy() for s in seeds])
 
 # %% ../nbs/07_results.ipynb #a0d97235
-def hierarchical_bootstrap(diffs: np.ndarray, n_boot: int = 5000, level: float = 0.95, seed: int = 0) -> tuple[float, float, float]:
+def hierarchical_bootstrap(
+    diffs: np.ndarray, n_boot: int = 5000, level: float = 0.95, seed: int = 0
+) -> tuple[float, float, float]:
     "Mean and percentile interval of a paired difference (`diffs`: seeds x questions): resample seeds, then questions."
-    diffs = np.asarray(diffs, float); S, Q = diffs.shape
+    diffs = np.asarray(diffs, float)
+    S, Q = diffs.shape
     rng = np.random.default_rng(seed)
-    per_seed = rng.multinomial(Q, np.full(Q, 1 / Q), size=n_boot).astype(np.float32) @ diffs.T.astype(np.float32) / Q   # (B, S)
+    per_seed = (
+        rng.multinomial(Q, np.full(Q, 1 / Q), size=n_boot).astype(np.float32) @ diffs.T.astype(np.float32) / Q
+    )  # (B, S)
     boot = (rng.multinomial(S, np.full(S, 1 / S), size=n_boot) * per_seed).sum(1) / S
     lo, hi = np.percentile(boot, [50 - 50 * level, 50 + 50 * level])
     return float(diffs.mean()), float(lo), float(hi)
+
 
 def equivalence_bound(values, alpha: float = 0.05) -> float:
     "The smallest δ that TOST at `alpha` rules out differences beyond (from the seeds' t-interval at 1 - 2·alpha)."
@@ -654,9 +916,11 @@ def equivalence_bound(values, alpha: float = 0.05) -> float:
 def expected_max(values, n: int) -> float:
     "Unbiased expected maximum of `n` of `values` drawn without replacement (Dodge et al. 2021)."
     v, N = np.sort(np.asarray(values, float)), len(values)
-    if not 1 <= n <= N: raise ValueError(f"n={n}: expected 1..{N} trials")
+    if not 1 <= n <= N:
+        raise ValueError(f"n={n}: expected 1..{N} trials")
     w = np.array([math.comb(i - 1, n - 1) for i in range(1, N + 1)], float) / math.comb(N, n)
     return float(w @ v)
+
 
 def budget_curves(trials: dict[str, list[float]]) -> dict[str, list[float]]:
     "Per model, the expected best score after 1..N of its trials."
@@ -665,17 +929,28 @@ def budget_curves(trials: dict[str, list[float]]) -> dict[str, list[float]]:
 # %% ../nbs/07_results.ipynb #990ff588
 def fig_budget(curves: dict[str, list[float]], marks: dict[str, list] | None = None, backbone: str = "") -> Figure:
     "Expected best validation F1 against the number of tuning trials, one line per model; `marks`: model -> [label, score]."
-    fig = Figure(figsize=(6.4, 4.0)); ax = fig.subplots()
+    fig = Figure(figsize=(6.4, 4.0))
+    ax = fig.subplots()
     for k, ys in curves.items():
         ax.plot(range(1, len(ys) + 1), ys, "o-", color=COLORS.get(k), label=f"{ARM_NAMES.get(k, k)} ({len(ys)} trials)")
     n = max(len(ys) for ys in curves.values())
-    for i, (k, (label, y)) in enumerate((marks or {}).items()):   # labels above and below, as the two may nearly meet
+    for i, (k, (label, y)) in enumerate((marks or {}).items()):  # labels above and below, as the two may nearly meet
         ax.axhline(y, ls=":", lw=1.2, color=COLORS.get(k))
-        ax.annotate(f"{label}: {y:.1f}", (n, y), xytext=(0, 4 if i % 2 == 0 else -11), textcoords="offset points",
-                    ha="right", fontsize=8, color=COLORS.get(k))
-    ax.set_xlabel("tuning trials (configurations tried)"); ax.set_ylabel("expected best validation F1")
+        ax.annotate(
+            f"{label}: {y:.1f}",
+            (n, y),
+            xytext=(0, 4 if i % 2 == 0 else -11),
+            textcoords="offset points",
+            ha="right",
+            fontsize=8,
+            color=COLORS.get(k),
+        )
+    ax.set_xlabel("tuning trials (configurations tried)")
+    ax.set_ylabel("expected best validation F1")
     ax.set_title("Which model wins depends on the tuning budget" + (f" ({backbone})" if backbone else ""), fontsize=10)
-    ax.legend(fontsize=8); ax.grid(alpha=0.3); fig.tight_layout()
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
     return fig
 
 # %% ../nbs/07_results.ipynb #a3dcb6f6
@@ -687,19 +962,30 @@ def baseline_arm(results) -> str:
 def _pick_setting(results, ratio, order, seed):
     "The (ratio, order, seed) to compare: given values, else the mixture nearest 50:50, shuffled, lowest seed."
     results, b = with_arms(results), baseline_arm(results)
-    both = results[results.arm == b][["ratio", "order", "seed"]].merge(
-        results[results.arm == "exbert"][["ratio", "order", "seed"]]).drop_duplicates()
-    if ratio is not None: both = both[np.isclose(both.ratio, ratio)]
-    if order is not None: both = both[both.order == order]
-    if seed is not None: both = both[both.seed == seed]
-    if both.empty: return None
+    both = (
+        results[results.arm == b][["ratio", "order", "seed"]]
+        .merge(results[results.arm == "exbert"][["ratio", "order", "seed"]])
+        .drop_duplicates()
+    )
+    if ratio is not None:
+        both = both[np.isclose(both.ratio, ratio)]
+    if order is not None:
+        both = both[both.order == order]
+    if seed is not None:
+        both = both[both.seed == seed]
+    if both.empty:
+        return None
     both = both.assign(_d=(both.ratio - 0.5).abs(), _o=both.order != "shuffled").sort_values(["_d", "_o", "seed"])
     r = both.iloc[0]
     return float(r.ratio), r.order, r.seed
 
-def disagreements(results: pd.DataFrame, references: dict, domain: str = "squad", ratio=None, order=None, seed=None) -> pd.DataFrame:
+
+def disagreements(
+    results: pd.DataFrame, references: dict, domain: str = "squad", ratio=None, order=None, seed=None
+) -> pd.DataFrame:
     "Questions of `domain` whose V-DB and ExBERT answers differ in one (ratio, order, seed) setting, with who is right."
-    if domain not in DOMAINS: raise ValueError(f"domain must be one of {DOMAINS}, not {domain!r}")
+    if domain not in DOMAINS:
+        raise ValueError(f"domain must be one of {DOMAINS}, not {domain!r}")
     setting = _pick_setting(results, ratio, order, seed)
     cols = ["id", "question", "gold", "vdb", "exbert", "right"]
     if setting is None:
@@ -707,45 +993,78 @@ def disagreements(results: pd.DataFrame, references: dict, domain: str = "squad"
         return pd.DataFrame(columns=cols)
     r_, o_, s_ = setting
     results = with_arms(results)
-    runs = {m: select(results, arm=a, ratio=r_, order=o_, seed=s_) for m, a in (("vdb", baseline_arm(results)), ("exbert", "exbert"))}
+    runs = {
+        m: select(results, arm=a, ratio=r_, order=o_, seed=s_)
+        for m, a in (("vdb", baseline_arm(results)), ("exbert", "exbert"))
+    }
     if any(len(g) > 1 for g in runs.values()):
-        warnings.warn(f"several runs per model at ratio={r_}, order={o_}, seed={s_}; using the first of each")
+        warnings.warn(
+            f"several runs per model at ratio={r_}, order={o_}, seed={s_}; using the first of each", stacklevel=2
+        )
     preds = {}
     for m, g in runs.items():
         p = load_predictions(g.path[0], domain)
-        if p is None: raise FileNotFoundError(f"run {g.run_id[0]!r} has no predictions_{domain}.json in {g.path[0]}")
+        if p is None:
+            raise FileNotFoundError(f"run {g.run_id[0]!r} has no predictions_{domain}.json in {g.path[0]}")
         preds[m] = p
     refs = references[domain]
     rows = []
     for qid, ref in refs.items():
-        if qid not in preds["vdb"] or qid not in preds["exbert"]: continue
+        if qid not in preds["vdb"] or qid not in preds["exbert"]:
+            continue
         pv, pe = preds["vdb"][qid], preds["exbert"][qid]
-        if normalize_answer(pv) == normalize_answer(pe): continue
+        if normalize_answer(pv) == normalize_answer(pe):
+            continue
         ok_v, ok_e = (metric_max_over_ground_truths(exact_match_score, p, ref["answers"]) for p in (pv, pe))
         right = "both" if ok_v and ok_e else "V-DB" if ok_v else "ExBERT" if ok_e else "neither"
-        rows.append(dict(id=qid, question=ref["question"], gold=" / ".join(dict.fromkeys(ref["answers"])),
-                         vdb=pv, exbert=pe, right=right))
+        rows.append(
+            dict(
+                id=qid,
+                question=ref["question"],
+                gold=" / ".join(dict.fromkeys(ref["answers"])),
+                vdb=pv,
+                exbert=pe,
+                right=right,
+            )
+        )
     df = pd.DataFrame(rows, columns=cols)
     n_compared = sum(q in preds["vdb"] and q in preds["exbert"] for q in refs)
-    if n_compared == 0: warnings.warn(f"no {domain} prediction of runs {runs['vdb'].run_id[0]!r}, {runs['exbert'].run_id[0]!r} "
-                                      f"has an id in the references: wrong evaluation set?")
-    df.attrs.update(baseline=ARM_NAMES[baseline_arm(results)], domain=domain, ratio=r_, order=o_, seed=s_, n_compared=n_compared, backbone=backbone_name(results))
+    if n_compared == 0:
+        warnings.warn(
+            f"no {domain} prediction of runs {runs['vdb'].run_id[0]!r}, {runs['exbert'].run_id[0]!r} "
+            f"has an id in the references: wrong evaluation set?",
+            stacklevel=2,
+        )
+    df.attrs.update(
+        baseline=ARM_NAMES[baseline_arm(results)],
+        domain=domain,
+        ratio=r_,
+        order=o_,
+        seed=s_,
+        n_compared=n_compared,
+        backbone=backbone_name(results),
+    )
     return df
 
 # %% ../nbs/07_results.ipynb #ea83b550
 def disagreement_table(df: pd.DataFrame, n: int = 10, width: int = 70) -> str:
     "Markdown Table 1: a count line and `n` disagreements, those only one model got right first (texts cut to `width`)."
     a = df.attrs
-    if not a: return "no disagreements computed"
+    if not a:
+        return "no disagreements computed"
     counts = df.right.value_counts()
-    head = (f"Table 1 ({DOMAIN_NAMES[a['domain']]}, ratio {a['ratio']:g}, {a['order']}, seed {a['seed']}, backbone "
-            f"{a['backbone']}): answers differ on {len(df)} of {a['n_compared']} questions; right: ExBERT "
-            f"{counts.get('ExBERT', 0)}, {a.get('baseline', 'V-DB')} {counts.get('V-DB', 0)}, both {counts.get('both', 0)}, neither {counts.get('neither', 0)}")
+    head = (
+        f"Table 1 ({DOMAIN_NAMES[a['domain']]}, ratio {a['ratio']:g}, {a['order']}, seed {a['seed']}, backbone "
+        f"{a['backbone']}): answers differ on {len(df)} of {a['n_compared']} questions; right: ExBERT "
+        f"{counts.get('ExBERT', 0)}, {a.get('baseline', 'V-DB')} {counts.get('V-DB', 0)}, both {counts.get('both', 0)}, neither {counts.get('neither', 0)}"
+    )
     cut = lambda s: (s if len(s) <= width else s[: width - 1] + "…").replace("|", "\\|").replace("\n", " ")
     lines = [head, "", f"| question | gold | {a.get('baseline', 'V-DB')} | ExBERT | right |", "|---|---|---|---|---|"]
-    one_right = df.assign(_k=~df.right.isin(["ExBERT", "V-DB"])).sort_values("_k", kind="stable")   # decided cases first
+    one_right = df.assign(_k=~df.right.isin(["ExBERT", "V-DB"])).sort_values("_k", kind="stable")  # decided cases first
     for _, r in one_right.head(n).iterrows():
-        lines.append("| " + " | ".join(cut(str(r[c])) for c in ("question", "gold", "vdb", "exbert")) + f" | {r.right} |")
+        lines.append(
+            "| " + " | ".join(cut(str(r[c])) for c in ("question", "gold", "vdb", "exbert")) + f" | {r.right} |"
+        )
     return "\n".join(lines)
 
 # %% ../nbs/07_results.ipynb #b5fd8f49
@@ -761,17 +1080,26 @@ def jensen_shannon(p, q) -> float:
 def routing_test(counts: dict, source="routing counts") -> dict:
     "Chi-square test of independence of expert and domain, Cramér's V and JS divergence for one run's counts."
     for dom in DOMAINS:
-        if dom not in counts: raise DataError(source, field=dom, problem="missing")
+        if dom not in counts:
+            raise DataError(source, field=dom, problem="missing")
     t = np.asarray([counts[d] for d in DOMAINS], float)
-    if t.ndim != 2 or (t < 0).any(): raise DataError(source, problem="counts must be two equal-length lists of non-negative numbers")
-    if (t.sum(1) == 0).any(): raise DataError(source, problem="a domain has no routed tokens")
-    t = t[:, t.sum(0) > 0]                             # experts no token chose carry no information
+    if t.ndim != 2 or (t < 0).any():
+        raise DataError(source, problem="counts must be two equal-length lists of non-negative numbers")
+    if (t.sum(1) == 0).any():
+        raise DataError(source, problem="a domain has no routed tokens")
+    t = t[:, t.sum(0) > 0]  # experts no token chose carry no information
     n = t.sum()
     expected = t.sum(1, keepdims=True) * t.sum(0, keepdims=True) / n
     chi2 = float(((t - expected) ** 2 / expected).sum())
     df = t.shape[1] - 1
-    return dict(chi2=chi2, df=df, p_value=chi2_sf(chi2, df) if df > 0 else 1.0, cramers_v=math.sqrt(chi2 / n),
-                jsd_bits=jensen_shannon(t[0], t[1]), n_tokens=int(n))
+    return dict(
+        chi2=chi2,
+        df=df,
+        p_value=chi2_sf(chi2, df) if df > 0 else 1.0,
+        cramers_v=math.sqrt(chi2 / n),
+        jsd_bits=jensen_shannon(t[0], t[1]),
+        n_tokens=int(n),
+    )
 
 # %% ../nbs/07_results.ipynb #d4ef882c
 def routing_table(results: pd.DataFrame) -> pd.DataFrame:
@@ -779,11 +1107,23 @@ def routing_table(results: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for _, r in with_arms(results)[lambda x: x.model == "exbert"].iterrows():
         c = load_routing(r["path"])
-        if c is None: continue
+        if c is None:
+            continue
         for dom in DOMAINS:
-            if dom not in c: raise DataError(Path(r["path"]) / "routing.json", record=r["run_id"], field=dom, problem="missing")
+            if dom not in c:
+                raise DataError(Path(r["path"]) / "routing.json", record=r["run_id"], field=dom, problem="missing")
             for e, k in enumerate(c[dom]):
-                rows.append(dict(run_id=r["run_id"], ratio=r["ratio"], order=r["order"], seed=r["seed"], domain=dom, expert=e, count=k))
+                rows.append(
+                    dict(
+                        run_id=r["run_id"],
+                        ratio=r["ratio"],
+                        order=r["order"],
+                        seed=r["seed"],
+                        domain=dom,
+                        expert=e,
+                        count=k,
+                    )
+                )
     return pd.DataFrame(rows, columns=["run_id", "ratio", "order", "seed", "domain", "expert", "count"])
 
 # %% ../nbs/07_results.ipynb #d9c4c3b9
@@ -792,17 +1132,35 @@ def _run_tables(rc: pd.DataFrame):
     for (rid, ratio, order, seed), g in rc.groupby(["run_id", "ratio", "order", "seed"], sort=True):
         yield rid, ratio, order, seed, {d: g[g.domain == d].sort_values("expert")["count"].tolist() for d in DOMAINS}
 
+
 def routing_summary(results: pd.DataFrame, alpha: float = 0.01) -> pd.DataFrame:
     "Per (ratio, order): JS divergence and Cramér's V mean ± 95% CI over seeds, and how many seeds reject independence."
-    per_run = pd.DataFrame([dict(ratio=ra, order=o, seed=s, **routing_test(c, f"routing.json of run {rid}"))
-                            for rid, ra, o, s, c in _run_tables(routing_table(results))])
-    if per_run.empty: return per_run
+    per_run = pd.DataFrame(
+        [
+            dict(ratio=ra, order=o, seed=s, **routing_test(c, f"routing.json of run {rid}"))
+            for rid, ra, o, s, c in _run_tables(routing_table(results))
+        ]
+    )
+    if per_run.empty:
+        return per_run
     rows = []
     for (ra, o), g in per_run.groupby(["ratio", "order"], sort=True):
-        jm, jh, n = mean_ci(g.jsd_bits.tolist()); vm, vh, _ = mean_ci(g.cramers_v.tolist())
-        rows.append(dict(ratio=ra, order=o, n=n, jsd_bits_mean=jm, jsd_bits_ci=jh, cramers_v_mean=vm, cramers_v_ci=vh,
-                         n_reject=int((g.p_value < alpha).sum()), max_p_value=float(g.p_value.max()),
-                         tokens_per_run=int(g.n_tokens.mean())))
+        jm, jh, n = mean_ci(g.jsd_bits.tolist())
+        vm, vh, _ = mean_ci(g.cramers_v.tolist())
+        rows.append(
+            dict(
+                ratio=ra,
+                order=o,
+                n=n,
+                jsd_bits_mean=jm,
+                jsd_bits_ci=jh,
+                cramers_v_mean=vm,
+                cramers_v_ci=vh,
+                n_reject=int((g.p_value < alpha).sum()),
+                max_p_value=float(g.p_value.max()),
+                tokens_per_run=int(g.n_tokens.mean()),
+            )
+        )
     return pd.DataFrame(rows)
 
 # %% ../nbs/07_results.ipynb #8f75e714
@@ -810,30 +1168,39 @@ def fig_routing(results: pd.DataFrame, order: str | None = None, alpha: float = 
     "Heat map of the fraction of each domain's tokens routed (top-1) to each expert, per mixture and seed."
     bb = backbone_name(results)
     rc = routing_table(results)
-    if rc.empty: return _skip("Routing", "no ExBERT run has a routing.json")
+    if rc.empty:
+        return _skip("Routing", "no ExBERT run has a routing.json")
     order = order or _orders(rc)[0]
     rc = rc[rc.order == order]
     summ = routing_summary(results[results.order == order], alpha)
     ratios = sorted(rc.ratio.unique())
-    fig = Figure(figsize=(min(4 + 2.2 * len(ratios) * max(1, rc.expert.nunique() / 8), 24), 1.2 + 0.45 * rc.seed.nunique() * 2),
-                 layout="constrained")
+    fig = Figure(
+        figsize=(min(4 + 2.2 * len(ratios) * max(1, rc.expert.nunique() / 8), 24), 1.2 + 0.45 * rc.seed.nunique() * 2),
+        layout="constrained",
+    )
     axes = np.atleast_1d(fig.subplots(1, len(ratios), squeeze=False)[0])
     im = None
     for ax, ra in zip(axes, ratios):
         labels, mat = [], []
-        for rid, _, _, s, c in _run_tables(rc[rc.ratio == ra]):
+        for _rid, _, _, s, c in _run_tables(rc[rc.ratio == ra]):
             for d in DOMAINS:
-                v = np.asarray(c[d], float); mat.append(v / v.sum()); labels.append(f"seed {s}: {DOMAIN_NAMES[d]}")
+                v = np.asarray(c[d], float)
+                mat.append(v / v.sum())
+                labels.append(f"seed {s}: {DOMAIN_NAMES[d]}")
         mat = np.asarray(mat)
         im = ax.imshow(mat, vmin=0, vmax=max(0.5, float(mat.max())), cmap="magma", aspect="auto")
         if mat.shape[1] <= 16:
             for (i, j), x in np.ndenumerate(mat):
                 ax.text(j, i, f"{x:.2f}", ha="center", va="center", fontsize=6, color="w" if x < 0.3 else "k")
-        ax.set_xticks(range(mat.shape[1])); ax.set_xlabel("expert")
+        ax.set_xticks(range(mat.shape[1]))
+        ax.set_xlabel("expert")
         ax.set_yticks(range(len(labels)), labels if ax is axes[0] else [""] * len(labels), fontsize="small")
         r = summ[np.isclose(summ.ratio, ra)].iloc[0]
-        ax.set_title(f"SQuAD share {ra:g}\nJSD {_fmt(r.jsd_bits_mean, r.jsd_bits_ci, 3)} bits\n"
-                     f"p<{alpha:g} in {r.n_reject}/{r.n} seeds", fontsize="small")
+        ax.set_title(
+            f"SQuAD share {ra:g}\nJSD {_fmt(r.jsd_bits_mean, r.jsd_bits_ci, 3)} bits\n"
+            f"p<{alpha:g} in {r.n_reject}/{r.n} seeds",
+            fontsize="small",
+        )
     fig.colorbar(im, ax=list(axes), label="fraction of the domain's tokens", shrink=0.8)
     fig.suptitle(f"Top-1 expert of SQuAD and BioASQ test tokens, ExBERT, {order} order (backbone: {bb})")
     return fig
@@ -849,10 +1216,14 @@ FIGURES = {
     "routing_heatmap": fig_routing,
 }
 
+
 def _df_markdown(df: pd.DataFrame, digits=3) -> str:
     cells = lambda r: [f"{x:.{digits}g}" if isinstance(x, float) else str(x) for x in r]
-    return "\n".join(["| " + " | ".join(df.columns) + " |", "|" + "---|" * len(df.columns)]
-                     + ["| " + " | ".join(cells(r)) + " |" for r in df.itertuples(index=False)])
+    return "\n".join(
+        ["| " + " | ".join(df.columns) + " |", "|" + "---|" * len(df.columns)]
+        + ["| " + " | ".join(cells(r)) + " |" for r in df.itertuples(index=False)]
+    )
+
 
 def results_report(results: pd.DataFrame, references=None) -> str:
     "Markdown report: results table, then (on the main runs) comparison with the paper, routing statistics, Table 1."
@@ -860,11 +1231,14 @@ def results_report(results: pd.DataFrame, references=None) -> str:
     results = main_runs(results)
     parts = [f"# Results (backbone: {backbone_name(results)})", "", table, "", compare_with_paper(results)]
     pt = paired_table(results)
-    if len(pt): parts += ["", "## ExBERT minus each V-DB arm, per mixture (EM points, paired by seed)", "", _df_markdown(pt)]
+    if len(pt):
+        parts += ["", "## ExBERT minus each V-DB arm, per mixture (EM points, paired by seed)", "", _df_markdown(pt)]
     od = order_differences(results)
-    if len(od): parts += ["", "## Serial minus shuffled, per arm and mixture (EM points, paired by seed)", "", _df_markdown(od)]
+    if len(od):
+        parts += ["", "## Serial minus shuffled, per arm and mixture (EM points, paired by seed)", "", _df_markdown(od)]
     rs = routing_summary(results)
-    if len(rs): parts += ["", "## Routing: expert vs domain per run, aggregated over seeds", "", _df_markdown(rs)]
+    if len(rs):
+        parts += ["", "## Routing: expert vs domain per run, aggregated over seeds", "", _df_markdown(rs)]
     if references is not None:
         for dom in DOMAINS:
             parts += ["", disagreement_table(disagreements(results, references, dom))]
@@ -877,8 +1251,11 @@ def write_figures(out_dir, fig_dir=None, references="auto", dpi: int = 120) -> l
     fig_dir = Path(fig_dir) if fig_dir is not None else Path(out_dir) / "figures"
     fig_dir.mkdir(parents=True, exist_ok=True)
     if isinstance(references, str) and references == "auto":
-        try: references = load_references()
-        except FileNotFoundError as e: print(f"Table 1: skipped ({e})"); references = None
+        try:
+            references = load_references()
+        except FileNotFoundError as e:
+            print(f"Table 1: skipped ({e})")
+            references = None
     backbones = results["backbone"].dropna().astype(str).unique().tolist() if "backbone" in results else []
     groups = [(b, select(results, backbone=b)) for b in backbones] if len(backbones) > 1 else [(None, results)]
     written = []
@@ -887,7 +1264,8 @@ def write_figures(out_dir, fig_dir=None, references="auto", dpi: int = 120) -> l
         main = main_runs(res_b)
         for name, draw in FIGURES.items():
             fig = draw(res_b if name.startswith(("fig4", "fig5")) else main)
-            if fig is None: continue
+            if fig is None:
+                continue
             p = fig_dir / f"{name}{suffix}.png"
             atomic_write(p, lambda tmp: fig.savefig(tmp, format="png", dpi=dpi))
             written.append(p)

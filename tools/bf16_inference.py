@@ -7,8 +7,13 @@ the 229 answerable BioASQ 7b test snippets twice, in fp32 and under bf16 autocas
 `--threads` torch threads; reported: EM/F1 of both, their difference, the share of questions whose answer
 changed, and the process CPU seconds of each prediction pass with their ratio.
 """
-import argparse, json, sys, time
+
+import argparse
+import json
+import sys
+import time
 from pathlib import Path
+
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -21,11 +26,16 @@ def main():
     import torch
     from exbert.data import load_benchmark
     from exbert.predict import load_qa_model, predict, spread
+
     torch.set_num_threads(a.threads)
     b = load_benchmark(a.data)
     sets = dict(squad=spread(b["squad_test"], a.squad), bioasq=b["bioasq_test"])
-    out = dict(command="python tools/bf16_inference.py " + " ".join(sys.argv[1:]), threads=a.threads,
-               bf16_matrix_units=bool(getattr(torch.cpu, "_is_amx_tile_supported", lambda: False)()), models={})
+    out = dict(
+        command="python tools/bf16_inference.py " + " ".join(sys.argv[1:]),
+        threads=a.threads,
+        bf16_matrix_units=bool(getattr(torch.cpu, "_is_amx_tile_supported", lambda: False)()),
+        models={},
+    )
     for m in a.models:
         qa, res = load_qa_model(m), {}
         for dom, ds in sets.items():
@@ -35,13 +45,24 @@ def main():
                 ev[bf16] = predict(qa, ds, progress=False, bf16=bf16)
                 secs[bf16] = time.process_time() - t0
             changed = sum(ev[True].predictions[k] != v for k, v in ev[False].predictions.items())
-            res[dom] = dict(n=ev[False].n, em_fp32=ev[False].em, em_bf16=ev[True].em, em_diff=ev[True].em - ev[False].em,
-                            f1_fp32=ev[False].f1, f1_bf16=ev[True].f1, f1_diff=ev[True].f1 - ev[False].f1,
-                            answers_changed=changed, cpu_seconds_fp32=secs[False], cpu_seconds_bf16=secs[True],
-                            speedup=secs[False] / secs[True])
+            res[dom] = dict(
+                n=ev[False].n,
+                em_fp32=ev[False].em,
+                em_bf16=ev[True].em,
+                em_diff=ev[True].em - ev[False].em,
+                f1_fp32=ev[False].f1,
+                f1_bf16=ev[True].f1,
+                f1_diff=ev[True].f1 - ev[False].f1,
+                answers_changed=changed,
+                cpu_seconds_fp32=secs[False],
+                cpu_seconds_bf16=secs[True],
+                speedup=secs[False] / secs[True],
+            )
             print(m, dom, {k: round(v, 3) if isinstance(v, float) else v for k, v in res[dom].items()}, flush=True)
         out["models"][m] = res
-    if a.json: Path(a.json).write_text(json.dumps(out, indent=1))
+    if a.json:
+        Path(a.json).write_text(json.dumps(out, indent=1))
+
 
 if __name__ == "__main__":
     main()

@@ -8,67 +8,99 @@ Copies `results.jsonl` and, of every run in it, its JSON files (history, metrics
 config) and its model card; never n-best lists (1.7 MB a run; their scores are in metrics.json), checkpoints or
 model weights. Rerun it as more runs finish: it replaces the copy. With --tune, SRC is a search folder of
 `exbert tune`: its best.json and trials.json, and the same JSON files of every trial folder in trials.json."""
-import argparse, shutil, sys
+
+import argparse
+import shutil
+import sys
 from pathlib import Path
+
 
 def collect(src: Path, dst: Path, skip: Path | None = None) -> int:
     "Copy the finished runs of grid folder `src` to `dst` (those not already in grid folder `skip`); returns how many."
     from exbert.results import read_results_jsonl
     from exbert.experiments import append_result
+
     table = src / "results.jsonl"
-    if not table.is_file(): sys.exit(f"{table}: no results table (no finished run yet?)")
+    if not table.is_file():
+        sys.exit(f"{table}: no results table (no finished run yet?)")
     rows = read_results_jsonl(table)
-    if skip is not None:   # only the runs the committed grid lacks, with a table of their own
+    if skip is not None:  # only the runs the committed grid lacks, with a table of their own
         have = {r["run_id"] for r in read_results_jsonl(skip / "results.jsonl")}
         rows = [r for r in rows if r["run_id"] not in have]
         (dst / "results.jsonl").unlink(missing_ok=True)
-        for r in rows: append_result(dst / "results.jsonl", r)
+        for r in rows:
+            append_result(dst / "results.jsonl", r)
     dst.mkdir(parents=True, exist_ok=True)
     for r in rows:
         run = src / (r.get("run_dir") or r["run_id"])
         out = dst / run.name
-        if not run.is_dir():   # a row restored from an earlier commit without its folder: keep the committed copy
-            if not out.is_dir(): sys.exit(f"{table}: run {r['run_id']} has no folder {run} and no copy in {dst}")
-            print(f"{r['run_id']}: no folder in {src}; keeping {out}"); continue
+        if not run.is_dir():  # a row restored from an earlier commit without its folder: keep the committed copy
+            if not out.is_dir():
+                sys.exit(f"{table}: run {r['run_id']} has no folder {run} and no copy in {dst}")
+            print(f"{r['run_id']}: no folder in {src}; keeping {out}")
+            continue
         copy_run(run, out)
-    if skip is None: shutil.copy2(table, dst / "results.jsonl")
+    if skip is None:
+        shutil.copy2(table, dst / "results.jsonl")
     return len(rows)
+
 
 def copy_run(run: Path, out: Path) -> None:
     "Replace `out` with the JSON files (no n-best lists) and model card of run folder `run`."
-    if out.exists(): shutil.rmtree(out)
+    if out.exists():
+        shutil.rmtree(out)
     out.mkdir(parents=True)
     for f in run.glob("*.json"):
-        if not f.name.startswith("nbest"): shutil.copy2(f, out / f.name)   # n-best lists: 1.7 MB a run, scores are in metrics
-    for card in (run / "model" / "README.md", run / "model_card.md"):   # a run restored from an earlier commit has the copy
-        if card.is_file(): shutil.copy2(card, out / "model_card.md")
+        if not f.name.startswith("nbest"):
+            shutil.copy2(f, out / f.name)  # n-best lists: 1.7 MB a run, scores are in metrics
+    for card in (
+        run / "model" / "README.md",
+        run / "model_card.md",
+    ):  # a run restored from an earlier commit has the copy
+        if card.is_file():
+            shutil.copy2(card, out / "model_card.md")
+
 
 def collect_tune(src: Path, dst: Path) -> int:
     "Copy the record of `exbert tune` search folder `src` (best.json, trials.json, each trial's JSON files) to `dst`; returns how many trials."
     import json
+
     files = [src / "best.json", src / "trials.json"]
-    if not all(f.is_file() for f in files): sys.exit(f"{src}: no best.json and trials.json (the search has not finished a trial yet?)")
+    if not all(f.is_file() for f in files):
+        sys.exit(f"{src}: no best.json and trials.json (the search has not finished a trial yet?)")
     rows = json.loads(files[1].read_text())
     for r in rows:
         run = Path(r["run"])
-        if not run.is_dir(): sys.exit(f"{files[1]}: trial {r['number']} has no folder {run}")
+        if not run.is_dir():
+            sys.exit(f"{files[1]}: trial {r['number']} has no folder {run}")
         copy_run(run, dst / "trials" / run.name)
-    for f in files: shutil.copy2(f, dst / f.name)
+    for f in files:
+        shutil.copy2(f, dst / f.name)
     return len(rows)
+
 
 if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("src"); ap.add_argument("dst")
+    ap.add_argument("src")
+    ap.add_argument("dst")
     ap.add_argument("--figures", action="store_true", help="also draw the grid's figures into DST/figures")
     ap.add_argument("--tune", action="store_true", help="SRC is an `exbert tune` search folder")
-    ap.add_argument("--except", dest="skip", help="copy only the runs that this committed grid folder lacks "
-                    "(e.g. seeds beyond a report's, kept apart until the report takes them in)")
+    ap.add_argument(
+        "--except",
+        dest="skip",
+        help="copy only the runs that this committed grid folder lacks "
+        "(e.g. seeds beyond a report's, kept apart until the report takes them in)",
+    )
     a = ap.parse_args()
     if a.tune:
-        if a.figures: ap.error("--figures is for grids")
-        print(f"copied the record of {collect_tune(Path(a.src), Path(a.dst))} trials of {a.src} to {a.dst}"); sys.exit()
+        if a.figures:
+            ap.error("--figures is for grids")
+        print(f"copied the record of {collect_tune(Path(a.src), Path(a.dst))} trials of {a.src} to {a.dst}")
+        sys.exit()
     n = collect(Path(a.src), Path(a.dst), Path(a.skip) if a.skip else None)
     print(f"copied {n} finished runs of {a.src} to {a.dst}")
     if a.figures:
         from exbert.experiments import draw_figures
-        for p in draw_figures(Path(a.dst)): print("wrote", p)
+
+        for p in draw_figures(Path(a.dst)):
+            print("wrote", p)

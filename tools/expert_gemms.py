@@ -4,12 +4,16 @@
 
 One thread. The token counts are those of the MoE sweep in 10_bench (batch 4-16 x 64-384 tokens); 8 and 16
 experts. Writes the points, the command and the machine as JSON (atomically)."""
-import argparse, json, shlex, sys
+
+import argparse
+import json
+import shlex
+import sys
 import torch
 from exbert.bench import bench_experts, machine
 from exbert.data import atomic_write
 
-TOKENS = (256, 512, 1024, 2048, 3072, 4096)   # 4x64 ... 16x256 (8x384 = 3072)
+TOKENS = (256, 512, 1024, 2048, 3072, 4096)  # 4x64 ... 16x256 (8x384 = 3072)
 
 if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -21,8 +25,12 @@ if __name__ == "__main__":
     pts = []
     for e in (8, 16):
         for n in TOKENS:
-            p = bench_experts(e, n, repeats=a.repeats); pts.append(p)
-            print(f"{e:3d} experts {n:5d} tokens: loop {p['vs_ideal']['loop']:.2f}x ideal, bmm {p['vs_ideal']['bmm']:.2f}x", flush=True)
+            p = bench_experts(e, n, repeats=a.repeats)
+            pts.append(p)
+            print(
+                f"{e:3d} experts {n:5d} tokens: loop {p['vs_ideal']['loop']:.2f}x ideal, bmm {p['vs_ideal']['bmm']:.2f}x",
+                flush=True,
+            )
     cmd = "python " + shlex.join(sys.argv)
     atomic_write(a.out, json.dumps(dict(command=cmd, machine=machine(), threads=1, note=a.note, points=pts), indent=1))
     print("wrote", a.out)

@@ -2,6 +2,7 @@
 
 It is `exbert.data.write_synthetic_data(tests/data/synthetic)`; tests/test_project.py checks that the committed
 copy is byte for byte what the code writes today."""
+
 from pathlib import Path
 from exbert.data import write_synthetic_data
 

@@ -11,13 +11,19 @@ intermediate tensors), kept here verbatim; "after" is the library's. Side by sid
    interleaved, as multiples of the ideal (dense x expert slots per token);
 3. training steps on real dynamically padded batches (synthetic without the data): V-DB, ExBERT before and after.
 Writes JSON (atomically) with the command and the machine."""
-import argparse, json, shlex, sys, time
+
+import argparse
+import json
+import shlex
+import sys
+import time
 from contextlib import contextmanager
 from pathlib import Path
 import torch
 import exbert.moe as moe
 import exbert.bench as B
 from exbert.data import atomic_write
+
 
 def dispatch_before(x, r, experts, straight_through=True):
     "`exbert.moe.dispatch_sorted` before the leaner backward (plain autograd throughout)."
@@ -29,7 +35,8 @@ def dispatch_before(x, r, experts, straight_through=True):
     slot, expert = slot[order], expert[order]
     w = r.weights.reshape(-1)[slot]
     xin = x.reshape(b * n, d).index_select(0, slot % (b * n))
-    if straight_through and w.requires_grad: xin = xin * (1 + w - w.detach())[:, None].to(xin.dtype)
+    if straight_through and w.requires_grad:
+        xin = xin * (1 + w - w.detach())[:, None].to(xin.dtype)
     counts = torch.bincount(expert, minlength=len(experts)).tolist()
     outs = [e(chunk) for e, chunk, cnt in zip(experts, xin.split(counts), counts) if cnt > 0]
     y = torch.cat(outs + [x.new_zeros(1, d)]).float() if outs else x.new_zeros(1, d).float()
@@ -38,53 +45,104 @@ def dispatch_before(x, r, experts, straight_through=True):
     row[slot] = torch.arange(len(slot), device=x.device)
     return y.index_select(0, row).view(k, b, n, d).sum(0).to(x.dtype)
 
+
 @contextmanager
 def before():
     "Run the sorted backend as it was, inside the block."
     saved, moe.dispatch_sorted = moe.dispatch_sorted, dispatch_before
-    try: yield
-    finally: moe.dispatch_sorted = saved
+    try:
+        yield
+    finally:
+        moe.dispatch_sorted = saved
+
 
 def as_before(fn):
     def run(i):
-        with before(): return fn(i)
+        with before():
+            return fn(i)
+
     return run
+
 
 def memory(size, batch_size, seq_len) -> dict:
     "Peak training memory of V-DB and ExBERT before and after, each in a fresh process (`exbert.bench.peak_memory`)."
     patch = f"import runpy, exbert.moe; exbert.moe.dispatch_sorted = runpy.run_path({str(Path(__file__).resolve())!r})['dispatch_before']"
     out = {}
-    for name, kind, setup in (("V-DB", "vdb", ""), ("ExBERT-4L-8E before", "exbert", patch), ("ExBERT-4L-8E after", "exbert", "")):
-        spec = dict(kind=kind, size=size, n_layers=4, n_experts=8, moe_backend="sorted", batch_size=batch_size, seq_len=seq_len, threads=1)
-        out[name] = B.peak_memory(spec, setup=setup); print(f"  {name:<22} peak {out[name]['peak_mib']:7.0f} MiB", flush=True)
+    for name, kind, setup in (
+        ("V-DB", "vdb", ""),
+        ("ExBERT-4L-8E before", "exbert", patch),
+        ("ExBERT-4L-8E after", "exbert", ""),
+    ):
+        spec = dict(
+            kind=kind,
+            size=size,
+            n_layers=4,
+            n_experts=8,
+            moe_backend="sorted",
+            batch_size=batch_size,
+            seq_len=seq_len,
+            threads=1,
+        )
+        out[name] = B.peak_memory(spec, setup=setup)
+        print(f"  {name:<22} peak {out[name]['peak_mib']:7.0f} MiB", flush=True)
     return out
+
 
 def moe_block(points, dim, repeats) -> list:
     res = []
     for bs, n, e in points:
         torch.manual_seed(0)
-        x = torch.randn(bs, n, dim, requires_grad=True); mask = torch.ones(bs, n, dtype=torch.long)
-        torch.manual_seed(0); m = moe.MoEBlock(dim, n_experts=e, moe_backend="sorted").train()
-        with torch.no_grad(): slots = ((m(x, mask).expert_index >= 0).sum() / mask.sum()).item()
+        x = torch.randn(bs, n, dim, requires_grad=True)
+        mask = torch.ones(bs, n, dtype=torch.long)
+        torch.manual_seed(0)
+        m = moe.MoEBlock(dim, n_experts=e, moe_backend="sorted").train()
+        with torch.no_grad():
+            slots = ((m(x, mask).expert_index >= 0).sum() / mask.sum()).item()
         f = B._fwd_bwd(m, x, mask)
         t = B.interleave({"dense": B._fwd_bwd(B.DenseBlock(dim), x, mask), "before": as_before(f), "after": f}, repeats)
-        p = dict(batch_size=bs, seq_len=n, n_experts=e, slots_per_token=slots, seconds=t,
-                 vs_ideal={k: t[k] / (t["dense"] * slots) for k in ("before", "after")}, after_vs_before=t["after"] / t["before"])
-        res.append(p); print(f"  {bs:3d} x {n:4d}, {e:2d} experts: before {p['vs_ideal']['before']:.2f}x ideal, after {p['vs_ideal']['after']:.2f}x"
-                             f"  (after / before {p['after_vs_before']:.3f})", flush=True)
+        p = dict(
+            batch_size=bs,
+            seq_len=n,
+            n_experts=e,
+            slots_per_token=slots,
+            seconds=t,
+            vs_ideal={k: t[k] / (t["dense"] * slots) for k in ("before", "after")},
+            after_vs_before=t["after"] / t["before"],
+        )
+        res.append(p)
+        print(
+            f"  {bs:3d} x {n:4d}, {e:2d} experts: before {p['vs_ideal']['before']:.2f}x ideal, after {p['vs_ideal']['after']:.2f}x"
+            f"  (after / before {p['after_vs_before']:.3f})",
+            flush=True,
+        )
     return res
+
 
 def training(cfg, data, batch_size, repeats, smoke) -> dict:
     w = None if smoke else B.real_windows(96, data)
-    batches = B.real_batches(w, batch_size, None, repeats) if w is not None else \
-        [B.synthetic_batch(batch_size, 16 if smoke else 256, cfg.vocab_size, s) for s in range(2)]
+    batches = (
+        B.real_batches(w, batch_size, None, repeats)
+        if w is not None
+        else [B.synthetic_batch(batch_size, 16 if smoke else 256, cfg.vocab_size, s) for s in range(2)]
+    )
     fx = B.train_step_fn(B.make_model("exbert", cfg, 4, 8), batches)
-    t = B.interleave({"V-DB": B.train_step_fn(B.make_model("vdb", cfg), batches), "ExBERT-4L-8E before": as_before(fx),
-                      "ExBERT-4L-8E after": fx}, repeats)
-    r = dict(data="real" if w is not None else "synthetic", batch_size=batch_size, seconds=t,
-             speedup_vs_vdb={k: t["V-DB"] / v for k, v in t.items()})
+    t = B.interleave(
+        {
+            "V-DB": B.train_step_fn(B.make_model("vdb", cfg), batches),
+            "ExBERT-4L-8E before": as_before(fx),
+            "ExBERT-4L-8E after": fx,
+        },
+        repeats,
+    )
+    r = dict(
+        data="real" if w is not None else "synthetic",
+        batch_size=batch_size,
+        seconds=t,
+        speedup_vs_vdb={k: t["V-DB"] / v for k, v in t.items()},
+    )
     print("  " + "  ".join(f"{k} {v:.2f}x" for k, v in r["speedup_vs_vdb"].items()), flush=True)
     return r
+
 
 if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -93,7 +151,8 @@ if __name__ == "__main__":
     ap.add_argument("--out", default="nbs/results/bench/moe-backward.json")
     ap.add_argument("--smoke", action="store_true", help="toy sizes (a test of the tool, not a measurement)")
     a = ap.parse_args()
-    torch.set_num_threads(1); B.CLOCK[0] = time.process_time
+    torch.set_num_threads(1)
+    B.CLOCK[0] = time.process_time
     size = dict(dim=32, n_layers=3, n_heads=2, hidden_dim=64, vocab_size=100) if a.smoke else dict(B.STANDIN_SIZE)
     cfg = B.backbone_config(**size)
     points = [(2, 16, 4)] if a.smoke else [(8, 64, 8), (4, 128, 8), (8, 256, 8), (16, 384, 8), (8, 256, 16)]
@@ -104,7 +163,16 @@ if __name__ == "__main__":
     blk = moe_block(points, size["dim"], reps)
     print("training steps ...", flush=True)
     tr = training(cfg, a.data, batch_size=2 if a.smoke else 8, repeats=reps, smoke=a.smoke)
-    r = dict(command="python " + shlex.join(sys.argv), machine=B.machine(), threads=1, clock="cpu", torch=torch.__version__,
-             size=size, memory=dict(batch_size=2 if a.smoke else 8, seq_len=16 if a.smoke else 384, models=mem),
-             moe_block=blk, train=tr)
-    atomic_write(a.out, json.dumps(r, indent=1)); print("wrote", a.out)
+    r = dict(
+        command="python " + shlex.join(sys.argv),
+        machine=B.machine(),
+        threads=1,
+        clock="cpu",
+        torch=torch.__version__,
+        size=size,
+        memory=dict(batch_size=2 if a.smoke else 8, seq_len=16 if a.smoke else 384, models=mem),
+        moe_block=blk,
+        train=tr,
+    )
+    atomic_write(a.out, json.dumps(r, indent=1))
+    print("wrote", a.out)

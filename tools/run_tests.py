@@ -5,15 +5,22 @@
    `nbdev-test` does) plus the project-level tests (docs render, install, sync check);
 3. prints one last line: `N passed, M failed`, after a line `K skipped ...` when any were (the checks that
    need the real data folder, counted as skipped on a clone without `../shared/data`)."""
-import os, subprocess, sys, tempfile
+
+import os
+import subprocess
+import sys
+import tempfile
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 
+
 def main(argv):
     os.chdir(ROOT)
-    for k, v in dict(HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", TRANSFORMERS_OFFLINE="1", WANDB_MODE="disabled").items():
+    for k, v in dict(
+        HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", TRANSFORMERS_OFFLINE="1", WANDB_MODE="disabled"
+    ).items():
         os.environ.setdefault(k, v)
     # the tools of this interpreter's environment (nbdev-export, nbdev-test, ...) come first, activated or not
     os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
@@ -24,14 +31,18 @@ def main(argv):
         counts = dict(tests=0, failures=0, errors=0, skipped=0)
         if xml.exists():
             root = ET.parse(xml).getroot()
-            for suite in ([root] if root.tag == "testsuite" else root.iter("testsuite")):
-                for k in counts: counts[k] += int(suite.get(k, 0))
+            for suite in [root] if root.tag == "testsuite" else root.iter("testsuite"):
+                for k in counts:
+                    counts[k] += int(suite.get(k, 0))
     failed = counts["failures"] + counts["errors"] + (0 if sync_ok else 1)
     passed = counts["tests"] - counts["failures"] - counts["errors"] - counts["skipped"] + (1 if sync_ok else 0)
-    if rc not in (0, 1) and failed == 0: failed = 1   # pytest itself broke (usage error, internal error, no tests)
-    if counts["skipped"]: print(f"{counts['skipped']} skipped (checks that need the real data folder, or a git checkout)")
+    if rc not in (0, 1) and failed == 0:
+        failed = 1  # pytest itself broke (usage error, internal error, no tests)
+    if counts["skipped"]:
+        print(f"{counts['skipped']} skipped (checks that need the real data folder, or a git checkout)")
     print(f"{passed} passed, {failed} failed")
     return 0 if failed == 0 else 1
+
 
 if __name__ == "__main__":
     sys.exit(main(sys.argv[1:]))

@@ -22,25 +22,39 @@ the finished runs of OUT/tuning/<arm>/ there (tools/collect_results.py, arm by a
 To run it after the standard grid, unattended:
     python tools/standard_grid.py --data ../shared/data --out runs; python tools/tuning_study.py --data ../shared/data --out runs
 """
+
 import json
 from pathlib import Path
 
 from exbert.data import atomic_write
-from exbert.experiments import (CURVE_ARMS, PAIRED_ARMS, best_setting, confirm_configs, read_results, run_grid,
-                                study_report, tuning_budget, tuning_configs)
+from exbert.experiments import (
+    CURVE_ARMS,
+    PAIRED_ARMS,
+    best_setting,
+    confirm_configs,
+    read_results,
+    run_grid,
+    study_report,
+    tuning_budget,
+    tuning_configs,
+)
 from exbert.results import fig_budget, load_results
 from exbert.train import native_bf16, use_bf16
 from collect_results import collect
 from standard_grid import grid_parser, restore
 
-ARMS = [*CURVE_ARMS, *PAIRED_ARMS, "best-exbert", "best-vdb"]   # every arm folder the study can have
+ARMS = [*CURVE_ARMS, *PAIRED_ARMS, "best-exbert", "best-vdb"]  # every arm folder the study can have
+
 
 def report(out: Path, committed: Path, grid: Path, copy: bool) -> None:
     "Copy the finished arms (with `copy`), then write the study's report from the committed runs."
     for name in ARMS if copy else []:
-        if (out / name / "results.jsonl").is_file(): print(f"{name}: copied {collect(out / name, committed / name)} runs")
+        if (out / name / "results.jsonl").is_file():
+            print(f"{name}: copied {collect(out / name, committed / name)} runs")
     rep = study_report(committed, load_results(grid))
-    rep["budget"] = tuning_budget(committed)   # expected best validation F1 after n trials, and the paper's configurations
+    rep["budget"] = tuning_budget(
+        committed
+    )  # expected best validation F1 after n trials, and the paper's configurations
     atomic_write(committed / "study.json", json.dumps(rep, indent=1))
     fig = fig_budget(rep["budget"]["curves"], rep["budget"]["marks"], backbone="stand-in backbone")
     (committed / "figures").mkdir(exist_ok=True)
@@ -48,25 +62,47 @@ def report(out: Path, committed: Path, grid: Path, copy: bool) -> None:
     print(f"wrote {committed / 'figures' / 'budget.png'}")
     print(f"wrote {committed / 'study.json'}: {rep['runs']} runs in {rep['arms']} arms")
 
+
 def main():
     ap = grid_parser(__doc__)
-    ap.add_argument("--report", action="store_true", help="run nothing; write COMMITTED/tuning/study.json from the committed runs")
-    ap.add_argument("--collect", action="store_true", help="with --report: first copy OUT/tuning's finished runs to COMMITTED/tuning")
-    ap.add_argument("--arms", nargs="+", choices=ARMS, metavar="ARM", help=f"run only these arms (of {', '.join(ARMS)})")
-    ap.add_argument("--emulated-bf16", action="store_true", help="run the bf16 arms even where bf16 has no hardware (many times slower)")
+    ap.add_argument(
+        "--report", action="store_true", help="run nothing; write COMMITTED/tuning/study.json from the committed runs"
+    )
+    ap.add_argument(
+        "--collect",
+        action="store_true",
+        help="with --report: first copy OUT/tuning's finished runs to COMMITTED/tuning",
+    )
+    ap.add_argument(
+        "--arms", nargs="+", choices=ARMS, metavar="ARM", help=f"run only these arms (of {', '.join(ARMS)})"
+    )
+    ap.add_argument(
+        "--emulated-bf16",
+        action="store_true",
+        help="run the bf16 arms even where bf16 has no hardware (many times slower)",
+    )
     a = ap.parse_args()
-    if a.collect and not a.report: ap.error("--collect goes with --report")
+    if a.collect and not a.report:
+        ap.error("--collect goes with --report")
     out, committed = Path(a.out) / "tuning", Path(a.committed) / "tuning"
-    if a.report: return report(out, committed, Path(a.committed) / "standard", a.collect)
-    for name in ARMS: restore(out, committed, name)
+    if a.report:
+        return report(out, committed, Path(a.committed) / "standard", a.collect)
+    for name in ARMS:
+        restore(out, committed, name)
     data = str(Path(a.data).resolve())
     every = tuning_configs(out, data=data)
     cs = [c for c in every if not a.arms or Path(c.out).parent.name in a.arms]
     finished = {d: {r["run_id"] for r in read_results(d / "results.jsonl")} for d in {Path(c.out).parent for c in cs}}
-    slow = [] if native_bf16() or a.emulated_bf16 else [c for c in cs if use_bf16(c) and Path(c.out).name not in finished[Path(c.out).parent]]
-    if slow:   # the curve arms train under bf16 (CURVES); emulated, a 5-epoch arm would take most of a day
-        print(f"skipping {len(slow)} bf16 runs ({', '.join(sorted({Path(c.out).parent.name for c in slow}))}): this machine has no "
-              "bf16 hardware (AVX512-BF16, AMX or a CUDA GPU), where torch emulates it; --emulated-bf16 runs them anyway")
+    slow = (
+        []
+        if native_bf16() or a.emulated_bf16
+        else [c for c in cs if use_bf16(c) and Path(c.out).name not in finished[Path(c.out).parent]]
+    )
+    if slow:  # the curve arms train under bf16 (CURVES); emulated, a 5-epoch arm would take most of a day
+        print(
+            f"skipping {len(slow)} bf16 runs ({', '.join(sorted({Path(c.out).parent.name for c in slow}))}): this machine has no "
+            "bf16 hardware (AVX512-BF16, AMX or a CUDA GPU), where torch emulates it; --emulated-bf16 runs them anyway"
+        )
         cs = [c for c in cs if c not in slow]
     left = [c for c in cs if Path(c.out).name not in finished[Path(c.out).parent]]
     print(f"{len(left)} of {len(cs)} runs left" + (f" in {', '.join(a.arms)}" if a.arms else ""))
@@ -75,8 +111,12 @@ def main():
         mine = [c for c in every if Path(c.out).parent.name in CURVE_ARMS and c.model == model]
         finished = all(read_results(Path(c.out).parent / "results.jsonl") for c in mine)
         best = best_setting(out, model)
-        print(f"{model}: best curve setting so far {json.dumps(best)}" + ("" if finished else " (curve arms still running)"))
-        if finished and best and (not a.arms or f"best-{model}" in a.arms): run_grid(confirm_configs(out, best, data=data), out, max_runs=a.max_runs, workers=a.workers)
+        print(
+            f"{model}: best curve setting so far {json.dumps(best)}"
+            + ("" if finished else " (curve arms still running)")
+        )
+        if finished and best and (not a.arms or f"best-{model}" in a.arms):
+            run_grid(confirm_configs(out, best, data=data), out, max_runs=a.max_runs, workers=a.workers)
 
 
 if __name__ == "__main__":  # the workers are spawned processes that import this file
