@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import os
 import platform
 import statistics
@@ -30,7 +31,8 @@ from torch.profiler import profile
 from torch.utils.flop_counter import FlopCounterMode
 from st_moe_pytorch import MoE
 
-from .data import atomic_write, data_dir as default_data_dir, load_squad, load_bioasq
+from .data import data_dir as default_data_dir, load_squad, load_bioasq
+from .core import atomic_write
 from .features import qa_collator, tokenize_eval, tokenize_train
 from .model import ExBERTForQuestionAnswering, exbert_config_from_distilbert, standin_distilbert
 from .moe import MoEBlock, MoEConfig, make_experts
@@ -38,22 +40,24 @@ from .train import MODEL_SETTINGS
 from .results import run_times
 
 # %% auto #0
-__all__ = ['CLOCK', 'STANDIN_SIZE', 'NO_DECAY', 'MMAP_THRESHOLD', 'PEAK_TFLOPS', 'GPU_SHAPES', 'PARTS', 'interleave',
+__all__ = ['CLOCKS', 'STANDIN_SIZE', 'NO_DECAY', 'MMAP_THRESHOLD', 'PEAK_TFLOPS', 'GPU_SHAPES', 'PARTS', 'interleave',
            'sync_clock', 'backbone_config', 'make_model', 'contenders', 'synthetic_batch', 'standin_tokenizer',
            'real_windows', 'real_batches', 'trainer_optimizer', 'train_step_fn', 'train_flops', 'slots_per_token',
            'bench_train', 'peak_memory', 'bench_inference', 'inference_batches', 'synthetic_windows', 'infer_flops',
            'time_inference', 'bench_batched_inference', 'DenseBlock', 'RawSTMoEBlock', 'bench_moe', 'profile_moe',
            'bench_experts', 'sweep_moe', 'sweep_train', 'bench_padding', 'peak_tflops', 'bench_device', 'device_part',
-           'machine', 'bench_memory', 'gemm_shapes', 'gemm_peak', 'peak_part', 'format_peak', 'run_bench',
-           'format_device', 'bench_targets', 'format_report', 'bench_cli', 'plot_bench']
+           'machine', 'measurement_header', 'bench_memory', 'gemm_shapes', 'gemm_peak', 'peak_part', 'format_peak',
+           'run_bench', 'format_device', 'bench_targets', 'format_report', 'bench_cli', 'plot_bench']
 
 # %% ../nbs/10_bench.ipynb #b7d8f09c
-CLOCK = [time.perf_counter]  # what `interleave` times with; `run_bench` sets it (process CPU time by default)
+CLOCKS = {
+    "cpu": time.process_time,
+    "wall": time.perf_counter,
+}  # what a benchmark can time: this process's CPU time, or wall
 
 
-def interleave(fns: dict, repeats: int = 5, warmup: int = 1, clock=None) -> dict[str, float]:
-    "Median seconds (of `clock`, default `CLOCK[0]`) of each `fns[name](i)`, called in turn for rounds i = 0..repeats-1 after `warmup` rounds."
-    clock = clock or CLOCK[0]
+def interleave(fns: dict, repeats: int = 5, warmup: int = 1, clock=time.process_time) -> dict[str, float]:
+    "Median seconds (of `clock`) of each `fns[name](i)`, called in turn for rounds i = 0..repeats-1 after `warmup` rounds."
     names, times = list(fns), {k: [] for k in fns}
     for i in range(warmup + repeats):
         for k in names if i % 2 == 0 else names[::-1]:
@@ -232,9 +236,9 @@ def slots_per_token(model, batch: dict) -> float | None:
     return ((idx >= 0).sum() / batch["attention_mask"].sum()).item()
 
 # %% ../nbs/10_bench.ipynb #3268ee80
-def bench_train(models: dict, batches: list[dict], repeats: int = 5) -> dict:
+def bench_train(models: dict, batches: list[dict], repeats: int = 5, clock=time.process_time) -> dict:
     "Median train-step seconds, examples/s and their ratios to the first model, measured side by side."
-    t = interleave({k: train_step_fn(m, batches) for k, m in models.items()}, repeats)
+    t = interleave({k: train_step_fn(m, batches) for k, m in models.items()}, repeats, clock=clock)
     bs = batches[0]["input_ids"].shape[0]
     ref = next(iter(t))
     flops = {k: statistics.mean(train_flops(models[k], b) for b in batches) for k in t}
@@ -293,12 +297,12 @@ def peak_memory(spec: dict, timeout: float = 600, fixed_mmap: bool = True, setup
     return json.loads(lines[-1][2:])
 
 # %% ../nbs/10_bench.ipynb #556d086e
-def bench_inference(models: dict, batches: list[dict], repeats: int = 5) -> dict:
+def bench_inference(models: dict, batches: list[dict], repeats: int = 5, clock=time.process_time) -> dict:
     "Median ms per single-window forward pass (inference mode) over `batches` (batch size 1), side by side, with the FLOP ideal."
     # each round goes through all the windows, so every contender sees the same lengths
     return {
         k: dict(ms_per_question=1000 * v.pop("seconds") / len(batches), **v)
-        for k, v in time_inference(models, batches, repeats).items()
+        for k, v in time_inference(models, batches, repeats, clock=clock).items()
     }
 
 # %% ../nbs/10_bench.ipynb #db7d89c8
@@ -331,7 +335,7 @@ def infer_flops(model, batch: dict) -> int:
     return fc.get_total_flops()
 
 # %% ../nbs/10_bench.ipynb #62ebc56f
-def time_inference(models: dict, batches: list[dict], repeats: int = 5) -> dict:
+def time_inference(models: dict, batches: list[dict], repeats: int = 5, clock=time.process_time) -> dict:
     "Per model: median seconds for one pass over all `batches` (inference mode, interleaved), its speed-up and FLOP ideal against the first."
     for m in models.values():
         m.eval()
@@ -344,7 +348,7 @@ def time_inference(models: dict, batches: list[dict], repeats: int = 5) -> dict:
 
         return f
 
-    t = interleave({k: run(m) for k, m in models.items()}, repeats)
+    t = interleave({k: run(m) for k, m in models.items()}, repeats, clock=clock)
     flops = {k: sum(infer_flops(m, b) for b in batches) for k, m in models.items()}
     ref = next(iter(t))
     return {
@@ -359,11 +363,13 @@ def time_inference(models: dict, batches: list[dict], repeats: int = 5) -> dict:
     }
 
 
-def bench_batched_inference(models: dict, windows, batch_sizes=(32, 64), repeats: int = 5) -> dict:
+def bench_batched_inference(
+    models: dict, windows, batch_sizes=(32, 64), repeats: int = 5, clock=time.process_time
+) -> dict:
     "Per batch size: windows/s of every model over all `windows` (inference mode), side by side, and its FLOP ideal."
     out = {}
     for bs in batch_sizes:
-        r = time_inference(models, inference_batches(windows, bs), repeats)
+        r = time_inference(models, inference_batches(windows, bs), repeats, clock=clock)
         out[bs] = {k: dict(windows_per_s=len(windows) / v.pop("seconds"), **v) for k, v in r.items()}
     return out
 
@@ -425,6 +431,7 @@ def bench_moe(
     expert_type: str = "geglu",
     device="cpu",
     bf16: bool = False,
+    clock=time.process_time,
 ) -> dict:
     "Forward+backward seconds of the MoE block (raw st-moe and each backend) vs a dense block, and vs the ideal, on `device`."
     torch.manual_seed(0)
@@ -440,7 +447,7 @@ def bench_moe(
     mb = blocks[f"moe-{backends[0]}"].train()
     with torch.no_grad():
         slots = ((mb(x, mask).expert_index >= 0).sum() / mask.sum()).item()
-    clock = sync_clock(device) if torch.device(device).type == "cuda" else None  # on a CPU: `CLOCK[0]`
+    clock = sync_clock(device) if torch.device(device).type == "cuda" else clock
     t = interleave({k: _fwd_bwd(m, x, mask, bf16) for k, m in blocks.items()}, repeats, clock=clock)
     res = dict(
         batch_size=batch_size,
@@ -492,6 +499,7 @@ def bench_experts(
     slots: float = 1.22,
     capacity_factor: float = 1.25,
     repeats: int = 5,
+    clock=time.process_time,
 ) -> dict:
     "Forward+backward seconds of `n_experts` GELU experts alone: a loop over contiguous chunks, one batched GEMM, and dense."
     torch.manual_seed(0)
@@ -519,7 +527,7 @@ def bench_experts(
         bmm=step(lambda: torch.baddbmm(b2, F.gelu(torch.baddbmm(b1, xp, w1)), w2)),
         dense=step(lambda: dense(xd)),
     )
-    t = interleave(fns, repeats)
+    t = interleave(fns, repeats, clock=clock)
     return dict(
         n_experts=n_experts,
         n_tokens=n_tokens,
@@ -546,6 +554,7 @@ def sweep_train(
     repeats=3,
     n_experts=MoEConfig.n_experts,
     backend=MoEConfig.moe_backend,
+    clock=time.process_time,
 ) -> list[dict]:
     "ExBERT-4L vs V-DB training speed-up on synthetic batches over batch sizes and sequence lengths."
     models = {
@@ -555,7 +564,7 @@ def sweep_train(
     pts = [(b, base_len) for b in batch_sizes] + [(base_batch, n) for n in seq_lens if n != base_len]
     out = []
     for b, n in tqdm(pts, desc="train sweep", leave=False):
-        r = bench_train(models, [synthetic_batch(b, n, cfg.vocab_size)], repeats)
+        r = bench_train(models, [synthetic_batch(b, n, cfg.vocab_size)], repeats, clock=clock)
         out.append(
             dict(
                 batch_size=b,
@@ -569,7 +578,13 @@ def sweep_train(
 
 # %% ../nbs/10_bench.ipynb #c5daed93
 def bench_padding(
-    models: dict, windows, batch_size: int = 8, n_batches: int = 4, fixed_length: int = 384, repeats: int = 4
+    models: dict,
+    windows,
+    batch_size: int = 8,
+    n_batches: int = 4,
+    fixed_length: int = 384,
+    repeats: int = 4,
+    clock=time.process_time,
 ) -> dict:
     "Training examples/s of each model on the same real batches with dynamic vs fixed-length padding, side by side."
     dyn = real_batches(windows, batch_size, None, n_batches)
@@ -577,7 +592,7 @@ def bench_padding(
     fns = {}
     for k, m in models.items():
         fns[f"{k}|dynamic"], fns[f"{k}|fixed"] = train_step_fn(m, dyn), train_step_fn(m, fix)
-    t = interleave(fns, repeats)  # round i: every contender trains on batch i (dynamic or fixed padding)
+    t = interleave(fns, repeats, clock=clock)  # round i: every contender trains on batch i (dynamic or fixed padding)
     n = batch_size
     out = dict(
         mean_dynamic_length=statistics.mean(b["input_ids"].shape[1] for b in dyn),
@@ -708,6 +723,11 @@ def machine() -> str:
     )
     return f"{model or platform.processor() or 'unknown CPU'}, {os.cpu_count()} cores"
 
+
+def measurement_header(**fields) -> dict:
+    "The head of a measurement's JSON record: the command that made it, this machine, torch's version, then `fields`."
+    return dict(command="python " + shlex.join(sys.argv), machine=machine(), torch=torch.__version__, **fields)
+
 # %% ../nbs/10_bench.ipynb #3daa936d
 def bench_memory(size: dict, n_experts=(8, 16), batch_size: int = 8, quick: bool = True, seq_len: int = 384) -> dict:
     "`peak_memory` of V-DB and the ExBERT contenders, one fresh process each (and, unless `quick`, under glibc's default allocator too)."
@@ -738,7 +758,7 @@ def gemm_shapes(size: dict, tokens: int) -> dict[str, tuple[int, int, int]]:
     return {"attention proj": (tokens, d, d), "ffn in": (tokens, d, h), "ffn out": (tokens, h, d)}
 
 
-def gemm_peak(shapes: dict, dtypes=("float32", "bfloat16"), repeats: int = 5) -> dict:
+def gemm_peak(shapes: dict, dtypes=("float32", "bfloat16"), repeats: int = 5, clock=time.process_time) -> dict:
     "GFLOP/s of `torch.matmul` at each shape and dtype (interleaved medians), and the best per dtype: the dense floor."
     fns, flops = {}, {}
     for name, (m, k, n) in shapes.items():
@@ -746,7 +766,7 @@ def gemm_peak(shapes: dict, dtypes=("float32", "bfloat16"), repeats: int = 5) ->
             a, b = torch.randn(m, k, dtype=getattr(torch, dt)), torch.randn(k, n, dtype=getattr(torch, dt))
             fns[f"{name}|{dt}"] = lambda i, a=a, b=b: torch.matmul(a, b)
             flops[f"{name}|{dt}"] = 2 * m * k * n
-    t = interleave(fns, repeats)
+    t = interleave(fns, repeats, clock=clock)
     g = {k: flops[k] / v / 1e9 for k, v in t.items()}
     return dict(
         shapes={k: list(v) for k, v in shapes.items()},
@@ -755,10 +775,10 @@ def gemm_peak(shapes: dict, dtypes=("float32", "bfloat16"), repeats: int = 5) ->
     )
 
 # %% ../nbs/10_bench.ipynb #041637de
-def peak_part(res: dict, tokens: int, log=print) -> None:
+def peak_part(res: dict, tokens: int, log=print, clock=time.process_time) -> None:
     "`run_bench`'s peak part: the GEMM floor at `tokens` rows, and each measured training step's share of it."
     log(f"GEMM peak at the model's shapes ({tokens} tokens) ...")
-    res["peak"] = gemm_peak(gemm_shapes(res["size"], tokens), repeats=res["repeats"])
+    res["peak"] = gemm_peak(gemm_shapes(res["size"], tokens), repeats=res["repeats"], clock=clock)
     for v in res.get("train", {}).values():  # each training step's achieved GFLOP/s, as a fraction of the fp32 floor
         v["gflops_per_s"] = v["gflops_per_step"] / v["step_s"]
         v["of_fp32_peak"] = v["gflops_per_s"] / res["peak"]["peak"]["float32"]
@@ -781,7 +801,8 @@ def format_peak(r: dict) -> list[str]:
 
 # %% ../nbs/10_bench.ipynb #4e0bb26e
 def _run_bench(quick, parts, size, batch_size, seq_len, repeats, data_dir, n_experts, log, clock) -> dict:
-    "`run_bench`'s body, part by part, on the threads and clock it has set."
+    "`run_bench`'s body, part by part, on the threads it has set, timing with `clock` (a name of `CLOCKS`)."
+    clk = CLOCKS[clock]
     size = {**STANDIN_SIZE, **(size or {})}
     cfg = backbone_config(**size)
     reps = repeats or (3 if quick else 7)
@@ -808,9 +829,13 @@ def _run_bench(quick, parts, size, batch_size, seq_len, repeats, data_dir, n_exp
         log(f"data: {res['data']}")
     if "moe" in parts:
         log("MoE block vs dense ...")
-        res["moe"] = bench_moe(batch_size, seq_len, dim=size["dim"], n_experts=n_experts[0], repeats=reps * 2)
+        res["moe"] = bench_moe(
+            batch_size, seq_len, dim=size["dim"], n_experts=n_experts[0], repeats=reps * 2, clock=clk
+        )
         if len(n_experts) > 1 and not quick:
-            res["moe_16"] = bench_moe(batch_size, seq_len, dim=size["dim"], n_experts=n_experts[1], repeats=reps * 2)
+            res["moe_16"] = bench_moe(
+                batch_size, seq_len, dim=size["dim"], n_experts=n_experts[1], repeats=reps * 2, clock=clk
+            )
     models = None
     if {"train", "inference"} & set(parts):
         models = contenders(cfg, n_experts[:1], ("stmoe", "sorted"))
@@ -822,10 +847,10 @@ def _run_bench(quick, parts, size, batch_size, seq_len, repeats, data_dir, n_exp
             batches = real_batches(windows, batch_size, None, reps)
         else:
             batches = [synthetic_batch(batch_size, seq_len, cfg.vocab_size, s) for s in range(2)]
-        res["train"] = bench_train(models, batches, reps)
+        res["train"] = bench_train(models, batches, reps, clock=clk)
         res["train_mean_length"] = statistics.mean(b["input_ids"].shape[1] for b in batches)
     if "peak" in parts:
-        peak_part(res, batch_size * int(res.get("train_mean_length") or seq_len), log)
+        peak_part(res, batch_size * int(res.get("train_mean_length") or seq_len), log, clock=clk)
     if "padding" in parts:
         if windows is None:
             res["padding"] = "skipped: real data not found"
@@ -837,7 +862,7 @@ def _run_bench(quick, parts, size, batch_size, seq_len, repeats, data_dir, n_exp
                 f"ExBERT-4L-{n_experts[0]}E-sorted": make_model("exbert", cfg, n_experts=n_experts[0]),
             }
             res["padding"] = bench_padding(
-                pm, windows, batch_size=batch_size, n_batches=reps, fixed_length=384, repeats=reps
+                pm, windows, batch_size=batch_size, n_batches=reps, fixed_length=384, repeats=reps, clock=clk
             )
     if "inference" in parts:
         log("inference latency ...")
@@ -845,12 +870,12 @@ def _run_bench(quick, parts, size, batch_size, seq_len, repeats, data_dir, n_exp
             ib = real_batches(windows, 1, None, 6 if quick else 16)
         else:
             ib = [synthetic_batch(1, seq_len, cfg.vocab_size, s) for s in range(4)]
-        res["inference"] = bench_inference(models, ib, reps)
+        res["inference"] = bench_inference(models, ib, reps, clock=clk)
         log("batched inference ...")
         ew = real_windows(64 if quick else 192, data_dir, max_length=seq_len, kind="eval") or synthetic_windows(
             96, seq_len, cfg.vocab_size
         )
-        res["inference_batched"] = bench_batched_inference(models, ew, (32, 64), reps)
+        res["inference_batched"] = bench_batched_inference(models, ew, (32, 64), reps, clock=clk)
         res["inference_batched_windows"] = len(ew)
     if "memory" in parts:
         log("peak memory (one process per model) ...")
@@ -865,6 +890,7 @@ def _run_bench(quick, parts, size, batch_size, seq_len, repeats, data_dir, n_exp
             repeats=reps,
             raw=False,
             **q,
+            clock=clk,
         )
         if len(n_experts) > 1 and not quick:  # the sorted backend (the default) with the second number of experts too
             res["scaling_moe_16"] = sweep_moe(
@@ -875,6 +901,7 @@ def _run_bench(quick, parts, size, batch_size, seq_len, repeats, data_dir, n_exp
                 raw=False,
                 backends=("sorted",),
                 **q,
+                clock=clk,
             )
         q = dict(q, batch_sizes=(4,) if quick else (4, 8, 16))
         res["scaling_train"] = sweep_train(
@@ -883,6 +910,7 @@ def _run_bench(quick, parts, size, batch_size, seq_len, repeats, data_dir, n_exp
             repeats=max(2, reps - 2),
             n_experts=n_experts[0],
             **q,
+            clock=clk,
         )
     return res
 
@@ -904,9 +932,10 @@ def run_bench(
     log=print,
 ) -> dict:
     'Run the benchmark `parts` on `threads` torch threads timing `clock` ("cpu" or "wall"); real data from `data_dir` where found.'
-    old = torch.get_num_threads(), CLOCK[0]
+    if clock not in CLOCKS:
+        raise ValueError(f"clock={clock!r}; expected one of {list(CLOCKS)}")
+    old = torch.get_num_threads()
     torch.set_num_threads(threads)
-    CLOCK[0] = dict(cpu=time.process_time, wall=time.perf_counter)[clock]
     try:
         r = _run_bench(
             quick,
@@ -924,8 +953,7 @@ def run_bench(
             r["gpu"] = device_part(backbone_config(**r["size"]), n_experts, 3 * r["repeats"], log=log)
         return r
     finally:
-        torch.set_num_threads(old[0])
-        CLOCK[0] = old[1]
+        torch.set_num_threads(old)
 
 # %% ../nbs/10_bench.ipynb #6a8c46f7
 def format_device(g) -> list[str]:

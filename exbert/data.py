@@ -7,7 +7,6 @@ Docs: https://exbert-org.github.io/exbert/data.html.md"""
 # %% ../nbs/00_data.ipynb #761e4152
 from __future__ import annotations
 import argparse
-import difflib
 import functools
 import gzip
 import importlib.util
@@ -31,14 +30,16 @@ try:
 except ImportError:
     from datasets import Sequence as _ListFeature
 
+from .core import atomic_write, atomic_dir, check_keys, hub_offline  # noqa: F401 - exbert.data's names too
+
 # %% auto #0
 __all__ = ['FEATURES', 'COLUMNS', 'DOMAINS', 'TRAIN_FILES', 'TEST_FILES', 'LOAD_STATS', 'BIOASQ_VAL_BATCHES', 'SQUAD_VAL_SIZE',
            'SYLLABLES', 'SYNTHETIC_README', 'ORDERS', 'PAPER_RATIOS', 'column', 'take', 'DataError', 'data_dir',
-           'require_data_dir', 'hub_offline', 'needs_real_data', 'read_json', 'find_answer', 'squad_columns',
+           'require_data_dir', 'needs_real_data', 'read_bytes', 'read_json', 'find_answer', 'squad_columns',
            'load_qa_file', 'load_squad', 'load_bioasq', 'load_bioasq_gold', 'answerable_from_gold',
            'load_bioasq_test_gold', 'split_by_group', 'normalize_question', 'bioasq_validation', 'load_benchmark',
-           'bioasq_val_report', 'synthetic_files', 'write_synthetic_data', 'make_mixture', 'composition',
-           'atomic_write', 'atomic_dir', 'write_jsonl', 'read_jsonl', 'mix_cli', 'check_keys']
+           'bioasq_val_report', 'synthetic_files', 'write_synthetic_data', 'make_mixture', 'composition', 'write_jsonl',
+           'read_jsonl', 'mix_cli']
 
 # %% ../nbs/00_data.ipynb #b206fbc4
 FEATURES = Features(
@@ -102,11 +103,6 @@ def require_data_dir(data=None) -> Path:
     return d.resolve()
 
 # %% ../nbs/00_data.ipynb #ab394822
-def hub_offline() -> bool:
-    "Whether the Hugging Face hub is switched off (`HF_HUB_OFFLINE`): then a name that is not a local path cannot load."
-    return os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes")
-
-
 TRAIN_FILES = {
     "squad": "squad/squad-v1.1-train.reconstructed.json.gz",
     "bioasq": "bioasq/biobert/BioASQ-train-factoid-7b.json.gz",
@@ -127,15 +123,21 @@ def needs_real_data(what: str) -> Path | None:
     return d
 
 # %% ../nbs/00_data.ipynb #2fdf7195
+def read_bytes(path) -> bytes:
+    "The bytes of a file, gunzipped when it is gzipped; a `DataError` names a corrupt gzip file."
+    raw = Path(path).read_bytes()
+    if raw[:2] != b"\x1f\x8b":
+        return raw
+    try:
+        return gzip.decompress(raw)
+    except (OSError, EOFError) as e:
+        raise DataError(path, problem=f"corrupt gzip file ({e})") from None
+
+
 def read_json(path) -> object:
     "Parse a JSON file, plain or gzipped; a `DataError` names the file when it is not JSON."
     path = Path(path)
-    raw = path.read_bytes()
-    if raw[:2] == b"\x1f\x8b":
-        try:
-            raw = gzip.decompress(raw)
-        except (OSError, EOFError) as e:
-            raise DataError(path, problem=f"corrupt gzip file ({e})") from None
+    raw = read_bytes(path)
     try:
         return json.loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
@@ -710,57 +712,6 @@ def composition(ds: Dataset) -> dict:
         "squad_before_bioasq": last_squad < first_bio,
     }
 
-# %% ../nbs/00_data.ipynb #896e426e
-def _umask() -> int:
-    m = os.umask(0)
-    os.umask(m)
-    return m
-
-
-def atomic_write(path, content) -> Path:
-    "Replace `path` by `content` (text, or a function that writes a file at the path it is given) all at once."
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it 0600: give it the mode `open` would
-        if callable(content):
-            os.close(fd)
-            content(tmp)
-        else:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                f.write(content)
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())  # on disk before it takes the name
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
-
-# %% ../nbs/00_data.ipynb #d5c76868
-def atomic_dir(path, write) -> Path:
-    "Replace folder `path` by what `write(tmp)` writes into a temporary sibling: a kill leaves the old folder or the new, never a torn one."
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
-    os.chmod(tmp, 0o777 & ~_umask())
-    old = path.with_name(f".{path.name}.old")
-    try:
-        write(tmp)
-        if old.exists():
-            shutil.rmtree(old)
-        if path.exists():
-            os.replace(path, old)  # the old one keeps a name until the new one has the real one
-        os.replace(tmp, path)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        if old.exists() and not path.exists():
-            os.replace(old, path)
-        raise
-    shutil.rmtree(old, ignore_errors=True)
-    return path
-
 # %% ../nbs/00_data.ipynb #62fffc39
 def write_jsonl(ds: Dataset, path) -> Path:
     "Write `ds` as JSON Lines to `path` atomically (`atomic_write`)."
@@ -817,12 +768,3 @@ def mix_cli(argv: list[str] | None = None) -> int:
         f"all SQuAD before all BioASQ: {c['squad_before_bioasq']}"
     )
     return 0
-
-# %% ../nbs/00_data.ipynb #146264f6
-def check_keys(keys, valid, what: str, synonyms: dict | None = None) -> None:
-    "Raise a `ValueError` naming the first of `keys` not in `valid`, and the closest valid one (a typo is not a silent default)."
-    valid = list(valid)
-    for k in keys:
-        if k not in valid:
-            close = (synonyms or {}).get(k) or next(iter(difflib.get_close_matches(k, valid, n=1)), None)
-            raise ValueError(f"unknown {what} field {k!r}" + (f"; did you mean {close!r}?" if close else ""))

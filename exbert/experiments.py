@@ -26,7 +26,8 @@ import torch
 from transformers import AutoConfig
 from tqdm.auto import tqdm
 
-from .data import atomic_write, hub_offline, load_benchmark, require_data_dir
+from .data import load_benchmark, require_data_dir
+from .core import atomic_write, hub_offline
 from exbert.train import (
     EXBERT_ONLY,
     MODELS,
@@ -75,7 +76,7 @@ from exbert.results import (
 __all__ = ['GRID_RATIOS', 'GRID_ORDERS', 'DROPOUT_PLACEMENTS', 'TEST_METRICS', 'REPRODUCE', 'HEADLINE_ARMS', 'LR_STEPS', 'CURVES',
            'CURVE_ARMS', 'PAIRED_ARMS', 'GRID_ARMS', 'PAPER_SETTINGS', 'REFERENCE', 'read_results', 'append_result',
            'grid_configs', 'grid_table', 'record', 'run_grid', 'finished_line', 'run_parallel', 'import_ray',
-           'ray_start', 'run_ray', 'check_space', 'trial_config', 'trial_run', 'validation_f1', 'run_trial',
+           'ray_start', 'run_ray', 'SearchSpace', 'trial_config', 'trial_run', 'validation_f1', 'run_trial',
            'search_setup', 'trial_rows', 'tune', 'tune_ray', 'preset_configs', 'committed_results', 'setups',
            'prediction_interval', 'check_scores', 'check_differences', 'headline_report', 'lever_decision',
            'check_backbone', 'draw_figures', 'report_grid', 'speed_levers', 'reproduce', 'reproduce_cli', 'tune_cli',
@@ -310,21 +311,32 @@ def run_ray(
 DROPOUT_PLACEMENTS = {"before": (0.1, 0.0), "after": (0.0, 0.1), "both": (0.1, 0.1), "none": (0.0, 0.0)}
 
 
-def check_space(layers, experts, lr_range, placements, backbone_layers: int) -> None:
-    "Raise a clear `ValueError` for an empty or impossible search range."
-    lo, hi = layers
-    if lo > hi:
-        raise ValueError(f"layers range {layers} is empty (low > high)")
-    if lo < 1 or hi > backbone_layers:
-        raise ValueError(f"layers {layers}: the backbone has {backbone_layers} blocks, so 1..{backbone_layers}")
-    if not experts or any(int(e) < 1 for e in experts):
-        raise ValueError(f"experts {experts}: need one or more positive numbers")
-    if lr_range[0] <= 0 or lr_range[1] <= 0:
-        raise ValueError(f"learning rates {lr_range} must be positive")
-    if lr_range[0] > lr_range[1]:
-        raise ValueError(f"learning-rate range {lr_range} is empty (low > high)")
-    if bad := [p for p in placements if p not in DROPOUT_PLACEMENTS]:
-        raise ValueError(f"dropout placements {bad}; choose from {list(DROPOUT_PLACEMENTS)}")
+@dataclasses.dataclass(frozen=True)
+class SearchSpace:
+    "What `tune` searches: ranges of kept blocks and learning rate, numbers of experts, dropout placements."
+
+    n_layers: tuple = (3, 6)  # kept DistilBERT blocks: low, high (both tried)
+    n_experts: tuple = (8, 16)  # numbers of experts to try
+    lr: tuple = (1e-5, 1e-4)  # learning rates: low, high (drawn on a log scale)
+    placements: tuple = tuple(DROPOUT_PLACEMENTS)  # dropout around the MoE block: names of `DROPOUT_PLACEMENTS`
+
+    def check(self, backbone_layers: int) -> None:
+        "Raise a clear `ValueError` for an empty or impossible range (`backbone_layers`: blocks the backbone has)."
+        (lo, hi), lr = self.n_layers, self.lr
+        if lo > hi:
+            raise ValueError(f"layers range {self.n_layers} is empty (low > high)")
+        if lo < 1 or hi > backbone_layers:
+            raise ValueError(
+                f"layers {self.n_layers}: the backbone has {backbone_layers} blocks, so 1..{backbone_layers}"
+            )
+        if not self.n_experts or any(int(e) < 1 for e in self.n_experts):
+            raise ValueError(f"experts {self.n_experts}: need one or more positive numbers")
+        if lr[0] <= 0 or lr[1] <= 0:
+            raise ValueError(f"learning rates {lr} must be positive")
+        if lr[0] > lr[1]:
+            raise ValueError(f"learning-rate range {lr} is empty (low > high)")
+        if bad := [p for p in self.placements if p not in DROPOUT_PLACEMENTS]:
+            raise ValueError(f"dropout placements {bad}; choose from {list(DROPOUT_PLACEMENTS)}")
 
 # %% ../nbs/08_experiments.ipynb #03c03137
 def trial_config(base: TrainConfig, p: dict, out) -> TrainConfig:
@@ -367,16 +379,10 @@ def run_trial(base: TrainConfig, p: dict, out, bench: dict | None = None) -> tup
     return validation_f1(row), {m: row[m] for m in TEST_METRICS}, tc.out
 
 
-def search_setup(config: TrainConfig, layers, experts, lr_range, placements, out) -> tuple[TrainConfig, Path]:
+def search_setup(config: TrainConfig, space: SearchSpace, out) -> tuple[TrainConfig, Path]:
     "A search's checked base config and its folder (made); bad ranges raise before anything trains."
     c = check_config(dataclasses.replace(config, model="exbert"))
-    check_space(
-        layers,
-        experts,
-        lr_range=lr_range,
-        placements=placements,
-        backbone_layers=AutoConfig.from_pretrained(resolve_backbone(c.backbone)).n_layers,
-    )
+    space.check(AutoConfig.from_pretrained(resolve_backbone(c.backbone)).n_layers)
     out = Path(out or Path("runs") / "tune")
     out.mkdir(parents=True, exist_ok=True)
     return c, out
@@ -399,11 +405,8 @@ def trial_rows(trials) -> list[dict]:
 
 def tune(
     config: TrainConfig,
+    space: SearchSpace = SearchSpace(),
     n_trials: int = 20,
-    layers=(3, 6),
-    experts=(8, 16),
-    lr_range=(1e-5, 1e-4),
-    placements=tuple(DROPOUT_PLACEMENTS),
     out=None,
     bench: dict | None = None,
     progress: bool = True,
@@ -413,7 +416,7 @@ def tune(
     import optuna  # lazy: only the search needs it (an import of about a second)
     from optuna.trial import TrialState
 
-    c, out = search_setup(config, layers, experts, lr_range=lr_range, placements=placements, out=out)
+    c, out = search_setup(config, space, out)
     study = optuna.create_study(
         study_name="exbert-tune", storage=f"sqlite:///{out / 'study.db'}", load_if_exists=True, direction="maximize"
     )
@@ -424,10 +427,10 @@ def tune(
 
     def objective(trial):
         p = dict(
-            n_layers=trial.suggest_int("n_layers", *layers),
-            n_experts=trial.suggest_categorical("n_experts", [int(e) for e in experts]),
-            learning_rate=trial.suggest_float("learning_rate", *lr_range, log=True),
-            dropout=trial.suggest_categorical("dropout", list(placements)),
+            n_layers=trial.suggest_int("n_layers", *space.n_layers),
+            n_experts=trial.suggest_categorical("n_experts", [int(e) for e in space.n_experts]),
+            learning_rate=trial.suggest_float("learning_rate", *space.lr, log=True),
+            dropout=trial.suggest_categorical("dropout", list(space.placements)),
         )
         f1, test, run = run_trial(c, p, out, bench)
         trial.set_user_attr("run", run)
@@ -453,11 +456,8 @@ def tune(
 # %% ../nbs/08_experiments.ipynb #377fa23a
 def tune_ray(
     config: TrainConfig,
+    space: SearchSpace = SearchSpace(),
     n_trials: int = 20,
-    layers=(3, 6),
-    experts=(8, 16),
-    lr_range=(1e-5, 1e-4),
-    placements=tuple(DROPOUT_PLACEMENTS),
     out=None,
     address=None,
     cpus_per_trial: int = 1,
@@ -468,7 +468,7 @@ def tune_ray(
     from ray import tune as rt
     from ray.tune.search.optuna import OptunaSearch
 
-    c, out = search_setup(config, layers, experts, lr_range=lr_range, placements=placements, out=out)
+    c, out = search_setup(config, space, out)
 
     def trainable(p):
         torch.set_num_threads(cpus_per_trial)
@@ -479,15 +479,15 @@ def tune_ray(
     if rt.Tuner.can_restore(path / "exbert-tune"):
         tuner = rt.Tuner.restore(str(path / "exbert-tune"), job, resume_errored=True)
     else:
-        space = dict(
-            n_layers=rt.randint(layers[0], layers[1] + 1),
-            n_experts=rt.choice([int(e) for e in experts]),
-            learning_rate=rt.loguniform(*lr_range),
-            dropout=rt.choice(list(placements)),
+        param_space = dict(
+            n_layers=rt.randint(space.n_layers[0], space.n_layers[1] + 1),
+            n_experts=rt.choice([int(e) for e in space.n_experts]),
+            learning_rate=rt.loguniform(*space.lr),
+            dropout=rt.choice(list(space.placements)),
         )
         tuner = rt.Tuner(
             job,
-            param_space=space,
+            param_space=param_space,
             run_config=rt.RunConfig(name="exbert-tune", storage_path=str(path), verbose=int(progress)),
             tune_config=rt.TuneConfig(
                 metric="validation_f1", mode="max", num_samples=n_trials, search_alg=OptunaSearch(seed=c.seed)
@@ -1023,15 +1023,13 @@ def tune_cli(argv: list[str]) -> int:
             squad_eval=1000,
             **{"attention_dropout": 0.0, **given_settings(a, skip=searched)},
         )
-        space = dict(
-            n_trials=a.n_trials,
-            layers=tuple(a.n_layers),
-            experts=tuple(a.n_experts),
-            lr_range=tuple(a.lr),
-            placements=tuple(a.placements),
-            out=a.out,
+        space = SearchSpace(
+            n_layers=tuple(a.n_layers), n_experts=tuple(a.n_experts), lr=tuple(a.lr), placements=tuple(a.placements)
         )
-        best = tune(c, **space) if a.backend == "optuna" else tune_ray(c, **space, address=a.ray_address)
+        search = dict(n_trials=a.n_trials, out=a.out)
+        best = (
+            tune(c, space, **search) if a.backend == "optuna" else tune_ray(c, space, **search, address=a.ray_address)
+        )
     except (ValueError, OSError, ImportError) as e:
         print(f"exbert tune: error: {e}", file=sys.stderr)
         return 2

@@ -128,22 +128,24 @@ def prepare_eval_features(
     return enc
 
 # %% ../nbs/01_features.ipynb #26d297f7
+def _windows(ds, prepare, desc: str, **kwargs):
+    "`prepare` mapped over QA `Dataset` `ds` in batches, its columns replaced by the windows'; `kwargs`: `prepare`'s (the rest `ds.map`'s)."
+    fn = {k: kwargs.pop(k) for k in ("tokenizer", "max_length", "stride", "pad_to_max_length", "return_token_type_ids")}
+    return ds.map(prepare, batched=True, remove_columns=ds.column_names, desc=desc, fn_kwargs=fn, **kwargs)
+
+
 def tokenize_train(
     ds, tokenizer, max_length=384, stride=128, pad_to_max_length=False, return_token_type_ids=False, **map_kwargs
 ):
     "Training windows of a QA `Dataset` (model columns only)."
-    return ds.map(
+    window = dict(max_length=max_length, stride=stride, pad_to_max_length=pad_to_max_length)
+    return _windows(
+        ds,
         prepare_train_features,
-        batched=True,
-        remove_columns=ds.column_names,
-        desc="train features",
-        fn_kwargs=dict(
-            tokenizer=tokenizer,
-            max_length=max_length,
-            stride=stride,
-            pad_to_max_length=pad_to_max_length,
-            return_token_type_ids=return_token_type_ids,
-        ),
+        "train features",
+        tokenizer=tokenizer,
+        **window,
+        return_token_type_ids=return_token_type_ids,
         **map_kwargs,
     )
 
@@ -152,18 +154,14 @@ def tokenize_eval(
     ds, tokenizer, max_length=384, stride=128, pad_to_max_length=False, return_token_type_ids=False, **map_kwargs
 ):
     "Evaluation windows of a QA `Dataset` (model inputs plus `example_id` and `offset_mapping`)."
-    return ds.map(
+    window = dict(max_length=max_length, stride=stride, pad_to_max_length=pad_to_max_length)
+    return _windows(
+        ds,
         prepare_eval_features,
-        batched=True,
-        remove_columns=ds.column_names,
-        desc="eval features",
-        fn_kwargs=dict(
-            tokenizer=tokenizer,
-            max_length=max_length,
-            stride=stride,
-            pad_to_max_length=pad_to_max_length,
-            return_token_type_ids=return_token_type_ids,
-        ),
+        "eval features",
+        tokenizer=tokenizer,
+        **window,
+        return_token_type_ids=return_token_type_ids,
         **map_kwargs,
     )
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .data import atomic_write
+from .core import atomic_write
 
 # %% auto #0
 __all__ = ['normalize_answer', 'f1_score', 'exact_match_score', 'metric_max_over_ground_truths', 'squad_scores', 'textrip',

@@ -43,7 +43,7 @@ from transformers.utils.generic import can_return_tuple
 from transformers.utils.output_capturing import capture_outputs
 from st_moe_pytorch.st_moe_pytorch import Experts, TopNGating
 
-from .data import check_keys
+from .core import check_keys
 from .moe import MoEBlock, MoEConfig, PaddingAwareMoE, check_moe_config, setting
 
 logger = logging.get_logger(__name__)

@@ -8,7 +8,7 @@ Docs: https://exbert-org.github.io/exbert/moe.html.md"""
 from __future__ import annotations
 
 # %% auto #0
-__all__ = ['SECOND_POLICIES', 'BACKENDS', 'EXPERT_TYPES', 'setting', 'moe_thresholds', 'check_moe_config', 'MoEConfig', 'Routing',
+__all__ = ['SECOND_POLICIES', 'BACKENDS', 'EXPERT_TYPES', 'setting', 'MoEConfig', 'moe_thresholds', 'check_moe_config', 'Routing',
            'expert_capacity', 'expert_capacities', 'route_tokens', 'FFNExpert', 'make_experts', 'dispatch_stmoe',
            'run_expert', 'dispatch_sorted', 'MoEOutput', 'PaddingAwareMoE', 'expert_counts', 'MoEBlock']
 
@@ -33,40 +33,6 @@ def setting(default, help: str, choices: tuple | None = None):
     "A config field declared once: its `default`, a one-line `help` (its command-line flag's) and its allowed `choices`."
     kw = dict(default_factory=lambda: list(default)) if isinstance(default, list) else dict(default=default)
     return dataclasses.field(**kw, metadata=dict(help=help, choices=choices))
-
-# %% ../nbs/03_moe.ipynb #5e771a03
-def moe_thresholds(c: MoEConfig) -> tuple[float, ...]:
-    "The threshold of each expert after the first, from `c.moe_threshold` (one value for all, or one each)."
-    t, n = c.moe_threshold, c.moe_top_n - 1
-    ts = tuple(float(v) for v in t) if isinstance(t, (tuple, list)) else (float(t),) * n
-    if len(ts) != n:
-        raise ValueError(f"{type(c).__name__}.moe_threshold needs moe_top_n - 1 = {n} values, got {ts}")
-    return ts
-
-
-def check_moe_config(c: MoEConfig) -> None:
-    "Raise a `ValueError` naming the field for an MoE setting of `c` (an `MoEConfig` or an `ExBERTConfig`) out of range."
-    name = type(c).__name__
-    for f in dataclasses.fields(MoEConfig):
-        allowed = f.metadata["choices"]
-        if allowed and getattr(c, f.name) not in (allowed if f.default is not None else (*allowed, None)):
-            raise ValueError(f"{name}.{f.name}={getattr(c, f.name)!r}; expected one of {allowed}")
-    if c.n_experts < 1:
-        raise ValueError(f"{name}.n_experts={c.n_experts!r}; expected a positive number")
-    if not 2 <= c.moe_top_n <= c.n_experts:
-        raise ValueError(
-            f"{name}.moe_top_n={c.moe_top_n!r}; expected 2 to n_experts={c.n_experts} (st-moe needs 2 or more)"
-        )
-    for k in ("capacity_factor", "capacity_factor_eval"):
-        if not getattr(c, k) > 0:
-            raise ValueError(f"{name}.{k}={getattr(c, k)!r}; expected a positive number")
-    for k in ("balance_loss_coef", "router_z_loss_coef"):
-        if not getattr(c, k) >= 0:
-            raise ValueError(f"{name}.{k}={getattr(c, k)!r}; expected 0 or more")
-    for k in ("router_jitter_noise", "expert_dropout"):
-        if not 0 <= getattr(c, k) < 1:
-            raise ValueError(f"{name}.{k}={getattr(c, k)!r}; expected a number in [0, 1)")
-    moe_thresholds(c)
 
 # %% ../nbs/03_moe.ipynb #5e771a04
 @dataclass(kw_only=True)
@@ -105,6 +71,40 @@ class MoEConfig:
 
     def __post_init__(self):
         check_moe_config(self)
+
+# %% ../nbs/03_moe.ipynb #5e771a03
+def moe_thresholds(c: MoEConfig) -> tuple[float, ...]:
+    "The threshold of each expert after the first, from `c.moe_threshold` (one value for all, or one each)."
+    t, n = c.moe_threshold, c.moe_top_n - 1
+    ts = tuple(float(v) for v in t) if isinstance(t, (tuple, list)) else (float(t),) * n
+    if len(ts) != n:
+        raise ValueError(f"{type(c).__name__}.moe_threshold needs moe_top_n - 1 = {n} values, got {ts}")
+    return ts
+
+
+def check_moe_config(c: MoEConfig) -> None:
+    "Raise a `ValueError` naming the field for an MoE setting of `c` (an `MoEConfig` or an `ExBERTConfig`) out of range."
+    name = type(c).__name__
+    for f in dataclasses.fields(MoEConfig):
+        allowed = f.metadata["choices"]
+        if allowed and getattr(c, f.name) not in (allowed if f.default is not None else (*allowed, None)):
+            raise ValueError(f"{name}.{f.name}={getattr(c, f.name)!r}; expected one of {allowed}")
+    if c.n_experts < 1:
+        raise ValueError(f"{name}.n_experts={c.n_experts!r}; expected a positive number")
+    if not 2 <= c.moe_top_n <= c.n_experts:
+        raise ValueError(
+            f"{name}.moe_top_n={c.moe_top_n!r}; expected 2 to n_experts={c.n_experts} (st-moe needs 2 or more)"
+        )
+    for k in ("capacity_factor", "capacity_factor_eval"):
+        if not getattr(c, k) > 0:
+            raise ValueError(f"{name}.{k}={getattr(c, k)!r}; expected a positive number")
+    for k in ("balance_loss_coef", "router_z_loss_coef"):
+        if not getattr(c, k) >= 0:
+            raise ValueError(f"{name}.{k}={getattr(c, k)!r}; expected 0 or more")
+    for k in ("router_jitter_noise", "expert_dropout"):
+        if not 0 <= getattr(c, k) < 1:
+            raise ValueError(f"{name}.{k}={getattr(c, k)!r}; expected a number in [0, 1)")
+    moe_thresholds(c)
 
 # %% ../nbs/03_moe.ipynb #98577229
 @dataclass(frozen=True)

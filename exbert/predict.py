@@ -8,7 +8,6 @@ Docs: https://exbert-org.github.io/exbert/predict.html.md"""
 from __future__ import annotations
 import argparse
 import collections
-import gzip
 import json
 import os
 import sys
@@ -22,15 +21,8 @@ import torch
 from tqdm.auto import tqdm
 from transformers import AutoModelForQuestionAnswering, AutoTokenizer
 
-from exbert.data import (
-    FEATURES,
-    DataError,
-    atomic_dir,
-    hub_offline,
-    load_bioasq_gold,
-    load_qa_file,
-    squad_columns,
-)
+from .data import FEATURES, DataError, load_bioasq_gold, load_qa_file, read_bytes, squad_columns
+from .core import atomic_dir, hub_offline
 from .features import postprocess_predictions, qa_collator, tokenize_eval
 from .metrics import bioasq_scores, question_id, squad_scores, write_predictions
 from .model import ExBERTConfig, ExBERTForQuestionAnswering
@@ -273,12 +265,7 @@ def _answers(a, path, rid) -> list:
 
 def _jsonl_records(path: Path) -> list[dict]:
     "Rows of a JSON Lines question file (plain or gzipped), validated as a SQuAD file is (answers repaired or dropped, counted)."
-    raw = path.read_bytes()
-    if raw[:2] == b"\x1f\x8b":
-        try:
-            raw = gzip.decompress(raw)
-        except (OSError, EOFError) as e:
-            raise DataError(path, problem=f"corrupt gzip file ({e})") from None
+    raw = read_bytes(path)
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as e:

@@ -15,7 +15,8 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from .data import TEST_FILES, DataError, atomic_write, load_squad, load_bioasq, require_data_dir
+from .data import TEST_FILES, DataError, load_squad, load_bioasq, require_data_dir
+from .core import atomic_write
 from .metrics import normalize_answer, metric_max_over_ground_truths, exact_match_score
 
 # %% auto #0

@@ -50,15 +50,13 @@ from transformers.trainer_callback import PrinterCallback, TrainerCallback
 from exbert.data import (
     TEST_FILES,
     TRAIN_FILES,
-    atomic_write,
-    check_keys,
     data_dir,
-    hub_offline,
     load_benchmark,
     load_bioasq_test_gold,
     make_mixture,
     require_data_dir,
 )
+from .core import atomic_write, check_keys, hub_offline
 from .features import qa_collator, tokenize_eval, tokenize_train
 from .metrics import bioasq_scores
 from .model import SYNONYMS, ExBERTConfig, ExBERTForQuestionAnswering, standin_distilbert
@@ -1270,21 +1268,7 @@ def train_cli(argv: list[str]) -> int:
         return 2
     print(
         json.dumps(
-            {
-                k: m[k]
-                for k in (
-                    "run_id",
-                    "squad_em",
-                    "squad_f1",
-                    "bioasq_em",
-                    "bioasq_f1",
-                    "bioasq_strict",
-                    "bioasq_lenient",
-                    "bioasq_mrr",
-                    "best_epoch",
-                    "train_seconds",
-                )
-            },
+            {k: m[k] for k in ("run_id", *FINAL_KEYS, "train_seconds")},
             indent=1,
         )
     )

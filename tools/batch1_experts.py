@@ -15,14 +15,11 @@ Writes JSON (atomically) with the command and the machine."""
 
 import argparse
 import json
-import shlex
-import sys
-import time
 import torch
 import torch.nn.functional as F
 from torch.profiler import ProfilerActivity, profile
 import exbert.bench as B
-from exbert.data import atomic_write
+from exbert.core import atomic_write
 from exbert.moe import PaddingAwareMoE
 
 
@@ -86,7 +83,6 @@ def alone(shape, rows: int, n_weights: int, repeats: int) -> dict:
 
 def main(a):
     torch.set_num_threads(1)
-    B.CLOCK[0] = time.process_time
     size = dict(dim=32, n_layers=3, n_heads=2, hidden_dim=64, vocab_size=100) if a.smoke else dict(B.STANDIN_SIZE)
     cfg = B.backbone_config(**size)
     w = None if a.smoke else B.real_windows(96, a.data)
@@ -144,12 +140,9 @@ def main(a):
                     f"{v['alone']['us_per_row']['cold']:6.2f} cold ({v['alone']['n_weights']} weights)",
                     flush=True,
                 )
-    r = dict(
-        command="python " + shlex.join(sys.argv),
-        machine=B.machine(),
+    r = B.measurement_header(
         threads=1,
         clock="cpu",
-        torch=torch.__version__,
         size=size,
         windows=len(batches),
         data="real" if w is not None else "synthetic",

@@ -11,7 +11,7 @@ import shlex
 import sys
 import torch
 from exbert.bench import bench_experts, machine
-from exbert.data import atomic_write
+from exbert.core import atomic_write
 
 TOKENS = (256, 512, 1024, 2048, 3072, 4096)  # 4x64 ... 16x256 (8x384 = 3072)
 

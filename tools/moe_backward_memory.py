@@ -14,15 +14,12 @@ Writes JSON (atomically) with the command and the machine."""
 
 import argparse
 import json
-import shlex
-import sys
-import time
 from contextlib import contextmanager
 from pathlib import Path
 import torch
 import exbert.moe as moe
 import exbert.bench as B
-from exbert.data import atomic_write
+from exbert.core import atomic_write
 
 
 def dispatch_before(x, r, experts, straight_through=True):
@@ -125,7 +122,7 @@ def training(cfg, data, batch_size, repeats, smoke) -> dict:
         if w is not None
         else [B.synthetic_batch(batch_size, 16 if smoke else 256, cfg.vocab_size, s) for s in range(2)]
     )
-    fx = B.train_step_fn(B.make_model("exbert", cfg, 4, 8), batches)
+    fx = B.train_step_fn(B.make_model("exbert", cfg, n_layers=4, n_experts=8), batches)
     t = B.interleave(
         {
             "V-DB": B.train_step_fn(B.make_model("vdb", cfg), batches),
@@ -152,7 +149,6 @@ if __name__ == "__main__":
     ap.add_argument("--smoke", action="store_true", help="toy sizes (a test of the tool, not a measurement)")
     a = ap.parse_args()
     torch.set_num_threads(1)
-    B.CLOCK[0] = time.process_time
     size = dict(dim=32, n_layers=3, n_heads=2, hidden_dim=64, vocab_size=100) if a.smoke else dict(B.STANDIN_SIZE)
     cfg = B.backbone_config(**size)
     points = [(2, 16, 4)] if a.smoke else [(8, 64, 8), (4, 128, 8), (8, 256, 8), (16, 384, 8), (8, 256, 16)]
@@ -163,12 +159,9 @@ if __name__ == "__main__":
     blk = moe_block(points, size["dim"], reps)
     print("training steps ...", flush=True)
     tr = training(cfg, a.data, batch_size=2 if a.smoke else 8, repeats=reps, smoke=a.smoke)
-    r = dict(
-        command="python " + shlex.join(sys.argv),
-        machine=B.machine(),
+    r = B.measurement_header(
         threads=1,
         clock="cpu",
-        torch=torch.__version__,
         size=size,
         memory=dict(batch_size=2 if a.smoke else 8, seq_len=16 if a.smoke else 384, models=mem),
         moe_block=blk,

@@ -26,7 +26,7 @@ To run it after the standard grid, unattended:
 import json
 from pathlib import Path
 
-from exbert.data import atomic_write
+from exbert.core import atomic_write
 from exbert.experiments import (
     CURVE_ARMS,
     PAIRED_ARMS,
