@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 from matplotlib.figure import Figure
 
 from .data import TEST_FILES, DataError, load_squad, load_bioasq, require_data_dir
@@ -23,14 +24,14 @@ from .metrics import normalize_answer, metric_max_over_ground_truths, exact_matc
 __all__ = ['paper_claims', 'DOMAINS', 'DOMAIN_NAMES', 'MODEL_NAMES', 'ARM_NAMES', 'METRICS', 'REQUIRED', 'HPARAMS', 'COLORS',
            'ORDER_STYLE', 'ARM_STYLE', 'SELECTION_RULES', 'SQUAD_TEST_FILE', 'BIOASQ_TEST_FILE', 'FIGURES',
            'read_results_jsonl', 'with_arms', 'load_results', 'load_history', 'load_predictions', 'load_routing',
-           'select', 'betainc', 't_cdf', 't_quantile', 'gammaincc', 'chi2_sf', 'mean_ci', 'summarize',
-           'varying_hparams', 'main_runs', 'results_table', 'check_same_setup', 'paired_differences',
-           'compare_with_paper', 'arms_in', 'backbone_name', 'fig_single_domain', 'fig_vdb_mixtures', 'load_histories',
-           'fig_loss_curves', 'fig_exbert_vs_vdb', 'paired_table', 'fig_paired_differences', 'order_differences',
-           'paired_by_run', 'run_times', 'pick_epoch', 'at_rule', 'rule_differences', 'load_references', 'question_em',
-           'paired_question_diffs', 'hierarchical_bootstrap', 'equivalence_bound', 'expected_max', 'budget_curves',
-           'fig_budget', 'baseline_arm', 'disagreements', 'disagreement_table', 'jensen_shannon', 'routing_test',
-           'routing_table', 'routing_summary', 'fig_routing', 'results_report', 'write_figures', 'load_grids']
+           'select', 't_quantile', 'chi2_sf', 'mean_ci', 'summarize', 'varying_hparams', 'main_runs', 'results_table',
+           'check_same_setup', 'paired_differences', 'compare_with_paper', 'arms_in', 'backbone_name',
+           'fig_single_domain', 'fig_vdb_mixtures', 'load_histories', 'fig_loss_curves', 'fig_exbert_vs_vdb',
+           'paired_table', 'fig_paired_differences', 'order_differences', 'paired_by_run', 'run_times', 'pick_epoch',
+           'at_rule', 'rule_differences', 'load_references', 'question_em', 'paired_question_diffs',
+           'hierarchical_bootstrap', 'equivalence_bound', 'expected_max', 'budget_curves', 'fig_budget', 'baseline_arm',
+           'disagreements', 'disagreement_table', 'jensen_shannon', 'routing_test', 'routing_table', 'routing_summary',
+           'fig_routing', 'results_report', 'write_figures', 'load_grids']
 
 # %% ../nbs/07_results.ipynb #7dd69e6e
 paper_claims = dict(
@@ -158,108 +159,17 @@ def select(results: pd.DataFrame, **eq) -> pd.DataFrame:
         m &= np.isclose(col.astype(float), float(v)) if isinstance(v, float) else (col == v).to_numpy()
     return results[m].reset_index(drop=True)
 
-# %% ../nbs/07_results.ipynb #b81b99e0
-def _betacf(a, b, x, eps=1e-14, itmax=500):
-    "Continued fraction for the incomplete beta function (modified Lentz)."
-    tiny = 1e-300
-    qab, qap, qam = a + b, a + 1, a - 1
-    c, d = 1.0, 1 - qab * x / qap
-    d = 1 / (d if abs(d) > tiny else tiny)
-    h = d
-    for m in range(1, itmax + 1):
-        m2 = 2 * m
-        for aa in (m * (b - m) * x / ((qam + m2) * (a + m2)), -(a + m) * (qab + m) * x / ((a + m2) * (qap + m2))):
-            d = 1 + aa * d
-            d = 1 / (d if abs(d) > tiny else tiny)
-            c = 1 + aa / c
-            c = c if abs(c) > tiny else tiny
-            h *= d * c
-        if abs(d * c - 1) < eps:
-            break
-    return h
-
-
-def betainc(a: float, b: float, x: float) -> float:
-    "Regularised incomplete beta function I_x(a, b)."
-    if x <= 0:
-        return 0.0
-    if x >= 1:
-        return 1.0
-    lbt = math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) + a * math.log(x) + b * math.log1p(-x)
-    if x < (a + 1) / (a + b + 2):
-        return math.exp(lbt) * _betacf(a, b, x) / a
-    return 1 - math.exp(lbt) * _betacf(b, a, 1 - x) / b
-
-# %% ../nbs/07_results.ipynb #9108d0d3
-def t_cdf(t: float, df: float) -> float:
-    "Student-t cumulative distribution function."
-    p = 0.5 * betainc(df / 2, 0.5, df / (df + t * t))
-    return 1 - p if t > 0 else p
-
 # %% ../nbs/07_results.ipynb #e8866a4a
 def t_quantile(q: float, df: float) -> float:
-    "Student-t quantile (inverse CDF) by bisection; uses SciPy when present."
+    "Student-t quantile (inverse CDF), SciPy's; `q` in (0, 1), `df` > 0."
     if not 0 < q < 1 or df <= 0:
         raise ValueError(f"need 0 < q < 1 and df > 0, got q={q}, df={df}")
-    try:
-        from scipy.stats import t as _t
+    return float(stats.t.ppf(q, df))
 
-        return float(_t.ppf(q, df))
-    except ImportError:
-        pass
-    if q < 0.5:
-        return -t_quantile(1 - q, df)
-    lo, hi = 0.0, 1.0
-    while t_cdf(hi, df) < q:
-        hi *= 2
-    for _ in range(200):
-        mid = (lo + hi) / 2
-        if t_cdf(mid, df) < q:
-            lo = mid
-        else:
-            hi = mid
-        if hi - lo < 1e-12 * max(1.0, hi):
-            break
-    return (lo + hi) / 2
 
-# %% ../nbs/07_results.ipynb #b4f7f78d
-def gammaincc(a: float, x: float) -> float:
-    "Regularised upper incomplete gamma function Q(a, x)."
-    if x <= 0:
-        return 1.0
-    lg = a * math.log(x) - x - math.lgamma(a)
-    if x < a + 1:  # series for P, then Q = 1 - P
-        ap, s = a, 1 / a
-        d = s
-        for _ in range(1000):
-            ap += 1
-            d *= x / ap
-            s += d
-            if abs(d) < abs(s) * 1e-15:
-                break
-        return max(0.0, 1 - s * math.exp(lg))
-    tiny = 1e-300  # continued fraction for Q
-    b = x + 1 - a
-    c = 1 / tiny
-    d = 1 / b
-    h = d
-    for i in range(1, 1000):
-        an = -i * (i - a)
-        b += 2
-        d = an * d + b
-        d = tiny if abs(d) < tiny else d
-        c = b + an / c
-        c = tiny if abs(c) < tiny else c
-        d = 1 / d
-        h *= d * c
-        if abs(d * c - 1) < 1e-15:
-            break
-    return math.exp(lg) * h
-
-# %% ../nbs/07_results.ipynb #3a4b906a
 def chi2_sf(x: float, df: float) -> float:
-    "Chi-square upper tail probability P(X >= x)."
-    return gammaincc(df / 2, x / 2)
+    "Chi-square upper tail probability P(X >= x), SciPy's."
+    return float(stats.chi2.sf(x, df))
 
 # %% ../nbs/07_results.ipynb #759595aa
 def mean_ci(values, level: float = 0.95) -> tuple[float, float, int]:

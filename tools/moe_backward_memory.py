@@ -4,7 +4,7 @@
     python tools/moe_backward_memory.py --smoke --out /tmp/x.json      # toy sizes, seconds (the test)
 
 "before" is `dispatch_sorted` as it was (plain autograd: the straight-through product and st-moe's GEGLU keep their
-intermediate tensors), kept here verbatim; "after" is the library's. Side by side in one run, one torch thread:
+intermediate tensors), taken from git history (commit a06033d^, run in a checkout); "after" is the library's. Side by side in one run, one torch thread:
 1. peak training memory, one fresh process per model (V-DB, ExBERT-4L-8E before, after), as `exbert bench`'s memory
    part measures it (VmHWM, glibc's mmap threshold fixed; batch 8 x 384, three Trainer steps);
 2. the MoE block (8 experts, and 16 at 8 x 256) forward + backward against the dense block, before and after,
@@ -14,6 +14,7 @@ Writes JSON (atomically) with the command and the machine."""
 
 import argparse
 import json
+import subprocess
 from contextlib import contextmanager
 from pathlib import Path
 import torch
@@ -21,26 +22,21 @@ import exbert.moe as moe
 import exbert.bench as B
 from exbert.core import atomic_write
 
+ROOT = Path(__file__).resolve().parents[1]
 
-def dispatch_before(x, r, experts, straight_through=True):
-    "`exbert.moe.dispatch_sorted` before the leaner backward (plain autograd throughout)."
-    b, n, d = x.shape
-    k = r.kept.shape[0]
-    slot = r.kept.reshape(-1).nonzero().squeeze(1)
-    expert = r.index.reshape(-1)[slot]
-    order = torch.argsort(expert, stable=True)
-    slot, expert = slot[order], expert[order]
-    w = r.weights.reshape(-1)[slot]
-    xin = x.reshape(b * n, d).index_select(0, slot % (b * n))
-    if straight_through and w.requires_grad:
-        xin = xin * (1 + w - w.detach())[:, None].to(xin.dtype)
-    counts = torch.bincount(expert, minlength=len(experts)).tolist()
-    outs = [e(chunk) for e, chunk, cnt in zip(experts, xin.split(counts), counts) if cnt > 0]
-    y = torch.cat(outs + [x.new_zeros(1, d)]).float() if outs else x.new_zeros(1, d).float()
-    y = y * torch.cat([w, w.new_zeros(1)])[:, None]
-    row = torch.full((k * b * n,), len(slot), dtype=torch.long, device=x.device)
-    row[slot] = torch.arange(len(slot), device=x.device)
-    return y.index_select(0, row).view(k, b, n, d).sum(0).to(x.dtype)
+
+BEFORE = "a06033d^"  # the commit before the leaner backward (#17): its dispatch_sorted uses plain autograd
+
+
+def from_history(rev: str, path: str, name: str):
+    "Function `name` of the module file `path` as it was at commit `rev`, from this checkout's git history (not a copy)."
+    src = subprocess.run(["git", "-C", str(ROOT), "show", f"{rev}:{path}"], capture_output=True, text=True, check=True)
+    ns = {"__name__": f"exbert_at_{rev}"}
+    exec(compile(src.stdout, f"{rev}:{path}", "exec"), ns)
+    return ns[name]
+
+
+dispatch_before = from_history(BEFORE, "exbert/moe.py", "dispatch_sorted")
 
 
 @contextmanager
