@@ -13,6 +13,7 @@ import itertools
 import json
 import math
 import os
+import shutil
 import sys
 import warnings
 import multiprocessing
@@ -79,9 +80,10 @@ __all__ = ['GRID_RATIOS', 'GRID_ORDERS', 'DROPOUT_PLACEMENTS', 'TEST_METRICS', '
            'ray_start', 'run_ray', 'SearchSpace', 'trial_config', 'trial_run', 'validation_f1', 'run_trial',
            'search_setup', 'trial_rows', 'tune', 'tune_ray', 'preset_configs', 'committed_results', 'setups',
            'prediction_interval', 'check_scores', 'check_differences', 'headline_report', 'lever_decision',
-           'check_backbone', 'draw_figures', 'report_grid', 'speed_levers', 'reproduce', 'reproduce_cli', 'tune_cli',
-           'study_config', 'tuning_configs', 'curve_rows', 'best_setting', 'confirm_configs', 'tuning_budget',
-           'study_part', 'load_study', 'paired_delta', 'study_table', 'best_runs', 'best_vs_best', 'study_report']
+           'check_backbone', 'draw_figures', 'report_grid', 'speed_levers', 'adopt_committed', 'queue_first',
+           'reproduce', 'reproduce_cli', 'tune_cli', 'study_config', 'tuning_configs', 'curve_rows', 'best_setting',
+           'confirm_configs', 'tuning_budget', 'study_part', 'load_study', 'paired_delta', 'study_table', 'best_runs',
+           'best_vs_best', 'study_report']
 
 # %% ../nbs/08_experiments.ipynb #9a275e35
 def read_results(path) -> list[dict]:
@@ -784,6 +786,28 @@ def speed_levers(native: bool | None = None) -> dict:
     print("no bf16 hardware here (no CUDA GPU, AVX512-BF16 or AMX): training in fp32, with length-grouped batches")
     return dict(group_by_length=True, bf16=False)
 
+# %% ../nbs/08_experiments.ipynb #b79c42f4
+def adopt_committed(out, committed) -> int:
+    "Copy the rows and run folders committed under `committed` that grid folder `out` lacks (so they are not rerun); how many."
+    out, committed = Path(out), Path(committed)
+    have, added = {r["run_id"] for r in read_results(out / "results.jsonl")}, 0
+    for r in read_results(committed / "results.jsonl"):
+        if r["run_id"] not in have:
+            append_result(out / "results.jsonl", r)
+            have.add(r["run_id"])
+            added += 1
+        run, saved = out / r["run_id"], committed / r["run_id"]
+        if not run.exists() and saved.is_dir():
+            shutil.copytree(saved, run)  # its predictions, for the figures
+    return added
+
+
+def queue_first(configs: list, first=()) -> list:
+    "`configs` with the shuffled cells at the SQuAD fractions `first` first, in that order, each's tuned arms before `vdb`."
+    first = list(first)
+    rank = lambda c: first.index(c.ratio) if c.order == "shuffled" and c.ratio in first else len(first)
+    return sorted(configs, key=lambda c: (rank(c), rank(c) < len(first) and c.preset == "vdb"))  # stable: else as given
+
 # %% ../nbs/08_experiments.ipynb #53b4efe1
 def reproduce(
     preset: str = "quick",
@@ -800,9 +824,14 @@ def reproduce(
     workers: int | None = None,
     ray: str | bool | None = None,
     levers: bool = False,
+    committed=None,
+    first=(),
     **common,
 ) -> pd.DataFrame:
     "Run a `REPRODUCE` preset's grid (resumable), print its table, draw its figures; returns the summary (mean, CI per cell)."
+    # committed: a folder of committed grids, whose finished runs of this grid (<committed>/<grid>, <committed>/pending/<grid>)
+    # count as done (`adopt_committed`); first: SQuAD fractions whose shuffled cells go first (`queue_first`)
+
     if preset not in REPRODUCE:
         raise ValueError(f"unknown preset {preset!r}; choose one of {list(REPRODUCE)}")
     d = require_data_dir(data)
@@ -822,10 +851,14 @@ def reproduce(
         report_to=report_to,
         **common,
     )
+    cs = queue_first(cs, first)
     if workers is None:
         workers = len(visible_gpus()) or REPRODUCE[preset]["workers"]  # one per GPU; on a CPU, the preset's
     workers = min(workers, os.cpu_count() or 1)
     with run_lock(out):  # a second `reproduce` on this grid exits, naming this process, instead of racing it
+        for src in [Path(committed) / out.name, Path(committed) / "pending" / out.name] if committed else []:
+            if n := adopt_committed(out, src):
+                print(f"{out}: {n} finished runs adopted from {src}")
         rows = run_grid(
             cs,
             out,
@@ -903,6 +936,20 @@ def reproduce_cli(argv: list[str]) -> int:
         help="length-grouped batches and, on bf16 hardware, bf16 autocast "
         "(faster; the committed runs used neither: the headline check says so)",
     )
+    ap.add_argument(
+        "--committed",
+        metavar="DIR",
+        help="a folder of committed grids (the repository's nbs/results): the runs of this grid finished there "
+        "(DIR/GRID, DIR/pending/GRID) are adopted, not rerun; a new machine goes on where the last one stopped",
+    )
+    ap.add_argument(
+        "--first",
+        nargs="+",
+        type=float,
+        default=[],
+        metavar="RATIO",
+        help="queue the shuffled cells at these SQuAD fractions first, in this order (e.g. --first 0.8 0 1)",
+    )
     add_model_flags(ap)  # ExBERT's settings reach the ExBERT arms; the dropouts both models
     a = ap.parse_args(argv)
     if a.preset == "headline" and given_settings(a):
@@ -938,6 +985,8 @@ def reproduce_cli(argv: list[str]) -> int:
             workers=a.workers,
             ray=None if a.ray is None else (a.ray or True),
             levers=a.levers,
+            committed=a.committed,
+            first=a.first,
             **common,
         )
     except (ValueError, OSError, ImportError) as e:

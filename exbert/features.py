@@ -65,14 +65,8 @@ def prepare_train_features(
     examples, tokenizer, max_length=384, stride=128, pad_to_max_length=False, return_token_type_ids=False
 ) -> dict:
     "Batched `datasets.map` function: windows labelled with the answer's start/end token (CLS when not fully inside)."
-    enc = _encode(
-        examples,
-        tokenizer,
-        max_length=max_length,
-        stride=stride,
-        pad_to_max_length=pad_to_max_length,
-        return_token_type_ids=return_token_type_ids,
-    )
+    window = dict(max_length=max_length, stride=stride, pad_to_max_length=pad_to_max_length)
+    enc = _encode(examples, tokenizer, return_token_type_ids=return_token_type_ids, **window)
     sample_map, offsets = enc.pop("overflow_to_sample_mapping"), enc.pop("offset_mapping")
     starts, ends = [], []
     for i, offs in enumerate(offsets):
@@ -111,14 +105,8 @@ def prepare_eval_features(
     examples, tokenizer, max_length=384, stride=128, pad_to_max_length=False, return_token_type_ids=False
 ) -> dict:
     "Batched `datasets.map` function: windows with `example_id` and context-only `offset_mapping` (None elsewhere)."
-    enc = _encode(
-        examples,
-        tokenizer,
-        max_length=max_length,
-        stride=stride,
-        pad_to_max_length=pad_to_max_length,
-        return_token_type_ids=return_token_type_ids,
-    )
+    window = dict(max_length=max_length, stride=stride, pad_to_max_length=pad_to_max_length)
+    enc = _encode(examples, tokenizer, return_token_type_ids=return_token_type_ids, **window)
     sample_map = enc.pop("overflow_to_sample_mapping")
     enc["example_id"] = [examples["id"][j] for j in sample_map]
     enc["offset_mapping"] = [

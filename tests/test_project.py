@@ -251,26 +251,6 @@ def test_collect_tune_copies_the_record_of_a_search(tmp_path):
     assert r.returncode != 0 and "trial 3 has no folder" in r.stderr
 
 
-def test_standard_grid_queue_order():
-    "tools/standard_grid.py: the headline cell first, then the --first cells in order, each's tuned arms before paper-settings vdb."
-    sys.path.insert(0, str(ROOT / "tools"))
-    import standard_grid
-    from exbert.experiments import preset_configs
-    from exbert.train import run_id
-
-    cs = sorted(preset_configs("standard", "g", data="d"), key=lambda c: standard_grid.priority(c, [0.8, 0.0, 1.0]))
-    ids = [run_id(c) for c in cs]
-    assert [c.ratio for c in cs[:27]] == [0.8] * 9 + [0.0] * 9 + [1.0] * 9  # three cells of 3 arms x 3 seeds
-    tuned = lambda r: [
-        f"{a}-r{r}-shuffled-s{s}" for s in range(3) for a in ("vdb-tuned", "exbert")
-    ]  # seed-major, as queued
-    vdb = lambda r: [f"vdb-r{r}-shuffled-s{s}" for s in range(3)]
-    assert ids[:27] == tuned("0.80") + vdb("0.80") + tuned("0.00") + vdb("0.00") + tuned("1.00") + vdb("1.00")
-    assert len(ids) == 39 and ids[27:] == [
-        run_id(c) for c in preset_configs("standard", "g", data="d") if run_id(c) not in ids[:27]
-    ]
-
-
 def test_batch1_experts_smoke(tmp_path):
     "tools/batch1_experts.py --smoke: the batch-1 split (profile by product, each product alone warm and cold) runs and writes its record."
     out = tmp_path / "r.json"

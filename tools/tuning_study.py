@@ -20,15 +20,18 @@ the committed standard grid) to nbs/results/tuning/study.json, from the committe
 the finished runs of OUT/tuning/<arm>/ there (tools/collect_results.py, arm by arm).
 
 To run it after the standard grid, unattended:
-    python tools/standard_grid.py --data ../shared/data --out runs; python tools/tuning_study.py --data ../shared/data --out runs
+    exbert reproduce --preset standard --out runs/standard --committed nbs/results --first 0.8
+    python tools/tuning_study.py --data ../shared/data --out runs
 """
 
+import argparse
 import json
 from pathlib import Path
 
 from exbert.core import atomic_write
 from exbert.experiments import (
     CURVE_ARMS,
+    adopt_committed,
     PAIRED_ARMS,
     best_setting,
     confirm_configs,
@@ -41,9 +44,19 @@ from exbert.experiments import (
 from exbert.results import fig_budget, load_results
 from exbert.train import native_bf16, use_bf16
 from collect_results import collect
-from standard_grid import grid_parser, restore
 
 ARMS = [*CURVE_ARMS, *PAIRED_ARMS, "best-exbert", "best-vdb"]  # every arm folder the study can have
+
+
+def grid_parser(doc: str) -> argparse.ArgumentParser:
+    "The options: data, output and committed folders, workers, a bound on new runs."
+    ap = argparse.ArgumentParser(description=doc.splitlines()[0])
+    ap.add_argument("--data", default="../shared/data")
+    ap.add_argument("--out", default="runs")
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--max-runs", type=int)
+    ap.add_argument("--committed", default="nbs/results", help="where finished runs are committed (they are not rerun)")
+    return ap
 
 
 def report(out: Path, committed: Path, grid: Path, copy: bool) -> None:
@@ -88,7 +101,7 @@ def main():
     if a.report:
         return report(out, committed, Path(a.committed) / "standard", a.collect)
     for name in ARMS:
-        restore(out, committed, name)
+        adopt_committed(out / name, committed / name)
     data = str(Path(a.data).resolve())
     every = tuning_configs(out, data=data)
     cs = [c for c in every if not a.arms or Path(c.out).parent.name in a.arms]
