@@ -48,9 +48,11 @@ from exbert.train import (
     native_bf16,
     run_lock,
     run_progress,
+    use_bf16,
     visible_gpus,
 )
 from exbert.results import (
+    fig_budget,
     ARM_NAMES,
     DOMAIN_NAMES,
     DOMAINS,
@@ -75,15 +77,15 @@ from exbert.results import (
 
 # %% auto #0
 __all__ = ['GRID_RATIOS', 'GRID_ORDERS', 'DROPOUT_PLACEMENTS', 'TEST_METRICS', 'REPRODUCE', 'HEADLINE_ARMS', 'LR_STEPS', 'CURVES',
-           'CURVE_ARMS', 'PAIRED_ARMS', 'GRID_ARMS', 'PAPER_SETTINGS', 'REFERENCE', 'read_results', 'append_result',
-           'grid_configs', 'grid_table', 'record', 'run_grid', 'finished_line', 'run_parallel', 'import_ray',
-           'ray_start', 'run_ray', 'SearchSpace', 'trial_config', 'trial_run', 'validation_f1', 'run_trial',
-           'search_setup', 'trial_rows', 'tune', 'tune_ray', 'preset_configs', 'committed_results', 'setups',
-           'prediction_interval', 'check_scores', 'check_differences', 'headline_report', 'lever_decision',
+           'CURVE_ARMS', 'PAIRED_ARMS', 'GRID_ARMS', 'PAPER_SETTINGS', 'REFERENCE', 'STUDY_ARMS', 'read_results',
+           'append_result', 'grid_configs', 'grid_table', 'record', 'run_grid', 'finished_line', 'run_parallel',
+           'import_ray', 'ray_start', 'run_ray', 'SearchSpace', 'trial_config', 'trial_run', 'validation_f1',
+           'run_trial', 'search_setup', 'trial_rows', 'tune', 'tune_ray', 'preset_configs', 'committed_results',
+           'setups', 'prediction_interval', 'check_scores', 'check_differences', 'headline_report', 'lever_decision',
            'check_backbone', 'draw_figures', 'report_grid', 'speed_levers', 'adopt_committed', 'queue_first',
-           'reproduce', 'reproduce_cli', 'tune_cli', 'study_config', 'tuning_configs', 'curve_rows', 'best_setting',
+           'reproduce', 'reproduce_cli', 'study_config', 'tuning_configs', 'curve_rows', 'best_setting',
            'confirm_configs', 'tuning_budget', 'study_part', 'load_study', 'paired_delta', 'study_table', 'best_runs',
-           'best_vs_best', 'study_report']
+           'best_vs_best', 'study_report', 'run_study', 'write_study_report', 'tune_cli', 'study_cli']
 
 # %% ../nbs/08_experiments.ipynb #9a275e35
 def read_results(path) -> list[dict]:
@@ -994,97 +996,6 @@ def reproduce_cli(argv: list[str]) -> int:
         return 2
     return 0
 
-# %% ../nbs/08_experiments.ipynb #8b435637
-def tune_cli(argv: list[str]) -> int:
-    "`exbert tune`: the resumable Optuna search over ExBERT's layers, experts, learning rate and dropout placement."
-    ap = argparse.ArgumentParser(
-        prog="exbert tune",
-        description="Search ExBERT's kept blocks, experts, learning rate and dropout "
-        "placement on validation F1 (Optuna, resumable: rerun with the same --out), and report the best "
-        "trial's test scores once.",
-    )
-    ap.add_argument("--data", help="data folder (default: $EXBERT_DATA or <repo>/../shared/data)")
-    ap.add_argument("--backbone", default="standin", help="hub name, local DistilBERT folder, or 'standin' (default)")
-    ap.add_argument(
-        "--out",
-        default="runs/tune",
-        help="search folder: study.db, trials/, trials.json, best.json (default runs/tune)",
-    )
-    ap.add_argument("--n-trials", type=int, default=20)
-    ap.add_argument(
-        "--n-layers",
-        "--layers",
-        type=int,
-        nargs=2,
-        default=(3, 6),
-        metavar=("LOW", "HIGH"),
-        help="range of kept blocks to search (default 3 6)",
-    )
-    ap.add_argument(
-        "--n-experts",
-        "--experts",
-        type=int,
-        nargs="+",
-        default=(8, 16),
-        help="numbers of experts to try (default 8 16)",
-    )
-    ap.add_argument(
-        "--lr",
-        type=float,
-        nargs=2,
-        default=(1e-5, 1e-4),
-        metavar=("LOW", "HIGH"),
-        help="learning-rate range, log scale",
-    )
-    ap.add_argument(
-        "--placements",
-        nargs="+",
-        default=list(DROPOUT_PLACEMENTS),
-        help=f"dropout placements ({', '.join(DROPOUT_PLACEMENTS)})",
-    )
-    ap.add_argument("--ratio", type=float, default=0.8, help="SQuAD fraction of the training mixture (default 0.8)")
-    ap.add_argument("--n-train", type=int, default=4000)
-    ap.add_argument("--max-length", type=int, default=256)
-    ap.add_argument("--epochs", type=float, default=2)
-    ap.add_argument(
-        "--backend",
-        choices=("optuna", "ray"),
-        default="optuna",
-        help="optuna: trials one after another here (default); ray: Ray Tune, trials as Ray tasks (needs exbert[ray])",
-    )
-    ap.add_argument("--ray-address", help="with --backend ray: the cluster's address (default: a local Ray instance)")
-    searched = ("n_layers", "n_experts", "dropout_before_moe", "dropout_after_moe")
-    add_model_flags(ap, skip=searched)  # the other model settings: fixed for every trial
-    a = ap.parse_args(argv)
-    if a.n_trials < 1:
-        ap.error("--n-trials must be at least 1")
-    if a.ray_address and a.backend != "ray":
-        ap.error("--ray-address needs --backend ray")
-    try:
-        c = make_config(
-            "exbert",
-            backbone=check_backbone(a.backbone),
-            data=str(require_data_dir(a.data)),
-            ratio=a.ratio,
-            n_train=a.n_train,
-            max_length=a.max_length,
-            epochs=a.epochs,
-            squad_eval=1000,
-            **{"attention_dropout": 0.0, **given_settings(a, skip=searched)},
-        )
-        space = SearchSpace(
-            n_layers=tuple(a.n_layers), n_experts=tuple(a.n_experts), lr=tuple(a.lr), placements=tuple(a.placements)
-        )
-        search = dict(n_trials=a.n_trials, out=a.out)
-        best = (
-            tune(c, space, **search) if a.backend == "optuna" else tune_ray(c, space, **search, address=a.ray_address)
-        )
-    except (ValueError, OSError, ImportError) as e:
-        print(f"exbert tune: error: {e}", file=sys.stderr)
-        return 2
-    print(json.dumps(best, indent=1))
-    return 0
-
 # %% ../nbs/08_experiments.ipynb #53bda651
 LR_STEPS = {"0.5x": 1e-5, "1x": 2e-5, "2x": 4e-5, "5x": 1e-4}  # the paper's learning rates, multiples of its 2e-5
 CURVES = dict(epochs=5, bf16=True, group_by_length=True)  # every curve arm: 5 epochs, both speed levers
@@ -1298,3 +1209,200 @@ def study_report(out, grid: pd.DataFrame, level: float = 0.95) -> dict:
         best={m: best_setting(out, m) for m in ("exbert", "vdb")},
         best_vs_best=bvb and {k: fmt(v) if isinstance(v, tuple) else v["arm"] for k, v in bvb.items()},
     )
+
+# %% ../nbs/08_experiments.ipynb #0b0f4000
+STUDY_ARMS = [*CURVE_ARMS, *PAIRED_ARMS, "best-exbert", "best-vdb"]  # every arm folder the study can have
+
+
+def _runnable(cs: list, emulated_bf16: bool) -> list:
+    "The study's configs `cs` without the unfinished bf16 runs where bf16 would be emulated (unless `emulated_bf16`); says so."
+    done = {d: {r["run_id"] for r in read_results(d / "results.jsonl")} for d in {Path(c.out).parent for c in cs}}
+    slow = [c for c in cs if use_bf16(c) and Path(c.out).name not in done[Path(c.out).parent]]
+    if slow and not (native_bf16() or emulated_bf16):  # emulated, a 5-epoch curve arm would take most of a day
+        arms = ", ".join(sorted({Path(c.out).parent.name for c in slow}))
+        print(
+            f"skipping {len(slow)} bf16 runs ({arms}): this machine has no bf16 hardware (AVX512-BF16, AMX or a CUDA "
+            "GPU), where torch emulates it; --emulated-bf16 runs them anyway"
+        )
+        cs = [c for c in cs if c not in slow]
+    left = [c for c in cs if Path(c.out).name not in done[Path(c.out).parent]]
+    print(f"{len(left)} of {len(cs)} runs left")
+    return cs
+
+
+def run_study(
+    out, data, committed=None, arms=None, workers: int = 2, max_runs: int | None = None, emulated_bf16: bool = False
+) -> None:
+    "Run the tuning study (`arms`, default all) resumably in `out`; committed runs (`<committed>/<out name>/<arm>`) count as done."
+    out = Path(out)
+    for name in STUDY_ARMS if committed else []:
+        adopt_committed(out / name, Path(committed) / out.name / name)
+    every = tuning_configs(out, data=str(Path(data).resolve()))
+    cs = _runnable([c for c in every if not arms or Path(c.out).parent.name in arms], emulated_bf16)
+    run_grid(cs, out, max_runs=max_runs, workers=workers)
+    for model in ("exbert", "vdb"):
+        curves = [c for c in every if Path(c.out).parent.name in CURVE_ARMS and c.model == model]
+        finished, best = (
+            all(read_results(Path(c.out).parent / "results.jsonl") for c in curves),
+            best_setting(out, model),
+        )
+        print(
+            f"{model}: best curve setting so far {json.dumps(best)}"
+            + ("" if finished else " (curve arms still running)")
+        )
+        if finished and best and (not arms or f"best-{model}" in arms):
+            run_grid(
+                confirm_configs(out, best, data=str(Path(data).resolve())), out, max_runs=max_runs, workers=workers
+            )
+
+# %% ../nbs/08_experiments.ipynb #d0f7f544
+def write_study_report(committed) -> dict:
+    "Write `<committed>/tuning/study.json` (`study_report` and `tuning_budget`) and its budget figure, from the committed runs."
+    arms = Path(committed) / "tuning"
+    rep = study_report(arms, load_results(Path(committed) / "standard"))
+    rep["budget"] = tuning_budget(arms)  # expected best validation F1 after n trials, and the paper's configurations
+    atomic_write(arms / "study.json", json.dumps(rep, indent=1))
+    fig = fig_budget(rep["budget"]["curves"], rep["budget"]["marks"], backbone="stand-in backbone")
+    (arms / "figures").mkdir(exist_ok=True)
+    atomic_write(arms / "figures" / "budget.png", lambda tmp: fig.savefig(tmp, format="png", dpi=110))
+    print(
+        f"wrote {arms / 'study.json'}: {rep['runs']} runs in {rep['arms']} arms, and {arms / 'figures' / 'budget.png'}"
+    )
+    return rep
+
+# %% ../nbs/08_experiments.ipynb #8b435637
+def tune_cli(argv: list[str]) -> int:
+    "`exbert tune`: the resumable Optuna search over ExBERT's layers, experts, learning rate and dropout placement."
+    ap = argparse.ArgumentParser(
+        prog="exbert tune",
+        description="Search ExBERT's kept blocks, experts, learning rate and dropout "
+        "placement on validation F1 (Optuna, resumable: rerun with the same --out), and report the best "
+        "trial's test scores once.",
+    )
+    ap.add_argument("--data", help="data folder (default: $EXBERT_DATA or <repo>/../shared/data)")
+    ap.add_argument("--backbone", default="standin", help="hub name, local DistilBERT folder, or 'standin' (default)")
+    ap.add_argument(
+        "--out",
+        help="search folder: study.db, trials/, trials.json, best.json (default runs/tune; with --study runs/tuning)",
+    )
+    ap.add_argument("--n-trials", type=int, default=20)
+    ap.add_argument(
+        "--n-layers",
+        "--layers",
+        type=int,
+        nargs=2,
+        default=(3, 6),
+        metavar=("LOW", "HIGH"),
+        help="range of kept blocks to search (default 3 6)",
+    )
+    ap.add_argument(
+        "--n-experts",
+        "--experts",
+        type=int,
+        nargs="+",
+        default=(8, 16),
+        help="numbers of experts to try (default 8 16)",
+    )
+    ap.add_argument(
+        "--lr",
+        type=float,
+        nargs=2,
+        default=(1e-5, 1e-4),
+        metavar=("LOW", "HIGH"),
+        help="learning-rate range, log scale",
+    )
+    ap.add_argument(
+        "--placements",
+        nargs="+",
+        default=list(DROPOUT_PLACEMENTS),
+        help=f"dropout placements ({', '.join(DROPOUT_PLACEMENTS)})",
+    )
+    ap.add_argument("--ratio", type=float, default=0.8, help="SQuAD fraction of the training mixture (default 0.8)")
+    ap.add_argument("--n-train", type=int, default=4000)
+    ap.add_argument("--max-length", type=int, default=256)
+    ap.add_argument("--epochs", type=float, default=2)
+    ap.add_argument(
+        "--backend",
+        choices=("optuna", "ray"),
+        default="optuna",
+        help="optuna: trials one after another here (default); ray: Ray Tune, trials as Ray tasks (needs exbert[ray])",
+    )
+    ap.add_argument("--ray-address", help="with --backend ray: the cluster's address (default: a local Ray instance)")
+    searched = ("n_layers", "n_experts", "dropout_before_moe", "dropout_after_moe")
+    add_model_flags(ap, skip=searched)
+    st = ap.add_argument_group("the tuning study of the Experiments notebook (instead of a search)")
+    st.add_argument(
+        "--study", action="store_true", help="run the study's arms resumably in --out (default runs/tuning)"
+    )
+    st.add_argument(
+        "--arms", nargs="+", choices=STUDY_ARMS, metavar="ARM", help=f"only these arms (of {', '.join(STUDY_ARMS)})"
+    )
+    st.add_argument(
+        "--committed",
+        metavar="DIR",
+        help="committed grids (nbs/results): the study's runs finished in DIR/tuning are not rerun",
+    )
+    st.add_argument(
+        "--report",
+        action="store_true",
+        help="run nothing: write DIR/tuning/study.json and its figure (needs --committed)",
+    )
+    st.add_argument("--workers", type=int, default=2, help="runs side by side (default 2)")
+    st.add_argument("--max-runs", type=int, help="stop after this many new runs (each stage)")
+    st.add_argument(
+        "--emulated-bf16", action="store_true", help="run the bf16 curve arms even without bf16 hardware (slow)"
+    )  # the other model settings: fixed for every trial
+    a = ap.parse_args(argv)
+    if a.study or a.report:
+        return study_cli(a, ap)
+    if a.n_trials < 1:
+        ap.error("--n-trials must be at least 1")
+    if a.ray_address and a.backend != "ray":
+        ap.error("--ray-address needs --backend ray")
+    try:
+        c = make_config(
+            "exbert",
+            backbone=check_backbone(a.backbone),
+            data=str(require_data_dir(a.data)),
+            ratio=a.ratio,
+            n_train=a.n_train,
+            max_length=a.max_length,
+            epochs=a.epochs,
+            squad_eval=1000,
+            **{"attention_dropout": 0.0, **given_settings(a, skip=searched)},
+        )
+        space = SearchSpace(
+            n_layers=tuple(a.n_layers), n_experts=tuple(a.n_experts), lr=tuple(a.lr), placements=tuple(a.placements)
+        )
+        search = dict(n_trials=a.n_trials, out=a.out or "runs/tune")
+        best = (
+            tune(c, space, **search) if a.backend == "optuna" else tune_ray(c, space, **search, address=a.ray_address)
+        )
+    except (ValueError, OSError, ImportError) as e:
+        print(f"exbert tune: error: {e}", file=sys.stderr)
+        return 2
+    print(json.dumps(best, indent=1))
+    return 0
+
+# %% ../nbs/08_experiments.ipynb #332c1aaf
+def study_cli(a: argparse.Namespace, ap: argparse.ArgumentParser) -> int:
+    "`exbert tune --study` / `--report`: run the tuning study, or write its report from the committed runs."
+    if a.report and not a.committed:
+        ap.error("--report writes beside the committed runs: give --committed DIR")
+    try:
+        if a.report:
+            write_study_report(a.committed)
+        else:
+            run_study(
+                a.out or "runs/tuning",
+                str(require_data_dir(a.data)),
+                committed=a.committed,
+                arms=a.arms,
+                workers=a.workers,
+                max_runs=a.max_runs,
+                emulated_bf16=a.emulated_bf16,
+            )
+    except (ValueError, OSError) as e:
+        print(f"exbert tune: error: {e}", file=sys.stderr)
+        return 2
+    return 0

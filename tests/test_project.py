@@ -171,8 +171,8 @@ def test_gpu_check_smoke(tmp_path):
     assert rep["grid"]["finished"] == 1 and rep["grid"]["rows"][0]["squad_em"] is not None
 
 
-def test_tuning_study_tool_resumes_from_committed_runs(tmp_path):
-    "tools/tuning_study.py: a committed arm counts as finished (restored, not rerun); --report writes study.json from it."
+def test_tuning_study_resumes_from_committed_runs(tmp_path):
+    "`exbert tune --study`: a committed arm counts as finished (adopted, not rerun); --report writes study.json from it."
     committed, out = tmp_path / "committed", tmp_path / "runs"
     row = lambda arm, seed, **kw: dict(
         run_id=f"{arm}-r0.80-shuffled-s{seed}",
@@ -200,7 +200,17 @@ def test_tuning_study_tool_resumes_from_committed_runs(tmp_path):
         )
     )
     (arm / "results.jsonl").write_text(json.dumps({**row("vdb", 0), "run_dir": "vdb-r0.80-shuffled-s0"}) + "\n")
-    tool = [sys.executable, "tools/tuning_study.py", "--out", str(out), "--committed", str(committed)]
+    cli = [sys.executable, "-c", "import sys; from exbert.cli import main; sys.exit(main())", "tune"]
+    tool = [
+        *cli,
+        "--study",
+        "--data",
+        "tests/data/synthetic",
+        "--out",
+        str(out / "tuning"),
+        "--committed",
+        str(committed),
+    ]
     r = run(tool + ["--max-runs", "0"], cwd=ROOT)
     assert r.returncode == 0, r.stderr[-3000:]
     assert (out / "tuning" / "vdb-lr2x" / "vdb-r0.80-shuffled-s0" / "history.json").is_file()  # restored
@@ -212,10 +222,10 @@ def test_tuning_study_tool_resumes_from_committed_runs(tmp_path):
     r = run(
         tool + ["--max-runs", "0", "--arms", "vdb-lr2x", "exbert-16e"], cwd=ROOT
     )  # only these arms: 1 run done, 3 to go
-    assert r.returncode == 0 and "3 of 4 runs left in vdb-lr2x, exbert-16e" in r.stdout, (r.stdout, r.stderr[-2000:])
+    assert r.returncode == 0 and "3 of 4 runs left" in r.stdout, (r.stdout, r.stderr[-2000:])
     r = run(tool + ["--arms", "no-such-arm"], cwd=ROOT)
     assert r.returncode == 2 and "invalid choice: 'no-such-arm'" in r.stderr
-    r = run(tool + ["--report"], cwd=ROOT)
+    r = run([*cli, "--report", "--committed", str(committed)], cwd=ROOT)
     assert r.returncode == 0, r.stderr[-3000:]
     rep = json.loads((committed / "tuning" / "study.json").read_text())
     assert (rep["runs"], rep["best"]["vdb"]["arm"], rep["best"]["vdb"]["epoch"], rep["best"]["exbert"]) == (
