@@ -1163,19 +1163,22 @@ def _flag_type(f: dataclasses.Field):
 
 def add_model_flags(p: argparse.ArgumentParser, skip=()) -> None:
     "Add a flag for each model setting not in `skip` (`--n-experts` for `n_experts`), from its declaration (`MODEL_SETTINGS`)."
-    g = p.add_argument_group(
-        "model settings (default: ExBERTConfig's; V-DB takes only the dropouts, else the backbone's)"
-    )
+    g = p.add_argument_group("model settings (ExBERT's; V-DB takes only the three dropouts)")
     for name, f in MODEL_SETTINGS.items():
         if name in skip:
             continue
         default = f.default_factory() if f.default is dataclasses.MISSING else f.default
+        default = (
+            f"ExBERT's {default}" if name in EXBERT_ONLY else "the backbone's"
+        )  # DistilBERT's own: from its config
         kw = dict(help=f"{f.metadata['help']} (default {default})".replace("%", "%%"), default=None)
         t = _flag_type(f)
         if t is bool:
             kw["action"] = argparse.BooleanOptionalAction
         else:
-            kw.update(type=t, choices=f.metadata["choices"], nargs="*" if str(f.type).startswith("list") else None)
+            many = str(f.type).startswith("list")
+            kw.update(type=t, choices=f.metadata["choices"], nargs="*" if many else None)
+            kw["metavar"] = None if f.metadata["choices"] else {int: "I" if many else "N", float: "X"}.get(t, "NAME")
         g.add_argument("--" + name.replace("_", "-"), **kw)
 
 
