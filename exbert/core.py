@@ -11,9 +11,14 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
+import threading
+import time
+
+import torch
 
 # %% auto #0
-__all__ = ['atomic_write', 'atomic_dir', 'check_keys', 'hub_offline']
+__all__ = ['atomic_write', 'atomic_dir', 'check_keys', 'hub_offline', 'native_bf16', 'visible_gpus', 'exit_with_parent',
+           'grid_worker']
 
 # %% ../nbs/00_core.ipynb #896e426e
 def _umask() -> int:
@@ -79,3 +84,37 @@ def check_keys(keys, valid, what: str, synonyms: dict | None = None) -> None:
 def hub_offline() -> bool:
     "Whether the Hugging Face hub is switched off (`HF_HUB_OFFLINE`): then a name that is not a local path cannot load."
     return os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes")
+
+# %% ../nbs/00_core.ipynb #42ed012b
+def native_bf16() -> bool:
+    "Whether bf16 runs in hardware here: a CUDA GPU that supports it, or a CPU with AVX512-BF16 or AMX (else torch emulates it)."
+    if torch.cuda.is_available():
+        return torch.cuda.is_bf16_supported()
+    return torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
+
+# %% ../nbs/00_core.ipynb #2dee8640
+def visible_gpus() -> list[str]:
+    "The CUDA devices this process may use, as `CUDA_VISIBLE_DEVICES` names them (all of them if it is unset; [] on a CPU)."
+    if not torch.cuda.is_available():
+        return []
+    env = os.environ.get("CUDA_VISIBLE_DEVICES")
+    return (
+        [d.strip() for d in env.split(",") if d.strip()] if env else [str(i) for i in range(torch.cuda.device_count())]
+    )
+
+
+def exit_with_parent(ppid: int, every: float = 1.0) -> None:
+    "Exit this process as soon as its parent `ppid` is gone (a worker whose grid was killed must not wait forever)."
+    while os.getppid() == ppid:
+        time.sleep(every)
+    os._exit(1)
+
+
+def grid_worker(threads: int, gpus: list[str], counter) -> None:
+    "A grid worker's setup: `threads` torch threads, a watch on its parent and, on a GPU machine, one GPU (round robin) to itself."
+    threading.Thread(target=exit_with_parent, args=(os.getppid(),), daemon=True, name="exit-with-parent").start()
+    if gpus:
+        with counter.get_lock():
+            k, counter.value = counter.value, counter.value + 1
+        os.environ["CUDA_VISIBLE_DEVICES"] = gpus[k % len(gpus)]  # read when CUDA starts, i.e. before any GPU work here
+    torch.set_num_threads(threads)

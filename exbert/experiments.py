@@ -28,7 +28,7 @@ from transformers import AutoConfig
 from tqdm.auto import tqdm
 
 from .data import load_benchmark, require_data_dir
-from .core import atomic_write, hub_offline
+from .core import atomic_write, grid_worker, hub_offline, native_bf16, visible_gpus
 from exbert.train import (
     EXBERT_ONLY,
     MODELS,
@@ -44,12 +44,9 @@ from exbert.train import (
     train_and_evaluate,
     write_json,
     _rank,
-    grid_worker,
-    native_bf16,
     run_lock,
     run_progress,
     use_bf16,
-    visible_gpus,
 )
 from exbert.results import (
     fig_budget,

@@ -20,7 +20,6 @@ import platform
 import shutil
 import subprocess
 import sys
-import threading
 import time
 import warnings
 
@@ -56,7 +55,7 @@ from exbert.data import (
     make_mixture,
     require_data_dir,
 )
-from .core import atomic_write, check_keys, hub_offline
+from .core import atomic_write, check_keys, exit_with_parent, grid_worker, hub_offline, native_bf16, visible_gpus  # noqa: F401 - exbert.train's names too
 from .features import qa_collator, tokenize_eval, tokenize_train
 from .metrics import bioasq_scores
 from .model import SYNONYMS, ExBERTConfig, ExBERTForQuestionAnswering, standin_distilbert
@@ -67,13 +66,13 @@ __all__ = ['MODELS', 'MODEL_SETTINGS', 'EXBERT_ONLY', 'SELECT_RULES', 'PRESETS',
            'RUN_FILES', 'RESUME_IGNORED', 'LEGACY_MODEL_FIELDS', 'PROGRESS', 'MATRIX_FLAGS', 'SQUAD_DEV_SHA256',
            'BASE_MODELS', 'FINAL_KEYS', 'write_json', 'TrainConfig', 'make_config', 'check_config', 'run_id',
            'resolve_backbone', 'build_model', 'tiny_backbone', 'labelled_windows', 'run_data', 'LengthGroupedSampler',
-           'val_metrics', 'epoch_record', 'QATrainer', 'run_dir', 'default_bf16', 'use_bf16', 'native_bf16',
-           'visible_gpus', 'exit_with_parent', 'grid_worker', 'training_args', 'RunFolderError', 'is_run_folder',
-           'upgrade_run_config', 'flat_settings', 'setting_changes', 'resume_point', 'plan_run', 'clear_run',
-           'resumed_history', 'ProgressFile', 'run_progress', 'make_trainer', 'result_row', 'data_digest', 'provenance',
-           'selected_evaluation', 'data_record', 'card_snippet', 'model_card', 'final_metrics', 'write_run',
-           'reporting', 'finish_reporting', 'run_lock', 'close_process_group', 'check_backbone_limits',
-           'resume_message', 'train_and_evaluate', 'add_model_flags', 'given_settings', 'check_inputs', 'train_cli']
+           'val_metrics', 'epoch_record', 'QATrainer', 'run_dir', 'default_bf16', 'use_bf16', 'training_args',
+           'RunFolderError', 'is_run_folder', 'upgrade_run_config', 'flat_settings', 'setting_changes', 'resume_point',
+           'plan_run', 'clear_run', 'resumed_history', 'ProgressFile', 'run_progress', 'make_trainer', 'result_row',
+           'data_digest', 'provenance', 'selected_evaluation', 'data_record', 'card_snippet', 'model_card',
+           'final_metrics', 'write_run', 'reporting', 'finish_reporting', 'run_lock', 'close_process_group',
+           'check_backbone_limits', 'resume_message', 'train_and_evaluate', 'add_model_flags', 'given_settings',
+           'check_inputs', 'train_cli']
 
 # %% ../nbs/06_train.ipynb #422964df
 def write_json(path, obj) -> Path:
@@ -459,40 +458,6 @@ def default_bf16() -> bool:
 def use_bf16(c: TrainConfig) -> bool:
     "Whether run `c` trains under bf16 autocast: `c.bf16`, or `default_bf16()` where it is None."
     return default_bf16() if c.bf16 is None else bool(c.bf16)
-
-
-def native_bf16() -> bool:
-    "Whether bf16 runs in hardware here: a CUDA GPU that supports it, or a CPU with AVX512-BF16 or AMX (else torch emulates it)."
-    if torch.cuda.is_available():
-        return torch.cuda.is_bf16_supported()
-    return torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
-
-# %% ../nbs/06_train.ipynb #2dee8640
-def visible_gpus() -> list[str]:
-    "The CUDA devices this process may use, as `CUDA_VISIBLE_DEVICES` names them (all of them if it is unset; [] on a CPU)."
-    if not torch.cuda.is_available():
-        return []
-    env = os.environ.get("CUDA_VISIBLE_DEVICES")
-    return (
-        [d.strip() for d in env.split(",") if d.strip()] if env else [str(i) for i in range(torch.cuda.device_count())]
-    )
-
-
-def exit_with_parent(ppid: int, every: float = 1.0) -> None:
-    "Exit this process as soon as its parent `ppid` is gone (a worker whose grid was killed must not wait forever)."
-    while os.getppid() == ppid:
-        time.sleep(every)
-    os._exit(1)
-
-
-def grid_worker(threads: int, gpus: list[str], counter) -> None:
-    "A grid worker's setup: `threads` torch threads, a watch on its parent and, on a GPU machine, one GPU (round robin) to itself."
-    threading.Thread(target=exit_with_parent, args=(os.getppid(),), daemon=True, name="exit-with-parent").start()
-    if gpus:
-        with counter.get_lock():
-            k, counter.value = counter.value, counter.value + 1
-        os.environ["CUDA_VISIBLE_DEVICES"] = gpus[k % len(gpus)]  # read when CUDA starts, i.e. before any GPU work here
-    torch.set_num_threads(threads)
 
 # %% ../nbs/06_train.ipynb #be5ff3a1
 def training_args(c: TrainConfig, output_dir, progress: bool = True, **kwargs) -> TrainingArguments:

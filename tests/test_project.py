@@ -215,7 +215,7 @@ def test_tuning_study_resumes_from_committed_runs(tmp_path):
     assert r.returncode == 0, r.stderr[-3000:]
     assert (out / "tuning" / "vdb-lr2x" / "vdb-r0.80-shuffled-s0" / "history.json").is_file()  # restored
     assert '"arm": "vdb-lr2x", "epoch": 2' in r.stdout and "curve arms still running" in r.stdout
-    from exbert.train import native_bf16
+    from exbert.core import native_bf16
 
     assert ("bf16 runs" in r.stdout) == (not native_bf16())  # the bf16 curve arms are skipped where bf16 is emulated
     assert not any(p.name == "checkpoints" for p in out.rglob("*"))  # nothing trained

@@ -507,7 +507,7 @@ def test_grid_workers_exit_with_their_parent(tmp_path):
         import multiprocessing, os, signal, sys, time
         from concurrent.futures import ProcessPoolExecutor
         from pathlib import Path
-        from exbert.train import grid_worker
+        from exbert.core import grid_worker
         def init(*a):
             grid_worker(*a); Path({str(tmp_path)!r}, f"worker-{{os.getpid()}}").touch()
         if __name__ == "__main__":
