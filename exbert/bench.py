@@ -57,7 +57,8 @@ CLOCKS = {
 
 
 def interleave(fns: dict, repeats: int = 5, warmup: int = 1, clock=time.process_time) -> dict[str, float]:
-    "Median seconds (of `clock`) of each `fns[name](i)`, called in turn for rounds i = 0..repeats-1 after `warmup` rounds."
+    """Median seconds (of `clock`) of each `fns[name](i)`, called in turn for rounds i = 0..repeats-1 after `warmup`
+    rounds."""
     names, times = list(fns), {k: [] for k in fns}
     for i in range(warmup + repeats):
         for k in names if i % 2 == 0 else names[::-1]:
@@ -97,7 +98,8 @@ def backbone_config(dim=384, n_layers=6, n_heads=12, hidden_dim=1536, attention_
 
 # %% ../nbs/10_bench.ipynb #4c141afb
 def make_model(kind: str, cfg: DistilBertConfig, **settings):
-    'A randomly initialised "vdb" (`DistilBertForQuestionAnswering`) or "exbert" QA model of backbone size `cfg`, ExBERT\'s `settings` set.'
+    """A randomly initialised "vdb" (`DistilBertForQuestionAnswering`) or "exbert" QA model of backbone size `cfg`,
+    ExBERT\'s `settings` set."""
     torch.manual_seed(0)
     if kind == "vdb":
         return DistilBertForQuestionAnswering(cfg)
@@ -135,7 +137,8 @@ def standin_tokenizer():
 
 # %% ../nbs/10_bench.ipynb #061d259b
 def real_windows(n_questions: int = 64, data_dir=None, seed: int = 0, max_length: int = 384, kind: str = "train"):
-    'Training (or `kind="eval"`: evaluation) windows of `n_questions` real questions (half SQuAD dev, half BioASQ 7b train); None without the data.'
+    """Training (or `kind="eval"`: evaluation) windows of `n_questions` real questions (half SQuAD dev, half BioASQ 7b
+    train); None without the data."""
     d = Path(data_dir) if data_dir else default_data_dir()
     files = [d / "squad/squad-v1.1-dev.json.gz", d / "bioasq/biobert/BioASQ-train-factoid-7b.json.gz"] if d else []
     if not files or not all(f.is_file() for f in files):
@@ -198,7 +201,8 @@ def trainer_optimizer(model, lr: float = 1e-4, weight_decay: float = 0.01):
 
 # %% ../nbs/10_bench.ipynb #56fda822
 def train_step_fn(model, batches: list[dict], lr: float = 1e-4, max_grad_norm: float = 1.0, bf16: bool = False):
-    "A function `step(i)` that trains `model` for one step on `batches[i % len(batches)]`, as the `Trainer` does (`bf16`: autocast)."
+    """A function `step(i)` that trains `model` for one step on `batches[i % len(batches)]`, as the `Trainer` does
+    (`bf16`: autocast)."""
     model.train()
     opt, kind = trainer_optimizer(model, lr), batches[0]["input_ids"].device.type
 
@@ -285,8 +289,9 @@ MMAP_THRESHOLD = 128 * 1024  # bytes: glibc's initial mmap threshold, fixed by `
 
 
 def peak_memory(spec: dict, timeout: float = 600, fixed_mmap: bool = True, setup: str = "") -> dict:
-    "`_peak_child(spec)`'s report (MiB), run in a fresh Python process after the statements `setup` (Linux; `fixed_mmap`: see above)."
-    code = f"{setup}\nimport json,sys; from exbert.bench import _peak_child; print('@@'+json.dumps(_peak_child(json.loads(sys.argv[1]))))"
+    """`_peak_child(spec)`'s report (MiB), run in a fresh Python process after the statements `setup` (Linux;
+    `fixed_mmap`: see above)."""
+    code = f"{setup}\nimport json,sys; from exbert.bench import _peak_child; print('@@'+json.dumps(_peak_child(json.loads(sys.argv[1]))))"  # noqa: E501
     env = {**os.environ, "MALLOC_MMAP_THRESHOLD_": str(MMAP_THRESHOLD)} if fixed_mmap else None
     p = subprocess.run(
         [sys.executable, "-c", code, json.dumps(spec)], capture_output=True, text=True, timeout=timeout, env=env
@@ -298,7 +303,8 @@ def peak_memory(spec: dict, timeout: float = 600, fixed_mmap: bool = True, setup
 
 # %% ../nbs/10_bench.ipynb #556d086e
 def bench_inference(models: dict, batches: list[dict], repeats: int = 5, clock=time.process_time) -> dict:
-    "Median ms per single-window forward pass (inference mode) over `batches` (batch size 1), side by side, with the FLOP ideal."
+    """Median ms per single-window forward pass (inference mode) over `batches` (batch size 1), side by side, with the
+    FLOP ideal."""
     # each round goes through all the windows, so every contender sees the same lengths
     return {
         k: dict(ms_per_question=1000 * v.pop("seconds") / len(batches), **v)
@@ -336,7 +342,8 @@ def infer_flops(model, batch: dict) -> int:
 
 # %% ../nbs/10_bench.ipynb #62ebc56f
 def time_inference(models: dict, batches: list[dict], repeats: int = 5, clock=time.process_time) -> dict:
-    "Per model: median seconds for one pass over all `batches` (inference mode, interleaved), its speed-up and FLOP ideal against the first."
+    """Per model: median seconds for one pass over all `batches` (inference mode, interleaved), its speed-up and FLOP
+    ideal against the first."""
     for m in models.values():
         m.eval()
 
@@ -433,7 +440,8 @@ def bench_moe(
     bf16: bool = False,
     clock=time.process_time,
 ) -> dict:
-    "Forward+backward seconds of the MoE block (raw st-moe and each backend) vs a dense block, and vs the ideal, on `device`."
+    """Forward+backward seconds of the MoE block (raw st-moe and each backend) vs a dense block, and vs the ideal, on
+    `device`."""
     torch.manual_seed(0)
     x = torch.randn(batch_size, seq_len, dim, device=device, requires_grad=True)
     mask = torch.ones(batch_size, seq_len, dtype=torch.long, device=device)
@@ -471,7 +479,8 @@ def profile_moe(
     n_experts: int = MoEConfig.n_experts,
     row_limit: int = 12,
 ) -> str:
-    "torch.profiler's table of the costliest operators in one fwd+bwd of the MoE block (`backend`) and of the dense block."
+    """torch.profiler's table of the costliest operators in one fwd+bwd of the MoE block (`backend`) and of the dense
+    block."""
     torch.manual_seed(0)
     x = torch.randn(batch_size, seq_len, dim, requires_grad=True)
     mask = torch.ones(batch_size, seq_len, dtype=torch.long)
@@ -501,7 +510,8 @@ def bench_experts(
     repeats: int = 5,
     clock=time.process_time,
 ) -> dict:
-    "Forward+backward seconds of `n_experts` GELU experts alone: a loop over contiguous chunks, one batched GEMM, and dense."
+    """Forward+backward seconds of `n_experts` GELU experts alone: a loop over contiguous chunks, one batched GEMM, and
+    dense."""
     torch.manual_seed(0)
     per, cap = int(n_tokens * slots / n_experts), int(n_tokens * capacity_factor / n_experts)  # balanced routing
     experts = make_experts(dim, n_experts, "gelu", hidden)
@@ -614,7 +624,8 @@ PEAK_TFLOPS = {"H200": 989.4, "H100": 989.4, "A100": 312.0, "L40S": 362.0, "L4":
 
 
 def peak_tflops(device="cuda") -> float | None:
-    "The dense bf16 peak (TFLOP/s) of a CUDA `device`, from `PEAK_TFLOPS` by device name (None on a CPU or an unlisted GPU)."
+    """The dense bf16 peak (TFLOP/s) of a CUDA `device`, from `PEAK_TFLOPS` by device name (None on a CPU or an
+    unlisted GPU)."""
     if torch.device(device).type != "cuda":
         return None
     name = torch.cuda.get_device_name(device)
@@ -641,7 +652,8 @@ def bench_device(
     repeats: int = 10,
     bf16: bool | None = None,
 ) -> dict:
-    "Training tokens/s, TFLOP/s, MFU and peak memory of V-DB and ExBERT-4L on `device`, side by side (bf16 where supported)."
+    """Training tokens/s, TFLOP/s, MFU and peak memory of V-DB and ExBERT-4L on `device`, side by side (bf16 where
+    supported)."""
     dev = torch.device(device)
     if bf16 is None:
         bf16 = dev.type == "cuda" and torch.cuda.is_bf16_supported()
@@ -681,7 +693,8 @@ GPU_SHAPES = ((16, 256), (64, 384))
 
 
 def device_part(cfg, n_experts=(8, 16), repeats: int = 10, dim: int | None = None, log=print) -> dict | str:
-    "`run_bench`'s `gpu` part: `bench_device` and the MoE block vs its ideal at `GPU_SHAPES` on the GPU (a message without one)."
+    """`run_bench`'s `gpu` part: `bench_device` and the MoE block vs its ideal at `GPU_SHAPES` on the GPU (a message
+    without one)."""
     if not torch.cuda.is_available():
         return "skipped: no CUDA device"
     log("training on the GPU, V-DB vs ExBERT ...")
@@ -730,7 +743,8 @@ def measurement_header(**fields) -> dict:
 
 # %% ../nbs/10_bench.ipynb #3daa936d
 def bench_memory(size: dict, n_experts=(8, 16), batch_size: int = 8, quick: bool = True, seq_len: int = 384) -> dict:
-    "`peak_memory` of V-DB and the ExBERT contenders, one fresh process each (and, unless `quick`, under glibc's default allocator too)."
+    """`peak_memory` of V-DB and the ExBERT contenders, one fresh process each (and, unless `quick`, under glibc's
+    default allocator too)."""
     cfg = backbone_config(**size)
     specs = {f"V-DB-{cfg.n_layers}L": dict(kind="vdb")}
     for e in n_experts:
@@ -740,7 +754,8 @@ def bench_memory(size: dict, n_experts=(8, 16), batch_size: int = 8, quick: bool
     res = dict(
         batch_size=batch_size,
         seq_len=seq_len,
-        method=f"fresh process per model: VmRSS after model+batch, VmHWM after 3 train steps; MALLOC_MMAP_THRESHOLD_={MMAP_THRESHOLD}",
+        method="fresh process per model: VmRSS after model+batch, VmHWM after 3 train steps; "
+        f"MALLOC_MMAP_THRESHOLD_={MMAP_THRESHOLD}",
     )
     for k in specs:
         res[k] = peak_memory(spec(k))
@@ -790,11 +805,13 @@ def format_peak(r: dict) -> list[str]:
         return []
     pk = r["peak"]["peak"]
     L = [
-        f"\nGEMM floor at the model's shapes ({r['peak']['shapes']['ffn in'][0]} tokens): fp32 {pk['float32']:.0f} GFLOP/s, "
+        f"\nGEMM floor at the model's shapes ({r['peak']['shapes']['ffn in'][0]} tokens): fp32 {pk['float32']:.0f} "
+        f"GFLOP/s, "
         f"bf16 {pk['bfloat16']:.0f} GFLOP/s ({pk['bfloat16'] / pk['float32']:.2f}x)"
     ]
     return L + [
-        f"  {k:<22} training step {v['gflops_per_s']:6.1f} GFLOP/s = {100 * v['of_fp32_peak']:4.1f}% of the fp32 GEMM peak"
+        f"  {k:<22} training step {v['gflops_per_s']:6.1f} GFLOP/s = {100 * v['of_fp32_peak']:4.1f}% of the fp32 GEMM "
+        f"peak"
         for k, v in r.get("train", {}).items()
         if "of_fp32_peak" in v
     ]
@@ -931,7 +948,8 @@ def run_bench(
     clock: str = "cpu",
     log=print,
 ) -> dict:
-    'Run the benchmark `parts` on `threads` torch threads timing `clock` ("cpu" or "wall"); real data from `data_dir` where found.'
+    """Run the benchmark `parts` on `threads` torch threads timing `clock` ("cpu" or "wall"); real data from `data_dir`
+    where found."""
     if clock not in CLOCKS:
         raise ValueError(f"clock={clock!r}; expected one of {list(CLOCKS)}")
     old = torch.get_num_threads()
@@ -963,14 +981,16 @@ def format_device(g) -> list[str]:
     L = []
     for d in g["train"]:
         L.append(
-            f"\nTraining on {d['device']} ({'bf16 autocast' if d['bf16'] else 'fp32'}), {d['batch_size']}x{d['seq_len']} tokens, "
+            f"\nTraining on {d['device']} ({'bf16 autocast' if d['bf16'] else 'fp32'}), "
+            f"{d['batch_size']}x{d['seq_len']} tokens, "
             f"synthetic batches, peak {d['peak_tflops'] or '?'} TFLOP/s"
         )
         for k, v in d["models"].items():
             mfu = f"MFU {100 * v['mfu']:4.1f}%" if v["mfu"] is not None else "MFU ?"
             L.append(
                 f"  {k:<22} {v['tokens_per_s']:9.0f} tokens/s  {v['speedup_vs_first']:5.2f}x V-DB (FLOP ideal "
-                f"{v['flop_speedup_vs_first']:4.2f}x)  {v['tflops_per_s']:6.1f} TFLOP/s  {mfu}  peak {v['peak_mib'] or 0:6.0f} MiB"
+                f"{v['flop_speedup_vs_first']:4.2f}x)  {v['tflops_per_s']:6.1f} TFLOP/s  {mfu}  peak "
+                f"{v['peak_mib'] or 0:6.0f} MiB"
             )
     for m in g["moe"]:
         L.append(
@@ -981,7 +1001,8 @@ def format_device(g) -> list[str]:
 
 # %% ../nbs/10_bench.ipynb #ccf2fa4a
 def bench_targets(r: dict) -> pd.DataFrame:
-    "ExBERT-4L's speed and memory goals against V-DB, and what `run_bench` result `r` measured (rows for the parts it has)."
+    """ExBERT-4L's speed and memory goals against V-DB, and what `run_bench` result `r` measured (rows for the parts it
+    has)."""
     e = [r[k]["n_experts"] for k in ("moe", "moe_16") if k in r] or [8]
     x = f"ExBERT-4L-{e[0]}E-sorted"
     vdb = next((k for k in r.get("memory", {}) if k.startswith("V-DB")), None)  # the memory part's V-DB
@@ -1021,24 +1042,28 @@ def bench_targets(r: dict) -> pd.DataFrame:
 def format_report(r: dict) -> str:
     "A plain-text summary of `run_bench`'s results: ratios first, times after."
     L = [
-        f"exbert bench ({'quick' if r['quick'] else 'full'}; {r['device']}, {r['threads']} threads, {r['clock']} time, torch {r['torch']}); "
+        f"exbert bench ({'quick' if r['quick'] else 'full'}; {r['device']}, {r['threads']} threads, {r['clock']} time, "
+        f"torch {r['torch']}); "
         f"backbone {r['size']}, batch {r['batch_size']}, {r['repeats']} interleaved rounds, medians"
     ]
     for key in ("moe", "moe_16"):
         if key in r:
             m = r[key]
             L.append(
-                f"\nMoE block fwd+bwd, {m['batch_size']}x{m['seq_len']} tokens, dim {m['dim']}, {m['n_experts']} experts; "
+                f"\nMoE block fwd+bwd, {m['batch_size']}x{m['seq_len']} tokens, dim {m['dim']}, {m['n_experts']} "
+                f"experts; "
                 f"{m['slots_per_token']:.3f} expert slots/token used"
             )
             for k in m["vs_dense"]:
                 L.append(
-                    f"  {k:<12} {1000 * m['seconds'][k]:8.1f} ms  {m['vs_dense'][k]:5.2f}x dense  {m['vs_ideal'][k]:5.2f}x ideal"
+                    f"  {k:<12} {1000 * m['seconds'][k]:8.1f} ms  {m['vs_dense'][k]:5.2f}x dense  "
+                    f"{m['vs_ideal'][k]:5.2f}x ideal"
                 )
             L.append(f"  {'dense':<12} {1000 * m['seconds']['dense']:8.1f} ms")
     if "train" in r:
         L.append(
-            f"\nTraining (fwd+bwd+clip+fused AdamW, as the Trainer), {r.get('data', 'synthetic')}, mean padded length {r['train_mean_length']:.0f}"
+            f"\nTraining (fwd+bwd+clip+fused AdamW, as the Trainer), {r.get('data', 'synthetic')}, mean padded length "
+            f"{r['train_mean_length']:.0f}"
         )
         for k, v in r["train"].items():
             s = f", {v['slots_per_token']:.2f} slots/token" if v["slots_per_token"] is not None else ""
@@ -1055,13 +1080,15 @@ def format_report(r: dict) -> str:
     if isinstance(r.get("padding"), dict):
         p = r["padding"]
         L.append(
-            f"\nDynamic vs fixed {p['fixed_length']} padding (real batches; mean dynamic length {p['mean_dynamic_length']:.0f}, "
+            f"\nDynamic vs fixed {p['fixed_length']} padding (real batches; mean dynamic length "
+            f"{p['mean_dynamic_length']:.0f}, "
             f"real tokens {100 * p['real_token_fraction']:.0f}% of fixed)"
         )
         for k, v in p.items():
             if isinstance(v, dict):
                 L.append(
-                    f"  {k:<22} dynamic {v['dynamic_examples_per_s']:7.2f} ex/s  fixed {v['fixed_examples_per_s']:7.2f} ex/s  {v['speedup']:5.2f}x"
+                    f"  {k:<22} dynamic {v['dynamic_examples_per_s']:7.2f} ex/s  fixed "
+                    f"{v['fixed_examples_per_s']:7.2f} ex/s  {v['speedup']:5.2f}x"
                 )
     elif "padding" in r:
         L.append(f"\nPadding: {r['padding']}")
@@ -1089,7 +1116,8 @@ def format_report(r: dict) -> str:
         for k, v in m.items():
             if isinstance(v, dict) and "peak_mib" in v:
                 L.append(
-                    f"  {k:<22} {v['params_m']:6.1f}M params  peak {v['peak_mib']:7.0f} MiB  training adds {v['train_mib']:6.0f} MiB"
+                    f"  {k:<22} {v['params_m']:6.1f}M params  peak {v['peak_mib']:7.0f} MiB  training adds "
+                    f"{v['train_mib']:6.0f} MiB"
                 )
         for k, v in m.get("default_allocator", {}).items():
             L.append(f"  {k:<22} glibc's default allocator, {len(v)} processes: peak {min(v):.0f}-{max(v):.0f} MiB")

@@ -50,7 +50,8 @@ def atomic_write(path, content) -> Path:
 
 # %% ../nbs/00_core.ipynb #d5c76868
 def atomic_dir(path, write) -> Path:
-    "Replace folder `path` by what `write(tmp)` writes into a temporary sibling: a kill leaves the old folder or the new, never a torn one."
+    """Replace folder `path` by what `write(tmp)` writes into a temporary sibling: a kill leaves the old folder or the
+    new, never a torn one."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
@@ -73,7 +74,8 @@ def atomic_dir(path, write) -> Path:
 
 # %% ../nbs/00_core.ipynb #146264f6
 def check_keys(keys, valid, what: str, synonyms: dict | None = None) -> None:
-    "Raise a `ValueError` naming the first of `keys` not in `valid`, and the closest valid one (a typo is not a silent default)."
+    """Raise a `ValueError` naming the first of `keys` not in `valid`, and the closest valid one (a typo is not a
+    silent default)."""
     valid = list(valid)
     for k in keys:
         if k not in valid:
@@ -87,14 +89,16 @@ def hub_offline() -> bool:
 
 # %% ../nbs/00_core.ipynb #42ed012b
 def native_bf16() -> bool:
-    "Whether bf16 runs in hardware here: a CUDA GPU that supports it, or a CPU with AVX512-BF16 or AMX (else torch emulates it)."
+    """Whether bf16 runs in hardware here: a CUDA GPU that supports it, or a CPU with AVX512-BF16 or AMX (else torch
+    emulates it)."""
     if torch.cuda.is_available():
         return torch.cuda.is_bf16_supported()
     return torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
 
 # %% ../nbs/00_core.ipynb #2dee8640
 def visible_gpus() -> list[str]:
-    "The CUDA devices this process may use, as `CUDA_VISIBLE_DEVICES` names them (all of them if it is unset; [] on a CPU)."
+    """The CUDA devices this process may use, as `CUDA_VISIBLE_DEVICES` names them (all of them if it is unset; [] on a
+    CPU)."""
     if not torch.cuda.is_available():
         return []
     env = os.environ.get("CUDA_VISIBLE_DEVICES")
@@ -111,7 +115,8 @@ def exit_with_parent(ppid: int, every: float = 1.0) -> None:
 
 
 def grid_worker(threads: int, gpus: list[str], counter) -> None:
-    "A grid worker's setup: `threads` torch threads, a watch on its parent and, on a GPU machine, one GPU (round robin) to itself."
+    """A grid worker's setup: `threads` torch threads, a watch on its parent and, on a GPU machine, one GPU (round
+    robin) to itself."""
     threading.Thread(target=exit_with_parent, args=(os.getppid(),), daemon=True, name="exit-with-parent").start()
     if gpus:
         with counter.get_lock():

@@ -114,7 +114,8 @@ TEST_FILES = {
 
 # %% ../nbs/00_data.ipynb #5c8622b9
 def needs_real_data(what: str) -> Path | None:
-    "`data_dir()` for the check `what`, which needs the real data; says whether it runs, also in `$EXBERT_REAL_DATA_LOG`."
+    """`data_dir()` for the check `what`, which needs the real data; says whether it runs, also in
+    `$EXBERT_REAL_DATA_LOG`."""
     d = data_dir()
     print(f"real data: {what}" if d else f"SKIPPED (needs the real data folder): {what}")
     if log := os.environ.get("EXBERT_REAL_DATA_LOG"):
@@ -158,7 +159,8 @@ def find_answer(context: str, text: str, start: int) -> int | None:
 
 # %% ../nbs/00_data.ipynb #b79cb1b8
 def _answers(answers: list, context: str, source, qid: str, strict: bool, stats: Counter) -> tuple[list, list]:
-    "The texts and (repaired) starts of one question's `answers`; an answer not in `context` is an error if `strict`, else dropped."
+    """The texts and (repaired) starts of one question's `answers`; an answer not in `context` is an error if `strict`,
+    else dropped."""
     texts, starts = [], []
     for ans in answers:
         if not isinstance(ans, dict) or not isinstance(ans.get("text"), str):
@@ -587,7 +589,8 @@ def _bio_questions(rng, taken: set, n: int) -> list[dict]:
 
 
 def _bioasq_file(qs: list[dict], title: str, answers: str) -> dict:
-    'BioBERT\'s SQuAD format, one paragraph per snippet: the answering snippets with their answer (`answers="answerable"`) or all snippets without ("none").'
+    """BioBERT\'s SQuAD format, one paragraph per snippet: the answering snippets with their answer
+    (`answers="answerable"`) or all snippets without ("none")."""
     paras = []
     for q in qs:
         for i, s in enumerate(q["snippets"]):

@@ -74,7 +74,8 @@ def coloured_passage(context: str, tokens) -> str:
             out.append(f'<span class="tok dropped" title="dropped over capacity">{text}</span>')
         else:
             out.append(
-                f'<span class="tok e{ex}" title="expert {ex}" style="background:{PALETTE[ex % len(PALETTE)]}">{text}</span>'
+                f'<span class="tok e{ex}" title="expert {ex}" '
+                f'style="background:{PALETTE[ex % len(PALETTE)]}">{text}</span>'
             )
         pos = e
     return "".join(out) + html.escape(context[pos:])
@@ -92,7 +93,8 @@ def page(question: str = "", context: str = "", answer: dict | None = None, toke
             f'<h2>Answer</h2><p class="answer">{html.escape(answer["answer"]) or "(no answer)"}</p>'
             f"<p>score {answer['score']:.3f} (characters {answer['start']}-{answer['end']})</p>"
             + (
-                f'<h2>Top-1 expert of each passage token</h2><p>{legend}</p><p class="passage">{coloured_passage(context, tokens)}</p>'
+                f"<h2>Top-1 expert of each passage token</h2><p>{legend}</p><p "
+                f'class="passage">{coloured_passage(context, tokens)}</p>'
                 if experts
                 else "<p>This model has no experts (V-DB): no routing to show.</p>"
             )
@@ -103,7 +105,7 @@ body {{ font-family: sans-serif; max-width: 60em; margin: 2em auto; }} textarea 
 .passage {{ line-height: 1.9; }}</style></head><body><h1>exbert demo</h1><p>model: {html.escape(model_name)}</p>
 <form method="get"><p><label>Passage<br><textarea name="context" rows="8">{html.escape(context)}</textarea></label></p>
 <p><label>Question<br><textarea name="question" rows="2">{html.escape(question)}</textarea></label></p>
-<p><button type="submit">Answer</button></p></form>{result}</body></html>"""
+<p><button type="submit">Answer</button></p></form>{result}</body></html>"""  # noqa: E501 - CSS rules, one line
 
 # %% ../nbs/11_demo.ipynb #71540fcf
 def make_server(qa: QAModel, host: str = "127.0.0.1", port: int = 7860, model_name: str = "") -> ThreadingHTTPServer:

@@ -173,7 +173,8 @@ def run_grid(
 def finished_line(c: TrainConfig, row: dict) -> str:
     "The line a grid prints as a run ends."
     return (
-        f"{run_id(c)}: SQuAD EM {row.get('squad_em', float('nan')):.1f}, BioASQ EM {row.get('bioasq_em', float('nan')):.1f}, "
+        f"{run_id(c)}: SQuAD EM {row.get('squad_em', float('nan')):.1f}, BioASQ EM "
+        f"{row.get('bioasq_em', float('nan')):.1f}, "
         f"{row.get('train_seconds', 0):.0f} s training"
     )
 
@@ -181,7 +182,8 @@ def finished_line(c: TrainConfig, row: dict) -> str:
 def run_parallel(
     configs: list[TrainConfig], workers: int, on_done=None, before_run=None, progress: bool = True, poll: float = 10.0
 ) -> list[dict]:
-    "Train `configs` in `workers` processes (`grid_worker`: a share of the threads, a GPU each); `on_done(config, row)` as each ends."
+    """Train `configs` in `workers` processes (`grid_worker`: a share of the threads, a GPU each); `on_done(config,
+    row)` as each ends."""
     if int(os.environ.get("WORLD_SIZE", 1)) > 1:
         raise ValueError(
             "workers > 1 runs several processes itself: do not combine it with torchrun / accelerate launch"
@@ -275,7 +277,8 @@ def run_ray(
     cpus_per_run: int = 1,
     gpus_per_run: int | None = None,
 ) -> list[dict]:
-    "Train `configs` as Ray tasks (`cpus_per_run` CPUs, one GPU each where there are GPUs); `on_done(config, row)` as each ends."
+    """Train `configs` as Ray tasks (`cpus_per_run` CPUs, one GPU each where there are GPUs); `on_done(config, row)` as
+    each ends."""
     if missing := [run_id(c) for c in configs if c.data is None]:
         raise ValueError(
             f"Ray tasks need each config's `data` folder (they load the data themselves); missing in {missing}"
@@ -341,7 +344,8 @@ class SearchSpace:
 
 # %% ../nbs/08_experiments.ipynb #03c03137
 def trial_config(base: TrainConfig, p: dict, out) -> TrainConfig:
-    "One trial's run: `base` with the trial's values, in a folder named by them (a re-queued trial finds its checkpoint)."
+    """One trial's run: `base` with the trial's values, in a folder named by them (a re-queued trial finds its
+    checkpoint)."""
     before, after = DROPOUT_PLACEMENTS[p["dropout"]]
     name = f"l{p['n_layers']}-e{p['n_experts']}-lr{p['learning_rate']:.3g}-{p['dropout']}"
     settings = dict(
@@ -390,7 +394,8 @@ def search_setup(config: TrainConfig, space: SearchSpace, out) -> tuple[TrainCon
 
 # %% ../nbs/08_experiments.ipynb #050ee623
 def trial_rows(trials) -> list[dict]:
-    "The finished Optuna `trials` as JSON rows: values, validation F1, test scores, folder and wall seconds (of its last attempt)."
+    """The finished Optuna `trials` as JSON rows: values, validation F1, test scores, folder and wall seconds (of its
+    last attempt)."""
     return [
         dict(
             number=t.number,
@@ -413,7 +418,8 @@ def tune(
     progress: bool = True,
     callbacks=(),
 ) -> dict:
-    "Search n_layers, n_experts, learning rate and dropout placement for ExBERT on validation F1; resumable; returns the best."
+    """Search n_layers, n_experts, learning rate and dropout placement for ExBERT on validation F1; resumable; returns
+    the best."""
     import optuna  # lazy: only the search needs it (an import of about a second)
     from optuna.trial import TrialState
 
@@ -625,7 +631,8 @@ def _verdict(x: float, mean: float, half: float) -> str:
 
 
 def check_scores(new: pd.DataFrame, ref: pd.DataFrame, arms=HEADLINE_ARMS, level: float = 0.95) -> pd.DataFrame:
-    "Per arm and test set: the new EM beside the committed mean ± CI, and whether it falls in the committed runs' range."
+    """Per arm and test set: the new EM beside the committed mean ± CI, and whether it falls in the committed runs'
+    range."""
     new, ref, rows = _headline_cell(new), _headline_cell(ref), []
     for arm in arms:
         a, r = new[new.arm == arm], ref[ref.arm == arm]
@@ -651,7 +658,8 @@ def check_scores(new: pd.DataFrame, ref: pd.DataFrame, arms=HEADLINE_ARMS, level
 
 # %% ../nbs/08_experiments.ipynb #83a069c6
 def check_differences(new: pd.DataFrame, ref: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
-    "ExBERT − V-DB and ExBERT − V-DB-tuned (EM, paired by seed) here, beside the committed runs' and the paper's claims."
+    """ExBERT − V-DB and ExBERT − V-DB-tuned (EM, paired by seed) here, beside the committed runs' and the paper's
+    claims."""
     new, ref, rows = _headline_cell(new), _headline_cell(ref), []
     for b in ("vdb", "vdb-tuned"):
         for dom in DOMAINS:
@@ -679,7 +687,8 @@ def check_differences(new: pd.DataFrame, ref: pd.DataFrame, level: float = 0.95)
 
 # %% ../nbs/08_experiments.ipynb #31e62149
 def headline_report(new: pd.DataFrame, ref: pd.DataFrame, level: float = 0.95) -> str:
-    "The main job's answer in plain words: each score and each paired difference against the committed runs and the paper."
+    """The main job's answer in plain words: each score and each paired difference against the committed runs and the
+    paper."""
     s, d = check_scores(new, ref, level=level), check_differences(new, ref, level=level)
     if not len(s):
         return "no finished headline run to check yet"
@@ -716,7 +725,8 @@ def headline_report(new: pd.DataFrame, ref: pd.DataFrame, level: float = 0.95) -
 
 # %% ../nbs/08_experiments.ipynb #b63ab9d2
 def lever_decision(fp32: pd.DataFrame, levers: pd.DataFrame, bound: float = 2.0, level: float = 0.95) -> pd.DataFrame:
-    "Per arm and test set: levers − fp32 EM paired by run id (mean ± CI), and whether the whole interval lies within ±`bound`."
+    """Per arm and test set: levers − fp32 EM paired by run id (mean ± CI), and whether the whole interval lies within
+    ±`bound`."""
     pb = paired_by_run(fp32, levers, metrics=("squad_em", "bioasq_em"), level=level)
     rows = []
     for r in pb.to_dict("records"):
@@ -787,7 +797,8 @@ def speed_levers(native: bool | None = None) -> dict:
 
 # %% ../nbs/08_experiments.ipynb #b79c42f4
 def adopt_committed(out, committed) -> int:
-    "Copy the rows and run folders committed under `committed` that grid folder `out` lacks (so they are not rerun); how many."
+    """Copy the rows and run folders committed under `committed` that grid folder `out` lacks (so they are not rerun);
+    how many."""
     out, committed = Path(out), Path(committed)
     have, added = {r["run_id"] for r in read_results(out / "results.jsonl")}, 0
     for r in read_results(committed / "results.jsonl"):
@@ -802,7 +813,8 @@ def adopt_committed(out, committed) -> int:
 
 
 def queue_first(configs: list, first=()) -> list:
-    "`configs` with the shuffled cells at the SQuAD fractions `first` first, in that order, each's tuned arms before `vdb`."
+    """`configs` with the shuffled cells at the SQuAD fractions `first` first, in that order, each's tuned arms before
+    `vdb`."""
     first = list(first)
     rank = lambda c: first.index(c.ratio) if c.order == "shuffled" and c.ratio in first else len(first)
     return sorted(configs, key=lambda c: (rank(c), rank(c) < len(first) and c.preset == "vdb"))  # stable: else as given
@@ -827,9 +839,11 @@ def reproduce(
     first=(),
     **common,
 ) -> pd.DataFrame:
-    "Run a `REPRODUCE` preset's grid (resumable), print its table, draw its figures; returns the summary (mean, CI per cell)."
-    # committed: a folder of committed grids, whose finished runs of this grid (<committed>/<grid>, <committed>/pending/<grid>)
-    # count as done (`adopt_committed`); first: SQuAD fractions whose shuffled cells go first (`queue_first`)
+    """Run a `REPRODUCE` preset's grid (resumable), print its table, draw its figures; returns the summary (mean, CI
+    per cell)."""
+    # committed: a folder of committed grids, whose finished runs of this grid (<committed>/<grid>,
+    # <committed>/pending/<grid>) count as done (`adopt_committed`); first: SQuAD fractions whose shuffled
+    # cells go first (`queue_first`)
 
     if preset not in REPRODUCE:
         raise ValueError(f"unknown preset {preset!r}; choose one of {list(REPRODUCE)}")
@@ -919,14 +933,16 @@ def reproduce_cli(argv: list[str]) -> int:
     ap.add_argument(
         "--workers",
         type=int,
-        help="runs trained side by side, sharing the CPU threads (default: the preset's on a CPU, one per GPU on a GPU machine)",
+        help="runs trained side by side, sharing the CPU threads (default: the preset's on a CPU, one per GPU on a "
+        "GPU machine)",
     )
     ap.add_argument(
         "--ray",
         nargs="?",
         const="",
         metavar="ADDRESS",
-        help="run the grid's runs as Ray tasks: on a local Ray instance, or on the cluster at ADDRESS (needs exbert[ray])",
+        help="run the grid's runs as Ray tasks: on a local Ray instance, or on the cluster at ADDRESS "
+        "(needs exbert[ray])",
     )
     ap.add_argument("--report-to", default="none", help="none (default), wandb, tensorboard, ...")
     ap.add_argument(
@@ -953,7 +969,8 @@ def reproduce_cli(argv: list[str]) -> int:
     a = ap.parse_args(argv)
     if a.preset == "headline" and given_settings(a):
         ap.error(
-            f"the headline reruns the committed runs' settings; to change {', '.join(given_settings(a))}, pick --preset standard"
+            f"the headline reruns the committed runs' settings; to change {', '.join(given_settings(a))}, pick "
+            f"--preset standard"
         )
     if a.seeds is not None and a.seeds < 1:
         ap.error("--seeds must be at least 1")
@@ -1050,7 +1067,8 @@ def tuning_configs(out, seeds: int = 3, **common) -> list[TrainConfig]:
 
 # %% ../nbs/08_experiments.ipynb #da61f02b
 def curve_rows(out, model: str) -> pd.DataFrame:
-    "Every finished curve arm of `model` as one row per arm and epoch: the arm, its preset and that epoch's history entry."
+    """Every finished curve arm of `model` as one row per arm and epoch: the arm, its preset and that epoch's history
+    entry."""
     rows = []
     for name, (preset, _overrides) in CURVE_ARMS.items():
         if PRESETS[preset]["model"] != model:
@@ -1104,7 +1122,8 @@ PAPER_SETTINGS = {
 
 
 def tuning_budget(out) -> dict:
-    "The tuning study as a budget: each model's trials (best validation F1 of each curve arm) and the paper's configurations."
+    """The tuning study as a budget: each model's trials (best validation F1 of each curve arm) and the paper's
+    configurations."""
     trials, curves, marks = {}, {}, {}
     for model, (arm, epoch) in PAPER_SETTINGS.items():
         h = curve_rows(out, model)
@@ -1155,7 +1174,8 @@ def _reference(study, grid, arm, part, model) -> tuple[str, pd.DataFrame]:
 
 # %% ../nbs/08_experiments.ipynb #53a4dbbb
 def study_table(study: pd.DataFrame, grid: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
-    "Per arm: seeds, EM on both test sets, the paired difference from its reference, and its best epoch on validation F1."
+    """Per arm: seeds, EM on both test sets, the paired difference from its reference, and its best epoch on validation
+    F1."""
     rows = []
     for arm, g in study.groupby("arm", sort=False):
         part, model = g["part"].iloc[0], g["model"].iloc[0]
@@ -1182,7 +1202,8 @@ def best_runs(out, grid: pd.DataFrame, model: str) -> tuple[dict | None, pd.Data
 
 
 def best_vs_best(out, grid: pd.DataFrame, level: float = 0.95) -> dict | None:
-    "The best ExBERT minus the best V-DB, paired by seed, per metric (mean, CI, n); None until both have 2+ paired seeds."
+    """The best ExBERT minus the best V-DB, paired by seed, per metric (mean, CI, n); None until both have 2+ paired
+    seeds."""
     (be, e), (bv, v) = best_runs(out, grid, "exbert"), best_runs(out, grid, "vdb")
     if len(set(e.get("seed", [])) & set(v.get("seed", []))) < 2:
         return None
@@ -1212,7 +1233,8 @@ STUDY_ARMS = [*CURVE_ARMS, *PAIRED_ARMS, "best-exbert", "best-vdb"]  # every arm
 
 
 def _runnable(cs: list, emulated_bf16: bool) -> list:
-    "The study's configs `cs` without the unfinished bf16 runs where bf16 would be emulated (unless `emulated_bf16`); says so."
+    """The study's configs `cs` without the unfinished bf16 runs where bf16 would be emulated (unless `emulated_bf16`);
+    says so."""
     done = {d: {r["run_id"] for r in read_results(d / "results.jsonl")} for d in {Path(c.out).parent for c in cs}}
     slow = [c for c in cs if use_bf16(c) and Path(c.out).name not in done[Path(c.out).parent]]
     if slow and not (native_bf16() or emulated_bf16):  # emulated, a 5-epoch curve arm would take most of a day
@@ -1230,7 +1252,8 @@ def _runnable(cs: list, emulated_bf16: bool) -> list:
 def run_study(
     out, data, committed=None, arms=None, workers: int = 2, max_runs: int | None = None, emulated_bf16: bool = False
 ) -> None:
-    "Run the tuning study (`arms`, default all) resumably in `out`; committed runs (`<committed>/<out name>/<arm>`) count as done."
+    """Run the tuning study (`arms`, default all) resumably in `out`; committed runs (`<committed>/<out name>/<arm>`)
+    count as done."""
     out = Path(out)
     for name in STUDY_ARMS if committed else []:
         adopt_committed(out / name, Path(committed) / out.name / name)
@@ -1254,7 +1277,8 @@ def run_study(
 
 # %% ../nbs/08_experiments.ipynb #d0f7f544
 def write_study_report(committed) -> dict:
-    "Write `<committed>/tuning/study.json` (`study_report` and `tuning_budget`) and its budget figure, from the committed runs."
+    """Write `<committed>/tuning/study.json` (`study_report` and `tuning_budget`) and its budget figure, from the
+    committed runs."""
     arms = Path(committed) / "tuning"
     rep = study_report(arms, load_results(Path(committed) / "standard"))
     rep["budget"] = tuning_budget(arms)  # expected best validation F1 after n trials, and the paper's configurations

@@ -16,7 +16,8 @@ __all__ = ['MODEL_COLUMNS', 'check_room', 'clean_questions', 'prepare_train_feat
 
 # %% ../nbs/01_features.ipynb #8d482289
 def check_room(examples, tokenizer, max_length: int, stride: int) -> None:
-    "Fail, naming the record, when a question leaves a window no more context tokens than the stride (tokenizers would panic)."
+    """Fail, naming the record, when a question leaves a window no more context tokens than the stride (tokenizers
+    would panic)."""
     lens = [len(x) for x in tokenizer(clean_questions(examples["question"]), add_special_tokens=False)["input_ids"]]
     i = int(np.argmax(lens))
     room = max_length - lens[i] - tokenizer.num_special_tokens_to_add(pair=True)
@@ -117,7 +118,8 @@ def prepare_eval_features(
 
 # %% ../nbs/01_features.ipynb #26d297f7
 def _windows(ds, prepare, desc: str, **kwargs):
-    "`prepare` mapped over QA `Dataset` `ds` in batches, its columns replaced by the windows'; `kwargs`: `prepare`'s (the rest `ds.map`'s)."
+    """`prepare` mapped over QA `Dataset` `ds` in batches, its columns replaced by the windows'; `kwargs`: `prepare`'s
+    (the rest `ds.map`'s)."""
     fn = {k: kwargs.pop(k) for k in ("tokenizer", "max_length", "stride", "pad_to_max_length", "return_token_type_ids")}
     return ds.map(prepare, batched=True, remove_columns=ds.column_names, desc=desc, fn_kwargs=fn, **kwargs)
 
@@ -182,7 +184,8 @@ def _top(x: np.ndarray, n: int) -> np.ndarray:
 def postprocess_predictions(
     examples, features, start_logits, end_logits, n_best=20, max_answer_length=30
 ) -> tuple[dict, dict]:
-    "Best answer text per example over all its windows, and its n-best list of dict(text, score, probability, start, end)."
+    """Best answer text per example over all its windows, and its n-best list of dict(text, score, probability, start,
+    end)."""
     ex_ids, contexts = list(examples["id"]), list(examples["context"])
     feat_ex, feat_offs = list(features["example_id"]), list(features["offset_mapping"])
     if not (len(feat_ex) == len(start_logits) == len(end_logits)):

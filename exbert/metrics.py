@@ -176,7 +176,8 @@ def _json_default(o):
 
 
 def write_predictions(path, predictions: dict[str, str], nbest: dict | None = None, nbest_path=None):
-    "Atomically write `{id: text}` predictions (official SQuAD format) and optionally the n-best lists; returns the paths."
+    """Atomically write `{id: text}` predictions (official SQuAD format) and optionally the n-best lists; returns the
+    paths."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     texts = {path: json.dumps(predictions, indent=1, ensure_ascii=False, default=_json_default)}

@@ -135,7 +135,8 @@ CHECK_SENTENCES = [
 
 
 def convert_bert_to_distilbert(bert_dir, out_dir, tol: float = 1e-4, overwrite: bool = False) -> float:
-    "Convert the BERT safetensors checkpoint in `bert_dir` into a DistilBERT checkpoint in `out_dir`; returns the max abs diff."
+    """Convert the BERT safetensors checkpoint in `bert_dir` into a DistilBERT checkpoint in `out_dir`; returns the max
+    abs diff."""
     bert_dir, out_dir = Path(bert_dir), Path(out_dir)
     if not bert_dir.is_dir():
         raise FileNotFoundError(f"BERT checkpoint folder {bert_dir} does not exist")
@@ -227,7 +228,8 @@ def convert_cli(argv: list[str]) -> int:
 
 # %% ../nbs/04_model.ipynb #e5de1a58
 def _check_exbert_config(c, extra: dict) -> None:
-    "Validate an `ExBERTConfig` `c` in place (defaults that depend on other fields filled in); `extra`: its unknown keys."
+    """Validate an `ExBERTConfig` `c` in place (defaults that depend on other fields filled in); `extra`: its unknown
+    keys."""
     # Hugging Face's own keys pass (auto_map, model_type, ...); any other unknown key is an error, not a silent default
     check_keys(
         [k for k in extra if k not in HF_CONFIG_KEYS], [f.name for f in dataclasses.fields(c)], "ExBERTConfig", SYNONYMS
@@ -250,12 +252,14 @@ def _check_exbert_config(c, extra: dict) -> None:
     c.moe_replace_ffn_layers = sorted(set(c.moe_replace_ffn_layers))
     if any(not 0 <= i < c.n_layers for i in c.moe_replace_ffn_layers):
         raise ValueError(
-            f"ExBERTConfig.moe_replace_ffn_layers={c.moe_replace_ffn_layers}: indices of kept blocks, 0..{c.n_layers - 1}"
+            f"ExBERTConfig.moe_replace_ffn_layers={c.moe_replace_ffn_layers}: indices of kept blocks, "
+            f"0..{c.n_layers - 1}"
         )
 
 # %% ../nbs/04_model.ipynb #734a3eb8
 LAYER_SELECTIONS, EXPERT_INITS = ("first", "spread"), ("random", "upcycle")
-# keys any Hugging Face config may carry (ours, DistilBERT's and the saved metadata), which ExBERTConfig accepts as they are
+# keys any Hugging Face config may carry (ours, DistilBERT's and the saved metadata), which ExBERTConfig
+# accepts as they are
 HF_CONFIG_KEYS = (
     set(PreTrainedConfig().to_dict())
     | set(DistilBertConfig().to_dict())
@@ -286,7 +290,8 @@ SYNONYMS = {
 
 
 class ExBERTConfig(PreTrainedConfig, MoEConfig):
-    "Configuration of ExBERT: DistilBERT's fields, which blocks to keep, and the MoE's settings (inherited from `MoEConfig`)."
+    """Configuration of ExBERT: DistilBERT's fields, which blocks to keep, and the MoE's settings (inherited from
+    `MoEConfig`)."""
 
     model_type = "exbert"
     attribute_map = {"hidden_size": "dim", "num_attention_heads": "n_heads", "num_hidden_layers": "n_layers"}
@@ -502,7 +507,8 @@ DISTILBERT_FIELDS = [
 
 
 def exbert_config_from_distilbert(source: DistilBertConfig, **overrides) -> ExBERTConfig:
-    "ExBERT config with the DistilBERT fields of `source`, ExBERT's fields from `overrides`, and the kept source blocks."
+    """ExBERT config with the DistilBERT fields of `source`, ExBERT's fields from `overrides`, and the kept source
+    blocks."""
     fields = [f.name for f in dataclasses.fields(ExBERTConfig)]
     if bad := [
         k for k in overrides if k not in fields
@@ -522,7 +528,8 @@ def exbert_config_from_distilbert(source: DistilBertConfig, **overrides) -> ExBE
 
 # %% ../nbs/04_model.ipynb #bf2e3d2c
 def distilbert_to_exbert_state(source_state: dict, config: ExBERTConfig) -> dict:
-    "The `ExBERTModel` weights found in DistilBERT weights `source_state`: embeddings and kept blocks (but replaced FFNs)."
+    """The `ExBERTModel` weights found in DistilBERT weights `source_state`: embeddings and kept blocks (but replaced
+    FFNs)."""
     state = {k: v for k, v in source_state.items() if k.startswith("embeddings.") and k != "embeddings.position_ids"}
     for j, i in enumerate(config.source_layers):
         prefix = f"transformer.layer.{i}."
@@ -563,7 +570,8 @@ class ExBERTForQuestionAnswering(ExBERTPreTrainedModel):
         output_expert_assignments=None,
         **kwargs,
     ) -> ExBERTQuestionAnsweringOutput:
-        "Start and end logits; the loss when `start_positions` and `end_positions` are given. `token_type_ids` are ignored."
+        """Start and end logits; the loss when `start_positions` and `end_positions` are given. `token_type_ids` are
+        ignored."""
         outputs = self.exbert(
             input_ids,
             attention_mask=attention_mask,

@@ -30,14 +30,16 @@ EXPERT_TYPES = ("geglu", "gelu")
 
 # %% ../nbs/03_moe.ipynb #5e771a01
 def setting(default, help: str, choices: tuple | None = None):
-    "A config field declared once: its `default`, a one-line `help` (its command-line flag's) and its allowed `choices`."
+    """A config field declared once: its `default`, a one-line `help` (its command-line flag's) and its allowed
+    `choices`."""
     kw = dict(default_factory=lambda: list(default)) if isinstance(default, list) else dict(default=default)
     return dataclasses.field(**kw, metadata=dict(help=help, choices=choices))
 
 # %% ../nbs/03_moe.ipynb #5e771a04
 @dataclass(kw_only=True)
 class MoEConfig:
-    "The MoE layer's settings, each declared once, here: `ExBERTConfig` inherits them, the command-line flags are made from them."
+    """The MoE layer's settings, each declared once, here: `ExBERTConfig` inherits them, the command-line flags are
+    made from them."""
 
     n_experts: int = setting(8, "experts in an MoE layer (the paper: 8-16)")
     moe_top_n: int = setting(2, "experts each token is sent to (st-moe needs 2 or more)")
@@ -83,7 +85,8 @@ def moe_thresholds(c: MoEConfig) -> tuple[float, ...]:
 
 
 def check_moe_config(c: MoEConfig) -> None:
-    "Raise a `ValueError` naming the field for an MoE setting of `c` (an `MoEConfig` or an `ExBERTConfig`) out of range."
+    """Raise a `ValueError` naming the field for an MoE setting of `c` (an `MoEConfig` or an `ExBERTConfig`) out of
+    range."""
     name = type(c).__name__
     for f in dataclasses.fields(MoEConfig):
         allowed = f.metadata["choices"]
@@ -139,7 +142,8 @@ def _as_mask(attention_mask, x):
         return torch.ones(b, n, dtype=torch.bool, device=x.device)
     if tuple(attention_mask.shape) != (b, n):
         raise ValueError(
-            f"attention_mask has shape {tuple(attention_mask.shape)}, expected {(b, n)} to match hidden_states {tuple(x.shape)}"
+            f"attention_mask has shape {tuple(attention_mask.shape)}, expected {(b, n)} to match hidden_states "
+            f"{tuple(x.shape)}"
         )
     return attention_mask.to(device=x.device) != 0
 
@@ -245,7 +249,8 @@ class FFNExpert(nn.Module):
 def make_experts(
     dim: int, n_experts: int, expert_type: str = "geglu", expert_hidden: int | None = None, dropout: float = 0.0
 ) -> nn.ModuleList:
-    '`n_experts` fresh experts of `expert_type` ("geglu": st-moe\'s `Expert`; "gelu": `FFNExpert`), hidden size `expert_hidden` (default 4*dim).'
+    """`n_experts` fresh experts of `expert_type` ("geglu": st-moe\'s `Expert`; "gelu": `FFNExpert`), hidden size
+    `expert_hidden` (default 4*dim)."""
     hidden = expert_hidden or 4 * dim
     if expert_type == "geglu":
         return nn.ModuleList(Expert(dim, hidden_mult=hidden / dim) for _ in range(n_experts))
@@ -276,7 +281,8 @@ def dispatch_stmoe(
 
 # %% ../nbs/03_moe.ipynb #4f5aea99
 class _StraightThrough(torch.autograd.Function):
-    "`x` (s, d) unchanged; in backward, combine weights `w` (s,) also get `sum(grad * x)` (st-moe's straight-through dispatch)."
+    """`x` (s, d) unchanged; in backward, combine weights `w` (s,) also get `sum(grad * x)` (st-moe's straight-through
+    dispatch)."""
 
     @staticmethod
     def forward(ctx, x, w):
@@ -314,7 +320,8 @@ class _GEGLUFunction(torch.autograd.Function):
 
 # %% ../nbs/03_moe.ipynb #63409eb2
 def run_expert(expert: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    "`expert(x)`; for st-moe's plain GEGLU `Expert` while recording gradients, through `_GEGLUFunction` (less kept for backward)."
+    """`expert(x)`; for st-moe's plain GEGLU `Expert` while recording gradients, through `_GEGLUFunction` (less kept
+    for backward)."""
     net = getattr(expert, "net", None)
     if (
         torch.is_grad_enabled()
@@ -329,7 +336,8 @@ def run_expert(expert: nn.Module, x: torch.Tensor) -> torch.Tensor:
 def dispatch_sorted(
     x: torch.Tensor, r: Routing, experts: Sequence[nn.Module], straight_through: bool = True
 ) -> torch.Tensor:
-    "Run `experts` on `x` (b, n, d): gather each expert's kept slots contiguously, run it once, put weighted outputs back."
+    """Run `experts` on `x` (b, n, d): gather each expert's kept slots contiguously, run it once, put weighted outputs
+    back."""
     b, n, d = x.shape
     k = r.kept.shape[0]
     slot = r.kept.reshape(-1).nonzero().squeeze(1)  # kept slots, as k * (b * n) + token
@@ -455,7 +463,8 @@ class PaddingAwareMoE(nn.Module):
 
 # %% ../nbs/03_moe.ipynb #36849102
 def expert_counts(expert_index: torch.Tensor, n_experts: int, choice: int = 0) -> list[int]:
-    "How many tokens have each expert as their `choice`-th expert (0: top-1) in `expert_index` (..., top_n); -1 is not counted."
+    """How many tokens have each expert as their `choice`-th expert (0: top-1) in `expert_index` (..., top_n); -1 is
+    not counted."""
     index = expert_index[..., choice]
     return torch.bincount(index[index >= 0].flatten(), minlength=n_experts).tolist()
 

@@ -102,7 +102,8 @@ class QAModel:
 
 # %% ../nbs/05_predict.ipynb #70fb2b11
 def save_qa_model(model, tokenizer, path, max_length: int, stride: int, card: str | None = None) -> Path:
-    "Write a model folder (config with window settings, safetensors weights, tokenizer, card) all at once: a kill leaves the old or the new."
+    """Write a model folder (config with window settings, safetensors weights, tokenizer, card) all at once: a kill
+    leaves the old or the new."""
     path = Path(path)
     if path.exists() and any(path.iterdir()) and not (path / "config.json").is_file():
         raise FileExistsError(f"{path} exists and is not a model folder: save_qa_model replaces only model folders")
@@ -131,7 +132,8 @@ TOKENIZER_FILES = (
 
 
 def check_safetensors(f: Path) -> None:
-    "Fail, naming the file, when `f` is not a whole safetensors file (its header's tensors must end where the file ends)."
+    """Fail, naming the file, when `f` is not a whole safetensors file (its header's tensors must end where the file
+    ends)."""
     size = f.stat().st_size
     try:
         with open(f, "rb") as fh:
@@ -150,7 +152,8 @@ def check_safetensors(f: Path) -> None:
 
 
 def check_model_folder(path) -> Path:
-    "Fail with the folder and the file when `path` is not a loadable model folder: config, whole safetensors weights, tokenizer."
+    """Fail with the folder and the file when `path` is not a loadable model folder: config, whole safetensors weights,
+    tokenizer."""
     p = Path(path)
     if not p.is_dir():
         raise FileNotFoundError(f"model folder {p} does not exist")
@@ -193,7 +196,8 @@ def _local_path(path) -> bool:
 
 
 def _check_weights(info: dict, path) -> None:
-    "Fail, naming the keys, when the weights of a folder do not match its config (transformers would initialise them at random)."
+    """Fail, naming the keys, when the weights of a folder do not match its config (transformers would initialise them
+    at random)."""
     problems = [
         f"{k.replace('_', ' ')}: {', '.join(v[:4])}{' ...' if len(v) > 4 else ''} ({len(v)})"
         for k in ("missing_keys", "unexpected_keys", "mismatched_keys")
@@ -207,7 +211,8 @@ def _check_weights(info: dict, path) -> None:
 
 
 def load_qa_model(path, max_length: int | None = None, stride: int | None = None, device=None) -> QAModel:
-    "A model folder (local path; a hub name when online) as a `QAModel`, in eval mode; window settings as saved unless given."
+    """A model folder (local path; a hub name when online) as a `QAModel`, in eval mode; window settings as saved
+    unless given."""
     if _local_path(path):
         path = check_model_folder(Path(path).expanduser())
     try:
@@ -264,7 +269,8 @@ def _answers(a, path, rid) -> list:
 
 
 def _jsonl_records(path: Path) -> list[dict]:
-    "Rows of a JSON Lines question file (plain or gzipped), validated as a SQuAD file is (answers repaired or dropped, counted)."
+    """Rows of a JSON Lines question file (plain or gzipped), validated as a SQuAD file is (answers repaired or
+    dropped, counted)."""
     raw = read_bytes(path)
     try:
         text = raw.decode("utf-8")
@@ -302,7 +308,8 @@ def _jsonl_records(path: Path) -> list[dict]:
 
 
 def read_questions(path) -> datasets.Dataset:
-    "Questions (with contexts, and answers when present) of a SQuAD-format JSON file or a JSON Lines file (`.jsonl`, `.jsonl.gz`)."
+    """Questions (with contexts, and answers when present) of a SQuAD-format JSON file or a JSON Lines file (`.jsonl`,
+    `.jsonl.gz`)."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no such question file: {path}")
@@ -322,7 +329,8 @@ def _pad_stack(rows: list[np.ndarray], value) -> np.ndarray:
 
 @torch.inference_mode()
 def predict_logits(model, tokenizer, features, batch_size: int = 64, progress: bool = True, bf16: bool = False):
-    "Start/end logits of every window of `features` (in order; -100 past a window's end), and ExBERT's expert index or None; `bf16`: autocast."
+    """Start/end logits of every window of `features` (in order; -100 past a window's end), and ExBERT's expert index
+    or None; `bf16`: autocast."""
     route = isinstance(model, ExBERTForQuestionAnswering)
     collate, dev = qa_collator(tokenizer), next(model.parameters()).device
     starts, ends, experts = [], [], []
@@ -343,7 +351,8 @@ def predict_logits(model, tokenizer, features, batch_size: int = 64, progress: b
 def predict(
     qa: QAModel, examples, batch_size: int = 64, progress: bool = True, references=None, bf16: bool = False
 ) -> DomainEval:
-    "Answer every question of `examples` with a loaded model folder; EM/F1 against `references` (default: those with answers)."
+    """Answer every question of `examples` with a loaded model folder; EM/F1 against `references` (default: those with
+    answers)."""
     feats = by_length(tokenize_eval(examples, qa.tokenizer, max_length=qa.max_length, stride=qa.stride))
     if references is None:
         references = examples.filter(lambda a: len(a["text"]) > 0, input_columns="answers")
@@ -371,7 +380,8 @@ def write_answers(ev: DomainEval, out) -> tuple[Path, Path]:
 
 # %% ../nbs/05_predict.ipynb #4ba0342d
 def evaluate(qa: QAModel, examples, gold=None, batch_size: int = 64, progress: bool = True, bf16: bool = False) -> dict:
-    "EM/F1 of a model on `examples` with answers (`n_without_answers` counts the rest), and BioASQ strict/lenient/MRR with `gold` file(s)."
+    """EM/F1 of a model on `examples` with answers (`n_without_answers` counts the rest), and BioASQ strict/lenient/MRR
+    with `gold` file(s)."""
     g = load_bioasq_gold(gold) if gold is not None else None  # a bad golden file fails before the prediction pass
     ev = predict(qa, examples, batch_size, progress, bf16=bf16)
     if gold is None and not ev.n:

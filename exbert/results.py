@@ -62,7 +62,8 @@ HPARAMS = (
 
 # %% ../nbs/07_results.ipynb #6d7e1fa7
 def read_results_jsonl(path, required=REQUIRED) -> list[dict]:
-    "Records of a results.jsonl; a torn last line is skipped with a warning, any other bad line (or a missing `required` field) is an error."
+    """Records of a results.jsonl; a torn last line is skipped with a warning, any other bad line (or a missing
+    `required` field) is an error."""
     path = Path(path)
     lines = path.read_text(encoding="utf-8", errors="replace").split("\n")
     while lines and not lines[-1].strip():
@@ -253,7 +254,8 @@ def _as_results(results) -> pd.DataFrame:
 def results_table(
     results, by=None, metrics=("squad_em", "squad_f1", "bioasq_em", "bioasq_f1"), level: float = 0.95
 ) -> str:
-    "Markdown table of mean ± CI half-width over seeds per group of `by` (default: arm, ratio, order + swept hyperparameters)."
+    """Markdown table of mean ± CI half-width over seeds per group of `by` (default: arm, ratio, order + swept
+    hyperparameters)."""
     results = with_arms(_as_results(results))
     by = list(by) if by is not None else ["arm", "ratio", "order"] + varying_hparams(results)
     metrics = [m for m in metrics if m in results.columns]
@@ -331,7 +333,8 @@ def _diff_line(results, dom, b, level, where, claim) -> str | None:
 
 
 def compare_with_paper(results, level: float = 0.95) -> str:
-    "Lines comparing measured V-DB SQuAD EM and ExBERT - V-DB EM (mixtures, and 80:20) with the paper's claims, per V-DB arm."
+    """Lines comparing measured V-DB SQuAD EM and ExBERT - V-DB EM (mixtures, and 80:20) with the paper's claims, per
+    V-DB arm."""
     results = with_arms(_as_results(results))
     lo, hi = paper_claims["exbert_minus_vdb_em"]
     out = []
@@ -341,7 +344,8 @@ def compare_with_paper(results, level: float = 0.95) -> str:
             v = v[v.order == _orders(v)[0]]  # one domain: the orders differ only in shuffling; count each seed once
             m, h, n = mean_ci(v.squad_em.tolist(), level)
             out.append(
-                f"{ARM_NAMES[b]} SQuAD EM (trained on SQuAD only) = {_fmt(m, h)} here (n={n}) vs {paper_claims['vdb_squad_em']:g} claimed"
+                f"{ARM_NAMES[b]} SQuAD EM (trained on SQuAD only) = {_fmt(m, h)} here (n={n}) vs "
+                f"{paper_claims['vdb_squad_em']:g} claimed"
             )
         mix = results[(results.ratio > 0) & (results.ratio < 1)]
         at80 = mix[np.isclose(mix.ratio, 0.8) & (mix.order == "shuffled")]
@@ -586,7 +590,8 @@ def _verdict(m: float, h: float, n: int, lo: float, hi: float) -> str:
 
 
 def paired_table(results, level: float = 0.95) -> pd.DataFrame:
-    "ExBERT minus each V-DB arm per (ratio, order) and test set: mean, CI half-width, seeds, the paper's claim, a verdict."
+    """ExBERT minus each V-DB arm per (ratio, order) and test set: mean, CI half-width, seeds, the paper's claim, a
+    verdict."""
     results, rows = with_arms(_as_results(results)), []
     lo, hi = paper_claims["exbert_minus_vdb_em"]
     for b in arms_in(results, [a for a in ARM_NAMES if a.startswith("vdb")]):
@@ -790,7 +795,8 @@ def question_em(predictions: dict[str, str], references: dict[str, dict]) -> pd.
 
 
 def paired_question_diffs(runs_a: dict, runs_b: dict, domain: str, references: dict) -> np.ndarray:
-    "EM of A minus EM of B per (seed, question): runs given as `{seed: run folder}`, paired by seed, common questions only."
+    """EM of A minus EM of B per (seed, question): runs given as `{seed: run folder}`, paired by seed, common questions
+    only."""
     seeds = sorted(set(runs_a) & set(runs_b))
     if not seeds:
         raise ValueError("no seed in both arms: nothing to pair")
@@ -839,7 +845,8 @@ def budget_curves(trials: dict[str, list[float]]) -> dict[str, list[float]]:
 
 # %% ../nbs/07_results.ipynb #990ff588
 def fig_budget(curves: dict[str, list[float]], marks: dict[str, list] | None = None, backbone: str = "") -> Figure:
-    "Expected best validation F1 against the number of tuning trials, one line per model; `marks`: model -> [label, score]."
+    """Expected best validation F1 against the number of tuning trials, one line per model; `marks`: model -> [label,
+    score]."""
     fig = Figure(figsize=(6.4, 4.0))
     ax = fig.subplots()
     for k, ys in curves.items():
@@ -967,7 +974,8 @@ def disagreement_table(df: pd.DataFrame, n: int = 10, width: int = 70) -> str:
     head = (
         f"Table 1 ({DOMAIN_NAMES[a['domain']]}, ratio {a['ratio']:g}, {a['order']}, seed {a['seed']}, backbone "
         f"{a['backbone']}): answers differ on {len(df)} of {a['n_compared']} questions; right: ExBERT "
-        f"{counts.get('ExBERT', 0)}, {a.get('baseline', 'V-DB')} {counts.get('V-DB', 0)}, both {counts.get('both', 0)}, neither {counts.get('neither', 0)}"
+        f"{counts.get('ExBERT', 0)}, {a.get('baseline', 'V-DB')} {counts.get('V-DB', 0)}, both "
+        f"{counts.get('both', 0)}, neither {counts.get('neither', 0)}"
     )
     cut = lambda s: (s if len(s) <= width else s[: width - 1] + "…").replace("|", "\\|").replace("\n", " ")
     lines = [head, "", f"| question | gold | {a.get('baseline', 'V-DB')} | ExBERT | right |", "|---|---|---|---|---|"]
@@ -1188,7 +1196,8 @@ def write_figures(out_dir, fig_dir=None, references="auto", dpi: int = 120) -> l
 
 # %% ../nbs/07_results.ipynb #7aab995a
 def load_grids(out) -> pd.DataFrame:
-    "The finished runs of every grid folder under `out` (those with a results.jsonl) as one table; `arm` is the folder's name."
+    """The finished runs of every grid folder under `out` (those with a results.jsonl) as one table; `arm` is the
+    folder's name."""
     out = Path(out)
     dirs = sorted(d for d in out.iterdir() if (d / "results.jsonl").is_file()) if out.is_dir() else []
     frames = [load_results(d).assign(arm=d.name) for d in dirs]

@@ -121,7 +121,8 @@ class TrainConfig:
     keep_checkpoints: bool = False  # keep the last epoch checkpoint (weights, optimizer) after the run
 
     def model_setting(self, name: str):
-        "This run's model setting `name`: its `model_config`'s, else ExBERT's default (None: the backbone's, or not V-DB's)."
+        """This run's model setting `name`: its `model_config`'s, else ExBERT's default (None: the backbone's, or not
+        V-DB's)."""
         if name in self.model_config:
             return self.model_config[name]
         if self.model != "exbert" or name not in EXBERT_ONLY:
@@ -131,8 +132,9 @@ class TrainConfig:
 
 # %% ../nbs/06_train.ipynb #38dd94eb
 MODELS = ("vdb", "exbert")
-# the model settings: the fields of the model config declared with a help line (`exbert.moe.setting`), each with a flag of
-# the same name; V-DB takes DistilBERT's dropouts, the others are ExBERT's alone (V-DB keeps all the backbone's blocks)
+# the model settings: the fields of the model config declared with a help line (`exbert.moe.setting`), each
+# with a flag of the same name; V-DB takes DistilBERT's dropouts, the others are ExBERT's alone (V-DB keeps
+# all the backbone's blocks)
 MODEL_SETTINGS = {f.name: f for f in dataclasses.fields(ExBERTConfig) if "help" in f.metadata}
 EXBERT_ONLY = tuple(k for k in MODEL_SETTINGS if k not in ("dropout", "attention_dropout", "qa_dropout"))
 SELECT_RULES = {
@@ -150,7 +152,8 @@ PRESETS = {  # ExBERT's model settings are ExBERTConfig's defaults: the paper's 
 
 
 def make_config(preset: str | None = None, **overrides) -> TrainConfig:
-    "A `TrainConfig` from a named preset (see `PRESETS`) and overrides: its fields, or model settings (to `model_config`)."
+    """A `TrainConfig` from a named preset (see `PRESETS`) and overrides: its fields, or model settings (to
+    `model_config`)."""
     if preset is not None and preset not in PRESETS:
         raise ValueError(f"unknown preset {preset!r}; choose one of {list(PRESETS)}")
     base = dict(PRESETS[preset]) if preset else {}
@@ -267,7 +270,8 @@ def run_data(c: TrainConfig, tokenizer, bench: dict | None = None) -> dict:
 
 # %% ../nbs/06_train.ipynb #ada9601e
 class LengthGroupedSampler(Sampler):
-    "Shuffled batches of similar-length windows: sort each block of `block` batches by length, cut, shuffle the batches."
+    """Shuffled batches of similar-length windows: sort each block of `block` batches by length, cut, shuffle the
+    batches."""
 
     def __init__(self, lengths, batch_size: int, seed: int = 0, block: int = 50):
         self.lengths, self.batch_size, self.seed, self.block, self.epoch = (
@@ -411,7 +415,8 @@ class QATrainer(_TestSetEval, Trainer):
         self._sums[k] = (s + float(v.detach().float().mean()), n + 1)
 
     def evaluate(self, eval_dataset=None, ignore_keys=None, metric_key_prefix="eval"):
-        "Validation loss and EM/F1 (one pass); at the epoch's validation also test-set EM/F1, logged and kept in `history`."
+        """Validation loss and EM/F1 (one pass); at the epoch's validation also test-set EM/F1, logged and kept in
+        `history`."""
         metrics = super().evaluate(eval_dataset, ignore_keys=ignore_keys, metric_key_prefix=metric_key_prefix)
         if eval_dataset is not None or metric_key_prefix != "eval":
             return metrics
@@ -451,7 +456,8 @@ def run_dir(c: TrainConfig) -> Path:
 
 # %% ../nbs/06_train.ipynb #2798859f
 def default_bf16() -> bool:
-    "bf16 autocast by default: on a CUDA GPU that supports it; not on CPUs (the paired check in Results keeps them fp32)."
+    """bf16 autocast by default: on a CUDA GPU that supports it; not on CPUs (the paired check in Results keeps them
+    fp32)."""
     return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
 
 
@@ -461,7 +467,8 @@ def use_bf16(c: TrainConfig) -> bool:
 
 # %% ../nbs/06_train.ipynb #be5ff3a1
 def training_args(c: TrainConfig, output_dir, progress: bool = True, **kwargs) -> TrainingArguments:
-    "The `TrainingArguments` of a config: validation and a full checkpoint every epoch; `select` decides what is restored."
+    """The `TrainingArguments` of a config: validation and a full checkpoint every epoch; `select` decides what is
+    restored."""
     rule = SELECT_RULES[c.select]
     if use_bf16(c) and not native_bf16():
         warnings.warn(
@@ -540,7 +547,8 @@ LEGACY_MODEL_FIELDS = ("n_layers", "n_experts", "dropout_before_moe", "dropout_a
 
 
 def upgrade_run_config(d: dict) -> dict:
-    "A saved `run_config.json` in today's layout: older runs' model fields (flat, `model_overrides`) moved to `model_config`."
+    """A saved `run_config.json` in today's layout: older runs' model fields (flat, `model_overrides`) moved to
+    `model_config`."""
     if "model_config" in d:
         return d
     d = dict(d)
@@ -640,7 +648,8 @@ PROGRESS = "progress.json"  # a running run's step and max_steps, for a grid's p
 
 
 class ProgressFile(TrainerCallback):
-    "Write the run's `{step, max_steps}` to `path` every `every` steps, so that the process running a grid can show time left."
+    """Write the run's `{step, max_steps}` to `path` every `every` steps, so that the process running a grid can show
+    time left."""
 
     def __init__(self, path, every: int = 10):
         self.path, self.every = Path(path), every
@@ -810,7 +819,8 @@ BASE_MODELS = {
 
 
 def data_record(data) -> dict:
-    "What a run's data files are: each training and test file's name and sha256, and whether the SQuAD test set is the official one."
+    """What a run's data files are: each training and test file's name and sha256, and whether the SQuAD test set is
+    the official one."""
     d = require_data_dir(data)
     sha = lambda p: hashlib.sha256(p.read_bytes()).hexdigest()
     files = {
@@ -858,7 +868,8 @@ def _card_yaml(c: TrainConfig, row: dict, data: dict) -> str:
 
 
 def card_snippet(c: TrainConfig) -> str:
-    "Python that loads the model folder with transformers alone (and, for ExBERT, st-moe-pytorch) and answers a question."
+    """Python that loads the model folder with transformers alone (and, for ExBERT, st-moe-pytorch) and answers a
+    question."""
     remote = ", trust_remote_code=True" if c.model == "exbert" else ""
     return f"""import torch
 from transformers import AutoModelForQuestionAnswering, AutoTokenizer
@@ -874,14 +885,16 @@ print(tok.decode(enc["input_ids"][0, start:end + 1]))"""
 
 # %% ../nbs/06_train.ipynb #482e110e
 def model_card(c: TrainConfig, row: dict) -> str:
-    "The model folder's README.md, from what the run used: its data files (name, sha256), backbone, settings and scores."
+    """The model folder's README.md, from what the run used: its data files (name, sha256), backbone, settings and
+    scores."""
     data = data_record(c.data)
     name = {
         "vdb": "V-DB (vanilla DistilBERT with a QA head)",
         "exbert": "ExBERT (DistilBERT blocks + a sparse MoE block)",
     }[c.model]
     arch = (
-        f"{row['n_layers']} DistilBERT blocks, an ST-MoE block of {row['n_experts']} experts (top-{row['moe_top_n']}), dropout "
+        f"{row['n_layers']} DistilBERT blocks, an ST-MoE block of {row['n_experts']} experts (top-{row['moe_top_n']}), "
+        f"dropout "
         f"{row['dropout_before_moe']:g} before and {row['dropout_after_moe']:g} after it, experts {row['expert_init']}"
         if c.model == "exbert"
         else f"{row['n_layers']} DistilBERT blocks"
@@ -936,11 +949,12 @@ A research model for comparing ExBERT with vanilla DistilBERT on SQuAD/BioASQ mi
 grid; compare models by their paired differences over seeds, not by one run. It answers with a span of the given
 context only (no unanswerable questions), in English, and was trained on {c.n_train:,} examples: it is not a
 production biomedical QA system.
-"""
+"""  # noqa: E501 - Markdown lines and table rows of the card
 
 # %% ../nbs/06_train.ipynb #46393a2f
 def final_metrics(trainer: QATrainer, c: TrainConfig, data: dict) -> tuple[dict, dict[str, DomainEval]]:
-    "The results row of a trained run (EM/F1 per domain, BioASQ strict/lenient/MRR, selected epoch) and its evaluations."
+    """The results row of a trained run (EM/F1 per domain, BioASQ strict/lenient/MRR, selected epoch) and its
+    evaluations."""
     step, evals = selected_evaluation(trainer, c)
     b = bioasq_scores(evals["bioasq"].nbest, data["gold"])  # every 7b test snippet's n-best list
     epoch = next((h["epoch"] for h in trainer.history if h["step"] == step), None)
@@ -965,7 +979,8 @@ def final_metrics(trainer: QATrainer, c: TrainConfig, data: dict) -> tuple[dict,
 
 # %% ../nbs/06_train.ipynb #34862031
 def write_run(out: Path, row: dict, evals: dict[str, DomainEval], trainer: QATrainer, c: TrainConfig) -> None:
-    "Write a finished run: its model folder (`<run>/model`), predictions, routing and metrics, then `DONE` (rank 0 only)."
+    """Write a finished run: its model folder (`<run>/model`), predictions, routing and metrics, then `DONE` (rank 0
+    only)."""
     save_qa_model(
         trainer.model,
         trainer.processing_class,
@@ -1078,7 +1093,8 @@ def resume_message(out: Path, ckpt: Path) -> str:
 def train_and_evaluate(
     config: TrainConfig | dict, bench: dict | None = None, overwrite: bool = False, progress: bool = True, callbacks=()
 ) -> dict:
-    "Fine-tune one model on one mixture (resuming an interrupted run), evaluate it on both domains; returns its results row."
+    """Fine-tune one model on one mixture (resuming an interrupted run), evaluate it on both domains; returns its
+    results row."""
     t0, opened = time.time(), not _dist_on()
     c = check_config(config if isinstance(config, TrainConfig) else TrainConfig(**upgrade_run_config(config)))
     out, prov = run_dir(c), provenance(c)  # the code and machine as the run starts
@@ -1121,13 +1137,15 @@ def train_and_evaluate(
 
 # %% ../nbs/06_train.ipynb #5e771c02
 def _flag_type(f: dataclasses.Field):
-    "The command-line type of setting `f`, from its annotation (a string: the modules use `from __future__ import annotations`)."
+    """The command-line type of setting `f`, from its annotation (a string: the modules use `from __future__ import
+    annotations`)."""
     t = str(f.type).split("|")[0].strip()
     return {"int": int, "float": float, "bool": bool, "list[int]": int}.get(t, str)
 
 
 def add_model_flags(p: argparse.ArgumentParser, skip=()) -> None:
-    "Add a flag for each model setting not in `skip` (`--n-experts` for `n_experts`), from its declaration (`MODEL_SETTINGS`)."
+    """Add a flag for each model setting not in `skip` (`--n-experts` for `n_experts`), from its declaration
+    (`MODEL_SETTINGS`)."""
     g = p.add_argument_group("model settings (ExBERT's; V-DB takes only the three dropouts)")
     for name, f in MODEL_SETTINGS.items():
         if name in skip:

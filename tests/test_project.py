@@ -1,4 +1,5 @@
-"""Project-level checks (the docs site has tests/test_docs.py): the package builds and installs its command, the sync check bites."""
+"""Project-level checks (the docs site has tests/test_docs.py): the package builds and installs its command, the
+sync check bites."""
 
 import json
 import shutil
@@ -172,7 +173,8 @@ def test_gpu_check_smoke(tmp_path):
 
 
 def test_tuning_study_resumes_from_committed_runs(tmp_path):
-    "`exbert tune --study`: a committed arm counts as finished (adopted, not rerun); --report writes study.json from it."
+    """`exbert tune --study`: a committed arm counts as finished (adopted, not rerun); --report writes study.json from
+    it."""
     committed, out = tmp_path / "committed", tmp_path / "runs"
     row = lambda arm, seed, **kw: dict(
         run_id=f"{arm}-r0.80-shuffled-s{seed}",
@@ -238,7 +240,8 @@ def test_tuning_study_resumes_from_committed_runs(tmp_path):
 
 
 def test_collect_tune_copies_the_record_of_a_search(tmp_path):
-    "tools/collect_results.py --tune: best.json, trials.json and each trial's JSON files and model card; no n-best lists or weights."
+    """tools/collect_results.py --tune: best.json, trials.json and each trial's JSON files and model card; no n-best
+    lists or weights."""
     src, dst = tmp_path / "tune", tmp_path / "committed"
     trial = src / "trials" / "l4-e8-lr0.0001-before"
     (trial / "model").mkdir(parents=True)
@@ -262,7 +265,8 @@ def test_collect_tune_copies_the_record_of_a_search(tmp_path):
 
 
 def test_batch1_experts_smoke(tmp_path):
-    "tools/batch1_experts.py --smoke: the batch-1 split (profile by product, each product alone warm and cold) runs and writes its record."
+    """tools/batch1_experts.py --smoke: the batch-1 split (profile by product, each product alone warm and cold) runs
+    and writes its record."""
     out = tmp_path / "r.json"
     r = run([sys.executable, "tools/batch1_experts.py", "--smoke", "--out", str(out)], cwd=ROOT)
     assert r.returncode == 0, r.stderr[-3000:]
@@ -278,7 +282,8 @@ def test_batch1_experts_smoke(tmp_path):
 
 
 def test_moe_backward_memory_smoke(tmp_path):
-    "tools/moe_backward_memory.py --smoke: the before/after of the leaner MoE backward runs end to end and writes its record."
+    """tools/moe_backward_memory.py --smoke: the before/after of the leaner MoE backward runs end to end and writes its
+    record."""
     out = tmp_path / "r.json"
     r = run([sys.executable, "tools/moe_backward_memory.py", "--smoke", "--out", str(out)], cwd=ROOT)
     assert r.returncode == 0, r.stderr[-3000:]
@@ -289,7 +294,8 @@ def test_moe_backward_memory_smoke(tmp_path):
 
 
 def test_ruff_format_and_lint():
-    "`ruff format --check` and `ruff check` pass on the notebooks, tools/ and tests/ (and `ruff check` on exbert/, their export)."
+    """`ruff format --check` and `ruff check` pass on the notebooks, tools/ and tests/ (and `ruff check` on exbert/,
+    their export)."""
     ruff = [sys.executable, "-m", "ruff"]
     fmt = run([*ruff, "format", "--check", "nbs", "tools", "tests"], cwd=ROOT)
     assert fmt.returncode == 0, "run `ruff format nbs tools tests`, then nbdev-export:\n" + fmt.stdout[-3000:]

@@ -404,7 +404,8 @@ def test_locked_grid_folder(world, tmp_path):
 
 @pytest.mark.parametrize("shape", ["columns", "squad-list", "one-object", "gzipped"])
 def test_jsonl_answer_shapes(shape, world, tmp_path):
-    "Every accepted shape of `answers` scores like the SQuAD file it came from (a string is never split into characters)."
+    """Every accepted shape of `answers` scores like the SQuAD file it came from (a string is never split into
+    characters)."""
     from exbert.predict import read_questions
 
     rows = [dict(r) for r in world["rows"]]

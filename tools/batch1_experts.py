@@ -1,6 +1,8 @@
-"""Why ExBERT is no faster than V-DB one question at a time: where batch 1's time goes, and what the experts' weights cost.
+"""Why ExBERT is no faster than V-DB one question at a time: where batch 1's time goes, and what the experts'
+weights cost.
 
-    python tools/batch1_experts.py [--repeats 9] [--data ../shared/data] [--out nbs/results/bench/batch1-experts.json]
+    python tools/batch1_experts.py [--repeats 9] [--data ../shared/data]
+                                   [--out nbs/results/bench/batch1-experts.json]
     python tools/batch1_experts.py --smoke --out /tmp/x.json      # toy sizes, seconds (the test)
 
 One torch thread, process CPU time, random weights of the stand-in's size (as `exbert bench`). In one run:
@@ -24,7 +26,8 @@ from exbert.moe import PaddingAwareMoE
 
 
 def roles(model, cfg) -> dict:
-    "(in, out) features of each matrix-product role of `model`: attention and the dense FFN, and the experts' if it has them."
+    """(in, out) features of each matrix-product role of `model`: attention and the dense FFN, and the experts' if it
+    has them."""
     r = {"attention": (cfg.dim, cfg.dim), "ffn lin1": (cfg.dim, cfg.hidden_dim), "ffn lin2": (cfg.hidden_dim, cfg.dim)}
     moe = next((m for m in model.modules() if isinstance(m, PaddingAwareMoE)), None)
     if moe is not None:
@@ -37,7 +40,8 @@ def roles(model, cfg) -> dict:
 
 
 def split_time(model, shapes: dict, batches) -> dict:
-    "Profile one pass of `model` over `batches` (batch 1, inference mode): ms, rows and calls of each product role of `shapes` (`roles`), and the total."
+    """Profile one pass of `model` over `batches` (batch 1, inference mode): ms, rows and calls of each product role of
+    `shapes` (`roles`), and the total."""
     model.eval()
     with torch.inference_mode():
         for b in batches[:2]:
@@ -65,7 +69,8 @@ def split_time(model, shapes: dict, batches) -> dict:
 
 
 def alone(shape, rows: int, n_weights: int, repeats: int) -> dict:
-    "µs per row of one product `shape` (in, out) on `rows` rows: one weight matrix reused (warm) against `n_weights` in turn (cold)."
+    """µs per row of one product `shape` (in, out) on `rows` rows: one weight matrix reused (warm) against `n_weights`
+    in turn (cold)."""
     torch.manual_seed(0)
     x, b = torch.randn(rows, shape[0]), torch.randn(shape[1])
     ws = [torch.randn(shape[1], shape[0]) for _ in range(n_weights)]
@@ -102,7 +107,9 @@ def main(a):
     }
     reps = 1 if a.smoke else a.repeats
     print(
-        f"{len(batches)} windows of {min(b['input_ids'].shape[1] for b in batches)}-{max(b['input_ids'].shape[1] for b in batches)} tokens; timing ...",
+        f"{len(batches)} windows of "
+        f"{min(b['input_ids'].shape[1] for b in batches)}-"
+        f"{max(b['input_ids'].shape[1] for b in batches)} tokens; timing ...",
         flush=True,
     )
     timed = B.bench_inference(models, batches, reps)

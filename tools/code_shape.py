@@ -78,7 +78,8 @@ def function_problems():
             for node in ast.walk(fn):
                 if isinstance(node, ast.ImportFrom) and (node.level > 0 or (node.module or "").startswith("exbert")):
                     lazy.append(
-                        f"exbert/{f.name}:{node.lineno} in {fn.name}: from {'.' * node.level}{node.module or ''} import ..."
+                        f"exbert/{f.name}:{node.lineno} in {fn.name}: from {'.' * node.level}{node.module or ''} "
+                        f"import ..."
                     )
                 elif isinstance(node, ast.Import) and any(a.name.startswith("exbert") for a in node.names):
                     lazy.append(f"exbert/{f.name}:{node.lineno} in {fn.name}: import {node.names[0].name}")

@@ -62,7 +62,8 @@ def copy_run(run: Path, out: Path) -> None:
 
 
 def collect_tune(src: Path, dst: Path) -> int:
-    "Copy the record of `exbert tune` search folder `src` (best.json, trials.json, each trial's JSON files) to `dst`; returns how many trials."
+    """Copy the record of `exbert tune` search folder `src` (best.json, trials.json, each trial's JSON files) to `dst`;
+    returns how many trials."""
     import json
 
     files = [src / "best.json", src / "trials.json"]

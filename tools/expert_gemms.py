@@ -28,7 +28,8 @@ if __name__ == "__main__":
             p = bench_experts(e, n, repeats=a.repeats)
             pts.append(p)
             print(
-                f"{e:3d} experts {n:5d} tokens: loop {p['vs_ideal']['loop']:.2f}x ideal, bmm {p['vs_ideal']['bmm']:.2f}x",
+                f"{e:3d} experts {n:5d} tokens: loop {p['vs_ideal']['loop']:.2f}x ideal, bmm "
+                f"{p['vs_ideal']['bmm']:.2f}x",
                 flush=True,
             )
     cmd = "python " + shlex.join(sys.argv)

@@ -127,7 +127,8 @@ def check_models(backbone: Path, data: Path, exbert: dict | None = None) -> dict
 
 
 def train_step(m, batch: dict, steps: int = 8) -> dict:
-    "Train `m` for `steps` steps on one batch (bf16 autocast where supported): finite losses, aux loss, router gradients, loss falls."
+    """Train `m` for `steps` steps on one batch (bf16 autocast where supported): finite losses, aux loss, router
+    gradients, loss falls."""
     b = {k: v.to(DEV) for k, v in batch.items()}
     b["start_positions"] = b["end_positions"] = torch.ones(len(b["input_ids"]), dtype=torch.long, device=DEV)
     opt, losses = torch.optim.AdamW(m.parameters(), lr=1e-4), []

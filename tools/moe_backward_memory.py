@@ -1,10 +1,12 @@
 """Before/after of the sorted MoE backend's leaner backward (`_StraightThrough`, `_GEGLUFunction`): memory and time.
 
-    python tools/moe_backward_memory.py [--repeats 9] [--data ../shared/data] [--out nbs/results/bench/moe-backward.json]
+    python tools/moe_backward_memory.py [--repeats 9] [--data ../shared/data]
+                                        [--out nbs/results/bench/moe-backward.json]
     python tools/moe_backward_memory.py --smoke --out /tmp/x.json      # toy sizes, seconds (the test)
 
 "before" is `dispatch_sorted` as it was (plain autograd: the straight-through product and st-moe's GEGLU keep their
-intermediate tensors), taken from git history (commit a06033d^, run in a checkout); "after" is the library's. Side by side in one run, one torch thread:
+intermediate tensors), taken from git history (commit a06033d^, run in a checkout); "after" is the library's.
+Side by side in one run, one torch thread:
 1. peak training memory, one fresh process per model (V-DB, ExBERT-4L-8E before, after), as `exbert bench`'s memory
    part measures it (VmHWM, glibc's mmap threshold fixed; batch 8 x 384, three Trainer steps);
 2. the MoE block (8 experts, and 16 at 8 x 256) forward + backward against the dense block, before and after,
@@ -29,7 +31,8 @@ BEFORE = "a06033d^"  # the commit before the leaner backward (#17): its dispatch
 
 
 def from_history(rev: str, path: str, name: str):
-    "Function `name` of the module file `path` as it was at commit `rev`, from this checkout's git history (not a copy)."
+    """Function `name` of the module file `path` as it was at commit `rev`, from this checkout's git history (not a
+    copy)."""
     src = subprocess.run(["git", "-C", str(ROOT), "show", f"{rev}:{path}"], capture_output=True, text=True, check=True)
     ns = {"__name__": f"exbert_at_{rev}"}
     exec(compile(src.stdout, f"{rev}:{path}", "exec"), ns)
@@ -59,7 +62,7 @@ def as_before(fn):
 
 def memory(size, batch_size, seq_len) -> dict:
     "Peak training memory of V-DB and ExBERT before and after, each in a fresh process (`exbert.bench.peak_memory`)."
-    patch = f"import runpy, exbert.moe; exbert.moe.dispatch_sorted = runpy.run_path({str(Path(__file__).resolve())!r})['dispatch_before']"
+    patch = f"import runpy, exbert.moe; exbert.moe.dispatch_sorted = runpy.run_path({str(Path(__file__).resolve())!r})['dispatch_before']"  # noqa: E501
     out = {}
     for name, kind, setup in (
         ("V-DB", "vdb", ""),
@@ -104,7 +107,8 @@ def moe_block(points, dim, repeats) -> list:
         )
         res.append(p)
         print(
-            f"  {bs:3d} x {n:4d}, {e:2d} experts: before {p['vs_ideal']['before']:.2f}x ideal, after {p['vs_ideal']['after']:.2f}x"
+            f"  {bs:3d} x {n:4d}, {e:2d} experts: before {p['vs_ideal']['before']:.2f}x ideal, after "
+            f"{p['vs_ideal']['after']:.2f}x"
             f"  (after / before {p['after_vs_before']:.3f})",
             flush=True,
         )
