@@ -66,13 +66,13 @@ __all__ = ['MODELS', 'MODEL_SETTINGS', 'EXBERT_ONLY', 'SELECT_RULES', 'PRESETS',
            'RUN_FILES', 'RESUME_IGNORED', 'LEGACY_MODEL_FIELDS', 'PROGRESS', 'MATRIX_FLAGS', 'SQUAD_DEV_SHA256',
            'BASE_MODELS', 'FINAL_KEYS', 'write_json', 'TrainConfig', 'make_config', 'check_config', 'run_id',
            'resolve_backbone', 'build_model', 'tiny_backbone', 'labelled_windows', 'run_data', 'LengthGroupedSampler',
-           'val_metrics', 'epoch_record', 'QATrainer', 'run_dir', 'default_bf16', 'use_bf16', 'training_args',
-           'RunFolderError', 'is_run_folder', 'upgrade_run_config', 'flat_settings', 'setting_changes', 'resume_point',
-           'plan_run', 'clear_run', 'resumed_history', 'ProgressFile', 'run_progress', 'make_trainer', 'result_row',
-           'data_digest', 'provenance', 'selected_evaluation', 'data_record', 'card_snippet', 'model_card',
-           'final_metrics', 'write_run', 'reporting', 'finish_reporting', 'run_lock', 'close_process_group',
-           'check_backbone_limits', 'resume_message', 'train_and_evaluate', 'add_model_flags', 'given_settings',
-           'check_inputs', 'train_cli']
+           'val_metrics', 'epoch_record', 'QATrainer', 'run_dir', 'run_name', 'default_bf16', 'use_bf16',
+           'training_args', 'RunFolderError', 'is_run_folder', 'upgrade_run_config', 'flat_settings', 'setting_changes',
+           'resume_point', 'plan_run', 'clear_run', 'resumed_history', 'ProgressFile', 'run_progress', 'make_trainer',
+           'result_row', 'data_digest', 'provenance', 'selected_evaluation', 'data_record', 'card_snippet',
+           'model_card', 'final_metrics', 'write_run', 'reporting', 'ExperimentConfig', 'finish_reporting', 'run_lock',
+           'close_process_group', 'check_backbone_limits', 'resume_message', 'train_and_evaluate', 'add_model_flags',
+           'given_settings', 'check_inputs', 'train_cli']
 
 # %% ../nbs/06_train.ipynb #422964df
 def write_json(path, obj) -> Path:
@@ -454,6 +454,11 @@ def run_dir(c: TrainConfig) -> Path:
     "The run directory of a config: `c.out`, else `runs/train/<run id>`."
     return Path(c.out) if c.out else Path("runs") / "train" / run_id(c)
 
+
+def run_name(c: TrainConfig) -> str:
+    "`<grid>/<run id>` (the run folder's parent and the run id): one run id in two experiments gets two names."
+    return f"{run_dir(c).resolve().parent.name}/{run_id(c)}"
+
 # %% ../nbs/06_train.ipynb #2798859f
 def default_bf16() -> bool:
     """bf16 autocast by default: on a CUDA GPU that supports it; not on CPUs (the paired check in Results keeps them
@@ -494,7 +499,7 @@ def training_args(c: TrainConfig, output_dir, progress: bool = True, **kwargs) -
         logging_strategy="steps",
         logging_steps=c.logging_steps,
         report_to=c.report_to,
-        run_name=run_id(c),
+        run_name=run_name(c),
         project="exbert",
         seed=c.seed,
         data_seed=c.seed,
@@ -1020,6 +1025,20 @@ def reporting(c: TrainConfig) -> list[str]:
         os.environ.setdefault("WANDB_PROJECT", "exbert")
     return to
 
+
+class ExperimentConfig(TrainerCallback):
+    "Put the whole `TrainConfig` (mixture, data, backbone, preset, seed, model settings) in the wandb run's config."
+
+    def __init__(self, c: TrainConfig):
+        self.c = c
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        import wandb  # lazy: only runs that report to wandb import it
+
+        if wandb.run is not None and state.is_world_process_zero:
+            experiment = json.loads(json.dumps(asdict(self.c)))  # JSON values: tuples as lists, as in run_config.json
+            wandb.config.update({"experiment": experiment, "run_id": run_id(self.c)}, allow_val_change=True)
+
 # %% ../nbs/06_train.ipynb #12fc04da
 def finish_reporting(trainer: QATrainer, c: TrainConfig, row: dict) -> None:
     "Log the run's final scores (`final_*`) and close its wandb run, so that the next run in this process gets its own."
@@ -1100,7 +1119,7 @@ def train_and_evaluate(
     out, prov = run_dir(c), provenance(c)  # the code and machine as the run starts
     plan_run(out, c, overwrite)  # refuse before reading anything: nothing on disk changes on bad input
     check_backbone_limits(c)
-    reporting(c)
+    wandb = {"wandb", "all"} & set(reporting(c))  # its run's config: the whole experiment
     set_seed(c.seed)
     tok = AutoTokenizer.from_pretrained(resolve_backbone(c.backbone), trust_remote_code=False)
     data = run_data(c, tok, bench)  # the data files are read and checked before the run folder is touched
@@ -1116,7 +1135,13 @@ def train_and_evaluate(
             if ckpt:
                 print(resume_message(out, ckpt), file=sys.stderr, flush=True)
         trainer = make_trainer(
-            c, data, tokenizer=tok, out=out, progress=progress, callbacks=callbacks, history=resumed_history(out, ckpt)
+            c,
+            data,
+            tokenizer=tok,
+            out=out,
+            progress=progress,
+            callbacks=[*callbacks, *([ExperimentConfig(c)] if wandb else [])],
+            history=resumed_history(out, ckpt),
         )
         if opened and _dist_on():
             atexit.register(close_process_group)  # the Trainer opened it: close it before the interpreter ends
