@@ -1117,16 +1117,18 @@ def train_and_evaluate(
     t0, opened = time.time(), not _dist_on()
     c = check_config(config if isinstance(config, TrainConfig) else TrainConfig(**upgrade_run_config(config)))
     out, prov = run_dir(c), provenance(c)  # the code and machine as the run starts
-    plan_run(out, c, overwrite)  # refuse before reading anything: nothing on disk changes on bad input
+    lead = _rank() == 0  # under torchrun, rank 0 alone reads and writes the run folder; the others follow its plan
+    if lead:
+        plan_run(out, c, overwrite)  # refuse before reading anything: nothing on disk changes on bad input
     check_backbone_limits(c)
     wandb = {"wandb", "all"} & set(reporting(c))  # its run's config: the whole experiment
     set_seed(c.seed)
     tok = AutoTokenizer.from_pretrained(resolve_backbone(c.backbone), trust_remote_code=False)
     data = run_data(c, tok, bench)  # the data files are read and checked before the run folder is touched
     with run_lock(out):  # a second process on the same run (a grid restarted beside its old workers) stops here
-        action = plan_run(out, c, overwrite)  # again, now that no other process can change the folder
+        action = plan_run(out, c, overwrite) if lead else None  # again, now that no other process can change it
         ckpt = resume_point(out, c) if action == "resume" else None
-        if _rank() == 0:
+        if lead:
             if action != "new":
                 clear_run(out, temporaries_only=action == "resume")  # a kill's leftovers too
             out.mkdir(parents=True, exist_ok=True)
@@ -1143,6 +1145,10 @@ def train_and_evaluate(
             callbacks=[*callbacks, *([ExperimentConfig(c)] if wandb else [])],
             history=resumed_history(out, ckpt),
         )
+        if _dist_on():  # the Trainer joined the ranks, rank 0 having set up the folder: all resume from its checkpoint
+            box = [str(ckpt) if ckpt else None]
+            torch.distributed.broadcast_object_list(box, src=0)
+            ckpt = Path(box[0]) if box[0] else None
         if opened and _dist_on():
             atexit.register(close_process_group)  # the Trainer opened it: close it before the interpreter ends
         trainer.train(resume_from_checkpoint=str(ckpt) if ckpt else None)
