@@ -426,7 +426,7 @@ def _fwd_bwd(block, x, mask, bf16: bool = False):
 
     return f
 
-
+# %% ../nbs/10_bench.ipynb #4b9b24a1
 def bench_moe(
     batch_size: int = 8,
     seq_len: int = 256,

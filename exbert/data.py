@@ -189,7 +189,7 @@ def _answers(answers: list, context: str, source, qid: str, strict: bool, stats:
 def _group(domain: str, qid: str, title: str) -> str:
     return qid.split("_")[0] if domain == "bioasq" else title
 
-
+# %% ../nbs/00_data.ipynb #16536212
 def squad_columns(
     obj, source, domain: str, strict: bool = True, allow_unanswered: bool = False, stats: Counter | None = None
 ) -> dict[str, list]:

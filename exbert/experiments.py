@@ -74,13 +74,13 @@ from exbert.results import (
 
 # %% auto #0
 __all__ = ['GRID_RATIOS', 'GRID_ORDERS', 'DROPOUT_PLACEMENTS', 'TEST_METRICS', 'REPRODUCE', 'HEADLINE_ARMS', 'LR_STEPS', 'CURVES',
-           'CURVE_ARMS', 'PAIRED_ARMS', 'GRID_ARMS', 'PAPER_SETTINGS', 'REFERENCE', 'STUDY_ARMS', 'read_results',
-           'append_result', 'grid_configs', 'grid_table', 'record', 'run_grid', 'finished_line', 'run_parallel',
-           'import_ray', 'ray_start', 'run_ray', 'SearchSpace', 'trial_config', 'trial_run', 'validation_f1',
-           'run_trial', 'search_setup', 'trial_rows', 'tune', 'tune_ray', 'preset_configs', 'committed_results',
-           'setups', 'prediction_interval', 'check_scores', 'check_differences', 'headline_report', 'lever_decision',
-           'check_backbone', 'draw_figures', 'report_grid', 'speed_levers', 'adopt_committed', 'queue_first',
-           'reproduce', 'reproduce_cli', 'study_config', 'tuning_configs', 'curve_rows', 'best_setting',
+           'CURVE_ARMS', 'PAIRED_ARMS', 'GRID_ARMS', 'PAPER_SETTINGS', 'REFERENCE', 'STUDY_ARMS', 'SEARCHED',
+           'read_results', 'append_result', 'grid_configs', 'grid_table', 'record', 'run_grid', 'finished_line',
+           'run_parallel', 'import_ray', 'ray_start', 'run_ray', 'SearchSpace', 'trial_config', 'trial_run',
+           'validation_f1', 'run_trial', 'search_setup', 'trial_rows', 'tune', 'tune_ray', 'preset_configs',
+           'committed_results', 'setups', 'prediction_interval', 'check_scores', 'check_differences', 'headline_report',
+           'lever_decision', 'check_backbone', 'draw_figures', 'report_grid', 'speed_levers', 'adopt_committed',
+           'queue_first', 'reproduce', 'reproduce_cli', 'study_config', 'tuning_configs', 'curve_rows', 'best_setting',
            'confirm_configs', 'tuning_budget', 'study_part', 'load_study', 'paired_delta', 'study_table', 'best_runs',
            'best_vs_best', 'study_report', 'run_study', 'write_study_report', 'tune_cli', 'study_cli']
 
@@ -178,7 +178,7 @@ def finished_line(c: TrainConfig, row: dict) -> str:
         f"{row.get('train_seconds', 0):.0f} s training"
     )
 
-
+# %% ../nbs/08_experiments.ipynb #f7e72715
 def run_parallel(
     configs: list[TrainConfig], workers: int, on_done=None, before_run=None, progress: bool = True, poll: float = 10.0
 ) -> list[dict]:
@@ -408,7 +408,7 @@ def trial_rows(trials) -> list[dict]:
         for t in trials
     ]
 
-
+# %% ../nbs/08_experiments.ipynb #0d17ab16
 def tune(
     config: TrainConfig,
     space: SearchSpace = SearchSpace(),
@@ -897,9 +897,9 @@ def reproduce(
         )
     return summarize(finished) if len(finished) else pd.DataFrame()
 
-# %% ../nbs/08_experiments.ipynb #25c3f4c9
-def reproduce_cli(argv: list[str]) -> int:
-    "`exbert reproduce --preset quick|standard|paper`: run the experiment grid, print its table, draw its figures."
+# %% ../nbs/08_experiments.ipynb #e70302a9
+def _reproduce_parser() -> argparse.ArgumentParser:
+    "The options of `exbert reproduce`."
     ap = argparse.ArgumentParser(
         prog="exbert reproduce",
         description="Run the paper's experiment grid (V-DB and ExBERT "
@@ -966,6 +966,12 @@ def reproduce_cli(argv: list[str]) -> int:
         help="queue the shuffled cells at these SQuAD fractions first, in this order (e.g. --first 0.8 0 1)",
     )
     add_model_flags(ap)  # ExBERT's settings reach the ExBERT arms; the dropouts both models
+    return ap
+
+# %% ../nbs/08_experiments.ipynb #25c3f4c9
+def reproduce_cli(argv: list[str]) -> int:
+    "`exbert reproduce --preset quick|standard|paper`: run the experiment grid, print its table, draw its figures."
+    ap = _reproduce_parser()
     a = ap.parse_args(argv)
     if a.preset == "headline" and given_settings(a):
         ap.error(
@@ -1291,9 +1297,17 @@ def write_study_report(committed) -> dict:
     )
     return rep
 
-# %% ../nbs/08_experiments.ipynb #8b435637
-def tune_cli(argv: list[str]) -> int:
-    "`exbert tune`: the resumable Optuna search over ExBERT's layers, experts, learning rate and dropout placement."
+# %% ../nbs/08_experiments.ipynb #189389d4
+SEARCHED = (
+    "n_layers",
+    "n_experts",
+    "dropout_before_moe",
+    "dropout_after_moe",
+)  # tune searches these; the other model settings are fixed
+
+
+def _tune_parser() -> argparse.ArgumentParser:
+    "The options of `exbert tune`: the search's, the study's and the fixed model settings."
     ap = argparse.ArgumentParser(
         prog="exbert tune",
         description="Search ExBERT's kept blocks, experts, learning rate and dropout "
@@ -1349,8 +1363,7 @@ def tune_cli(argv: list[str]) -> int:
         help="optuna: trials one after another here (default); ray: Ray Tune, trials as Ray tasks (needs exbert[ray])",
     )
     ap.add_argument("--ray-address", help="with --backend ray: the cluster's address (default: a local Ray instance)")
-    searched = ("n_layers", "n_experts", "dropout_before_moe", "dropout_after_moe")
-    add_model_flags(ap, skip=searched)
+    add_model_flags(ap, skip=SEARCHED)
     st = ap.add_argument_group("the tuning study of the Experiments notebook (instead of a search)")
     st.add_argument(
         "--study", action="store_true", help="run the study's arms resumably in --out (default runs/tuning)"
@@ -1373,6 +1386,12 @@ def tune_cli(argv: list[str]) -> int:
     st.add_argument(
         "--emulated-bf16", action="store_true", help="run the bf16 curve arms even without bf16 hardware (slow)"
     )  # the other model settings: fixed for every trial
+    return ap
+
+# %% ../nbs/08_experiments.ipynb #8b435637
+def tune_cli(argv: list[str]) -> int:
+    "`exbert tune`: the resumable Optuna search over ExBERT's layers, experts, learning rate and dropout placement."
+    ap = _tune_parser()
     a = ap.parse_args(argv)
     if a.study or a.report:
         return study_cli(a, ap)
@@ -1390,7 +1409,7 @@ def tune_cli(argv: list[str]) -> int:
             max_length=a.max_length,
             epochs=a.epochs,
             squad_eval=1000,
-            **{"attention_dropout": 0.0, **given_settings(a, skip=searched)},
+            **{"attention_dropout": 0.0, **given_settings(a, skip=SEARCHED)},
         )
         space = SearchSpace(
             n_layers=tuple(a.n_layers), n_experts=tuple(a.n_experts), lr=tuple(a.lr), placements=tuple(a.placements)

@@ -150,7 +150,7 @@ def check_safetensors(f: Path) -> None:
             "an interrupted save or copy? save or copy the model again"
         )
 
-
+# %% ../nbs/05_predict.ipynb #207cc5d0
 def check_model_folder(path) -> Path:
     """Fail with the folder and the file when `path` is not a loadable model folder: config, whole safetensors weights,
     tokenizer."""
@@ -194,7 +194,7 @@ def _local_path(path) -> bool:
         or (os.sep != "/" and os.sep in s)
     )
 
-
+# %% ../nbs/05_predict.ipynb #bf74a6fa
 def _check_weights(info: dict, path) -> None:
     """Fail, naming the keys, when the weights of a folder do not match its config (transformers would initialise them
     at random)."""
@@ -209,7 +209,7 @@ def _check_weights(info: dict, path) -> None:
             "the model would be partly random, so it is not loaded"
         )
 
-
+# %% ../nbs/05_predict.ipynb #6a035e0e
 def load_qa_model(path, max_length: int | None = None, stride: int | None = None, device=None) -> QAModel:
     """A model folder (local path; a hub name when online) as a `QAModel`, in eval mode; window settings as saved
     unless given."""
@@ -267,7 +267,7 @@ def _answers(a, path, rid) -> list:
             return [dict(text=x, answer_start=y) for x, y in zip(t, s)]
     raise DataError(path, rid, "answers", f"unsupported shape {json.dumps(a)[:80]}; accepted: {ANSWER_SHAPES}")
 
-
+# %% ../nbs/05_predict.ipynb #e8bb7d23
 def _jsonl_records(path: Path) -> list[dict]:
     """Rows of a JSON Lines question file (plain or gzipped), validated as a SQuAD file is (answers repaired or
     dropped, counted)."""
@@ -306,7 +306,7 @@ def _jsonl_records(path: Path) -> list[dict]:
         )
     return [dict(zip(cols, row)) for row in zip(*cols.values())]
 
-
+# %% ../nbs/05_predict.ipynb #c0395b7c
 def read_questions(path) -> datasets.Dataset:
     """Questions (with contexts, and answers when present) of a SQuAD-format JSON file or a JSON Lines file (`.jsonl`,
     `.jsonl.gz`)."""

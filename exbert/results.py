@@ -897,7 +897,7 @@ def _pick_setting(results, ratio, order, seed):
     r = both.iloc[0]
     return float(r.ratio), r.order, r.seed
 
-
+# %% ../nbs/07_results.ipynb #a78182f8
 def disagreements(
     results: pd.DataFrame, references: dict, domain: str = "squad", ratio=None, order=None, seed=None
 ) -> pd.DataFrame:

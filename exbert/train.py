@@ -1102,13 +1102,13 @@ def check_backbone_limits(c: TrainConfig) -> None:
             f"pass --max-length {limit} or less"
         )
 
-
+# %% ../nbs/06_train.ipynb #40c2152a
 def resume_message(out: Path, ckpt: Path) -> str:
     "The line a resumed run prints: its checkpoint's step and epoch."
     state = json.loads((ckpt / "trainer_state.json").read_text())
     return f"{out}: resuming from checkpoint {ckpt.name.split('-')[1]} (epoch {state.get('epoch', 0):g})"
 
-
+# %% ../nbs/06_train.ipynb #9c8a792b
 def train_and_evaluate(
     config: TrainConfig | dict, bench: dict | None = None, overwrite: bool = False, progress: bool = True, callbacks=()
 ) -> dict:
@@ -1256,7 +1256,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     return p
 
-
+# %% ../nbs/06_train.ipynb #616137bf
 def check_inputs(c: TrainConfig) -> TrainConfig:
     "Fail fast, saying what to pass, when the data folder or an offline backbone is missing."
     require_data_dir(c.data)
