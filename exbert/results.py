@@ -6,8 +6,13 @@ Docs: https://exbert-org.github.io/exbert/results.html.md"""
 
 # %% ../nbs/07_results.ipynb #ff60c055
 from __future__ import annotations
+import io
 import json
 import math
+import os
+import tarfile
+import tempfile
+import urllib.request
 import warnings
 from pathlib import Path
 
@@ -23,15 +28,18 @@ from .metrics import normalize_answer, metric_max_over_ground_truths, exact_matc
 # %% auto #0
 __all__ = ['paper_claims', 'DOMAINS', 'DOMAIN_NAMES', 'MODEL_NAMES', 'ARM_NAMES', 'METRICS', 'REQUIRED', 'HPARAMS', 'COLORS',
            'ORDER_STYLE', 'ARM_STYLE', 'SELECTION_RULES', 'SQUAD_TEST_FILE', 'BIOASQ_TEST_FILE', 'FIGURES',
-           'read_results_jsonl', 'with_arms', 'load_results', 'load_history', 'load_predictions', 'load_routing',
-           'select', 't_quantile', 'chi2_sf', 'mean_ci', 'summarize', 'varying_hparams', 'main_runs', 'results_table',
-           'check_same_setup', 'paired_differences', 'compare_with_paper', 'arms_in', 'backbone_name',
-           'fig_single_domain', 'fig_vdb_mixtures', 'load_histories', 'fig_loss_curves', 'fig_exbert_vs_vdb',
-           'paired_table', 'fig_paired_differences', 'order_differences', 'paired_by_run', 'run_times', 'pick_epoch',
-           'at_rule', 'rule_differences', 'load_references', 'question_em', 'paired_question_diffs',
-           'hierarchical_bootstrap', 'equivalence_bound', 'expected_max', 'budget_curves', 'fig_budget', 'baseline_arm',
-           'disagreements', 'disagreement_table', 'jensen_shannon', 'routing_test', 'routing_table', 'routing_summary',
-           'fig_routing', 'results_report', 'write_figures', 'load_grids']
+           'PAPER_CHOICES', 'RESULTS_URL', 'read_results_jsonl', 'with_arms', 'load_results', 'load_history',
+           'load_predictions', 'load_routing', 'select', 't_quantile', 'chi2_sf', 'mean_ci', 'summarize',
+           'varying_hparams', 'main_runs', 'results_table', 'check_same_setup', 'paired_differences',
+           'compare_with_paper', 'arms_in', 'backbone_name', 'fig_single_domain', 'fig_vdb_mixtures', 'load_histories',
+           'fig_loss_curves', 'fig_exbert_vs_vdb', 'paired_table', 'fig_paired_differences', 'order_differences',
+           'paired_by_run', 'run_times', 'pick_epoch', 'at_rule', 'rule_differences', 'load_references', 'question_em',
+           'paired_question_diffs', 'hierarchical_bootstrap', 'equivalence_bound', 'expected_max', 'budget_curves',
+           'fig_budget', 'baseline_arm', 'disagreements', 'disagreement_table', 'jensen_shannon', 'routing_test',
+           'routing_table', 'routing_summary', 'fig_routing', 'results_report', 'write_figures', 'claim_verdict',
+           'fmt_ci', 'paired_ci', 'claim_vdb_level', 'claim_mixture_gain', 'claims_80_20', 'study_curves',
+           'claims_tuning', 'claim_overfitting', 'claim_routing', 'claim_efficiency', 'claims_table', 'claims_markdown',
+           'verdict_sentences', 'download_results', 'results_dir', 'load_grids']
 
 # %% ../nbs/07_results.ipynb #7dd69e6e
 paper_claims = dict(
@@ -1193,6 +1201,293 @@ def write_figures(out_dir, fig_dir=None, references="auto", dpi: int = 120) -> l
         atomic_write(p, text)
         written.append(p)
     return written
+
+# %% ../nbs/07_results.ipynb #428822a7
+def claim_verdict(m: float, h: float, n: int, claim: tuple[float, float]) -> str:
+    "'reproduced' when `m ± h` (n seeds) meets the claimed range `claim` (lo, hi); else on which side it misses."
+    lo, hi = claim
+    if n < 2 or math.isnan(h):
+        return "one seed: no verdict"
+    if m + h < lo:
+        return "not reproduced: below the claim"
+    return "not reproduced: above the claim" if m - h > hi else "reproduced"
+
+# %% ../nbs/07_results.ipynb #18c4649e
+def fmt_ci(m: float, h: float, n: int, sign: bool = True, digits: int = 1) -> str:
+    "`+2.0 ± 5.1 (3 seeds)`: a mean, its interval's half-width and the seeds; one run has no interval."
+    n = int(n)
+    ci = "" if n < 2 or math.isnan(h) else f" ± {h:.{digits}f}"
+    return f"{m:{'+' if sign else ''}.{digits}f}{ci} ({n} seed{'s' * (n != 1)})"
+
+# %% ../nbs/07_results.ipynb #456449d7
+def paired_ci(results: pd.DataFrame, metric: str, b: str, level: float = 0.95) -> tuple[float, float, int]:
+    "ExBERT minus arm `b` on `metric`, paired by (ratio, order, seed) over `results`: (mean, half-width, n)."
+    return mean_ci(paired_differences(results, metric, b=b)["diff"].tolist(), level)
+
+# %% ../nbs/07_results.ipynb #74bef421
+def _claim(claim: str, paper: str, parts: list[tuple[str, str, str]]) -> dict:
+    "A claims-table row from (label, measured, verdict) parts, one line each."
+    join = lambda i: "<br>".join(f"{p[0]}: {p[i]}" if p[0] else p[i] for p in parts)
+    return dict(claim=claim, paper=paper, measured=join(1), verdict=join(2))
+
+# %% ../nbs/07_results.ipynb #82438054
+def claim_vdb_level(std: pd.DataFrame) -> dict:
+    "The paper's V-DB level (~52 SQuAD EM) against each V-DB arm trained on SQuAD alone."
+    c, parts = paper_claims["vdb_squad_em"], []
+    for arm in arms_in(std, ("vdb", "vdb-tuned")):
+        m, h, n = mean_ci(select(with_arms(std), arm=arm, ratio=1.0, order="shuffled").squad_em.tolist())
+        parts.append((ARM_NAMES[arm], fmt_ci(m, h, n, sign=False), claim_verdict(m, h, n, (c, c))))
+    return _claim("V-DB reaches about 52 SQuAD EM (trained on SQuAD)", f"{c:g}", parts)
+
+# %% ../nbs/07_results.ipynb #3cc51b7d
+def claim_mixture_gain(std: pd.DataFrame) -> dict:
+    "ExBERT minus each V-DB arm on SQuAD EM, pooled over every paired mixture run (0 < ratio < 1), against +9 to 13."
+    lo, hi = paper_claims["exbert_minus_vdb_em"]
+    mixed, parts = std[(std.ratio > 0) & (std.ratio < 1)], []
+    for b in arms_in(mixed, ("vdb", "vdb-tuned")):
+        m, h, n = paired_ci(mixed, "squad_em", b)
+        parts.append((f"vs {ARM_NAMES[b]}", fmt_ci(m, h, n).replace("seed", "run"), claim_verdict(m, h, n, (lo, hi))))
+    return _claim(
+        "ExBERT beats V-DB by 9-13 EM on the mixtures (SQuAD EM, all mixtures pooled)", f"+{lo:g} to +{hi:g}", parts
+    )
+
+# %% ../nbs/07_results.ipynb #5ccbfa93
+def claims_80_20(std: pd.DataFrame, best_vs_best: dict | None = None) -> list[dict]:
+    "ExBERT minus each V-DB arm at 80:20 (shuffled), and the tuning study's best against best, per test set."
+    cell, rows = select(std, ratio=0.8, order="shuffled"), []
+    for dom in DOMAINS:
+        c, parts = paper_claims["exbert_minus_vdb_80_20"][dom], []
+        for b in arms_in(cell, ("vdb", "vdb-tuned")):
+            m, h, n = paired_ci(cell, f"{dom}_em", b)
+            parts.append((f"vs {ARM_NAMES[b]}", fmt_ci(m, h, n), claim_verdict(m, h, n, (c, c))))
+        if best_vs_best:
+            r = best_vs_best[f"{dom}_em"]
+            verdict = claim_verdict(r["mean"], r["ci"], r["n"], (c, c))
+            parts.append(("best vs best", fmt_ci(r["mean"], r["ci"], r["n"]), verdict))
+        rows.append(_claim(f"ExBERT beats V-DB by {c:g} {DOMAIN_NAMES[dom]} EM at 80:20", f"+{c:g}", parts))
+    return rows
+
+# %% ../nbs/07_results.ipynb #dc4a2c7d
+def study_curves(study: pd.DataFrame) -> pd.DataFrame:
+    "Per curve arm (an arm of one run) of a study (`load_grids`): settings, best val F1 and epoch, lowest-loss epoch."
+    rows, one = [], study.groupby("arm").arm.transform("size") == 1  # arms with seeds are confirmations
+    for r in study[one].itertuples():
+        h = load_history(r.path) or []
+        if not h or "val_f1" not in h[0]:
+            continue
+        best, low = max(h, key=lambda e: e["val_f1"]), min(h, key=lambda e: e["val_loss"])
+        rows.append(
+            dict(
+                arm=r.arm,
+                model=r.model,
+                n_layers=getattr(r, "n_layers", None),
+                lr=r.lr,
+                dropout_before_moe=getattr(r, "dropout_before_moe", None),
+                dropout_after_moe=getattr(r, "dropout_after_moe", None),
+                epochs=len(h),
+                best_f1=best["val_f1"],
+                best_epoch=int(best["epoch"]),
+                min_loss_epoch=int(low["epoch"]),
+            )
+        )
+    return pd.DataFrame(rows).set_index("arm") if rows else pd.DataFrame()
+
+# %% ../nbs/07_results.ipynb #69c8a12d
+PAPER_CHOICES = dict(n_layers=4, lr=1e-4, dropout="0.1 before", overfit_by=3)  # the paper's section 3.4
+
+# %% ../nbs/07_results.ipynb #df78ea66
+def _placement(before: float, after: float) -> str:
+    "Dropout around the MoE block in words: `0.1 before`, `0.3 after`, `0.1 both`, `none`."
+    if before and after:
+        return f"{before:g} both" if before == after else f"{before:g} before, {after:g} after"
+    return f"{before:g} before" if before else f"{after:g} after" if after else "none"
+
+# %% ../nbs/07_results.ipynb #4862ed9d
+def _best_of(by: pd.Series, paper, claim: str, label=str) -> dict:
+    "A row: best val F1 per value of a setting (`by`), and whether the paper's value is the best (ties within 0.05)."
+    top = by.idxmax()
+    line = ", ".join(f"{label(k)}: {v:.1f}" for k, v in by.items()) + " val F1 (1 seed each)"
+    gap = by[top] - by.get(paper, math.nan)
+    verdict = (
+        "not measured"
+        if math.isnan(gap)
+        else "reproduced (one seed)"
+        if gap < 0.05
+        else f"not reproduced: {label(top)} is best, by {gap:.1f} F1 (one seed)"
+    )
+    return _claim(claim, label(paper), [("", line, verdict)])
+
+# %% ../nbs/07_results.ipynb #28ff85af
+def _exbert_curves(curves: pd.DataFrame, **fixed) -> pd.DataFrame:
+    "ExBERT's curve arms at the paper's settings except the one being varied."
+    c = curves[curves.model == "exbert"]
+    c = c.assign(dropout=[_placement(b, a) for b, a in zip(c.dropout_before_moe, c.dropout_after_moe)])
+    keep = dict(n_layers=PAPER_CHOICES["n_layers"], lr=PAPER_CHOICES["lr"], dropout=PAPER_CHOICES["dropout"])
+    for k, v in {**keep, **fixed}.items():
+        if v is not None:
+            c = c[np.isclose(c[k], v)] if isinstance(v, float) else c[c[k] == v]
+    return c
+
+# %% ../nbs/07_results.ipynb #8b344ffa
+def claims_tuning(curves: pd.DataFrame) -> list[dict]:
+    "The paper's choices of kept blocks, learning rate and dropout, each against the study's curve arms."
+    best = lambda **free: _exbert_curves(curves, **free).groupby(next(iter(free))).best_f1.max().sort_index()
+    return [
+        _best_of(best(n_layers=None), PAPER_CHOICES["n_layers"], "4 kept blocks are best", lambda k: f"{k:g} blocks"),
+        _best_of(best(lr=None), PAPER_CHOICES["lr"], "lr 1e-4 is the best learning rate", lambda k: f"{k:.0e}"),
+        _best_of(best(dropout=None), PAPER_CHOICES["dropout"], "dropout 0.1 before the MoE block is best"),
+    ]
+
+# %% ../nbs/07_results.ipynb #f62cb3b5
+def claim_overfitting(curves: pd.DataFrame) -> dict:
+    "Validation loss lowest by epoch 2-3, and whether validation F1 goes on rising after it, over every curve arm."
+    by = PAPER_CHOICES["overfit_by"]
+    early, later, n = (
+        (curves.min_loss_epoch <= by).sum(),
+        (curves.best_epoch > curves.min_loss_epoch).sum(),
+        len(curves),
+    )
+    return _claim(
+        "overfitting sets in by epoch 2-3",
+        "epoch 2-3",
+        [
+            (
+                "validation loss",
+                f"lowest by epoch {by} in {early} of {n} arms",
+                "reproduced" if early == n else "partly",
+            ),
+            (
+                "validation F1",
+                f"still rising after that in {later} of {n} arms",
+                "the loss overfits, the answers do not" if 2 * later > n else "reproduced",
+            ),
+        ],
+    )
+
+# %% ../nbs/07_results.ipynb #4e18f93e
+def claim_routing(std: pd.DataFrame) -> dict:
+    "Do experts specialise by domain? Cramér's V of (domain, top-1 expert), ExBERT at 80:20 (0.1 small, 0.3 medium)."
+    rs = routing_summary(select(std, ratio=0.8, order="shuffled"))
+    if rs.empty:
+        return _claim("the experts specialise by domain", "yes", [("", "no routing counts", "not measured")])
+    r = rs.iloc[0]
+    text = fmt_ci(r.cramers_v_mean, r.cramers_v_ci, int(r.n), sign=False, digits=2)
+    line = f"Cramér's V {text.replace('(', '(80:20, ')}"
+    v = r.cramers_v_mean + (0 if math.isnan(r.cramers_v_ci) else r.cramers_v_ci)
+    verdict = (
+        "reproduced" if v >= 0.3 else "not reproduced: the domains share the experts (V under 0.3, a small effect)"
+    )
+    return _claim("the experts specialise by domain", "yes (qualitative)", [("", line, verdict)])
+
+# %% ../nbs/07_results.ipynb #20845186
+def claim_efficiency(bench: dict | None, contender: str = "ExBERT-4L-8E-sorted") -> dict:
+    "Training and inference speed of ExBERT over V-DB from an `exbert bench` JSON (ratios measured side by side)."
+    if not bench:
+        return _claim(
+            "ExBERT keeps DistilBERT's efficiency", "yes (qualitative)", [("", "no benchmark", "not measured")]
+        )
+    parts = []
+    for part in ("train", "inference"):
+        x = bench.get(part, {}).get(contender, {}).get("speedup_vs_first")
+        if x is not None:
+            parts.append((part, f"{x:.2f}x V-DB's speed", "reproduced" if x >= 0.95 else "not reproduced: slower"))
+    name = contender.rsplit("-", 1)[0]
+    return _claim(
+        f"ExBERT keeps DistilBERT's efficiency ({name}; {bench.get('threads', '?')} thread)", "yes (qualitative)", parts
+    )
+
+# %% ../nbs/07_results.ipynb #f57857bd
+def claims_table(
+    std: pd.DataFrame, curves=None, best_vs_best: dict | None = None, bench: dict | None = None
+) -> pd.DataFrame:
+    "One row per claim of the paper: the paper's number, what was measured and a verdict."
+    rows = [claim_vdb_level(std), claim_mixture_gain(std), *claims_80_20(std, best_vs_best)]
+    if curves is not None and len(curves):
+        rows += [*claims_tuning(curves), claim_overfitting(curves)]
+    rows += [claim_routing(std), claim_efficiency(bench)]
+    return pd.DataFrame(rows, columns=["claim", "paper", "measured", "verdict"])
+
+# %% ../nbs/07_results.ipynb #7a3963ab
+def claims_markdown(claims: pd.DataFrame) -> str:
+    "The claims table in Markdown (one line per part of a cell)."
+    head = "| the paper's claim | paper | measured here | verdict |\n|---|---|---|---|"
+    return "\n".join([head, *(f"| {r.claim} | {r.paper} | {r.measured} | {r.verdict} |" for r in claims.itertuples())])
+
+# %% ../nbs/07_results.ipynb #f303d928
+def verdict_sentences(std: pd.DataFrame, best_vs_best: dict | None = None) -> str:
+    "The answer in at most five sentences, every number computed from the grid (and the tuning study's best vs best)."
+    cell = select(std, ratio=0.8, order="shuffled")
+    g = {b: {d: paired_ci(cell, f"{d}_em", b) for d in DOMAINS} for b in arms_in(cell, ("vdb", "vdb-tuned"))}
+    out = []
+    if "vdb" in g:
+        out.append(
+            f"Against V-DB at the paper's settings, ExBERT − V-DB at 80:20 is {fmt_ci(*g['vdb']['squad'])} SQuAD EM "
+            f"and {fmt_ci(*g['vdb']['bioasq'])} BioASQ EM (the paper: +8 and +13.1)."
+        )
+    if "vdb" in g and "vdb-tuned" in g:
+        t = mean_ci(paired_differences(cell, "squad_em", a="vdb-tuned", b="vdb")["diff"].tolist())
+        out.append(
+            f"Trained with ExBERT's own learning rate and epochs, V-DB gains {fmt_ci(*t)} SQuAD EM, and ExBERT − "
+            f"V-DB becomes {fmt_ci(*g['vdb-tuned']['squad'])} SQuAD EM and {fmt_ci(*g['vdb-tuned']['bioasq'])} "
+            "BioASQ EM."
+        )
+    if best_vs_best:
+        b = {
+            d: (best_vs_best[f"{d}_em"]["mean"], best_vs_best[f"{d}_em"]["ci"], best_vs_best[f"{d}_em"]["n"])
+            for d in DOMAINS
+        }
+        zero = all(m - h < 0 < m + h for m, h, _ in b.values())
+        out.append(
+            f"Both models tuned on the same budget, the best ExBERT minus the best V-DB is {fmt_ci(*b['squad'])} "
+            f"SQuAD EM and {fmt_ci(*b['bioasq'])} BioASQ EM: "
+            + ("neither is measurably better." if zero else "the intervals exclude zero.")
+        )
+    return " ".join(out)
+
+# %% ../nbs/07_results.ipynb #2f9a75b1
+RESULTS_URL = "https://codeload.github.com/exbert-org/exbert/tar.gz/refs/heads/main"  # the repository's archive
+
+
+def _has_results(d: Path) -> bool:
+    return (d / "standard" / "results.jsonl").is_file()
+
+# %% ../nbs/07_results.ipynb #31cc2f25
+def download_results(url: str = RESULTS_URL, cache=None) -> Path:
+    "The `nbs/results` folder of the repository archive at `url`, extracted once into `cache`."
+    cache = Path(cache or Path.home() / ".cache" / "exbert" / "results")
+    if _has_results(cache):
+        return cache
+    try:
+        with urllib.request.urlopen(url, timeout=60) as r:
+            blob = r.read()
+    except (OSError, ValueError) as e:
+        raise FileNotFoundError(
+            f"the committed results are not here and could not be downloaded from {url} ({e}); set EXBERT_RESULTS "
+            "to a copy of the repository's nbs/results, or run from a clone"
+        ) from None
+    tmp = Path(tempfile.mkdtemp(prefix=".results-", dir=cache.parent if cache.parent.exists() else None))
+    with tarfile.open(fileobj=io.BytesIO(blob)) as tar:
+        members = [m for m in tar.getmembers() if "/nbs/results/" in m.name and (m.isfile() or m.isdir())]
+        for m in members:
+            m.name = m.name.split("/nbs/results/", 1)[1]
+        tar.extractall(tmp, members=[m for m in members if m.name], filter="data")
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(tmp, cache)
+    return cache
+
+# %% ../nbs/07_results.ipynb #6f0ac9d7
+def results_dir(path=None) -> Path:
+    "The committed results: `path`, $EXBERT_RESULTS, `results/` or `nbs/results/` here or above, else downloaded."
+    given = path or os.environ.get("EXBERT_RESULTS")
+    if given:
+        if not _has_results(Path(given)):
+            raise FileNotFoundError(f"{given}: not a copy of the committed results (no standard/results.jsonl)")
+        return Path(given)
+    here = Path.cwd()
+    for d in (x / sub for x in (here, *here.parents) for sub in ("results", "nbs/results")):
+        if _has_results(d):
+            return Path(os.path.relpath(d))  # relative, so that Markdown links to its figures work
+    return download_results()
 
 # %% ../nbs/07_results.ipynb #7aab995a
 def load_grids(out) -> pd.DataFrame:

@@ -308,3 +308,29 @@ def test_ruff_check_bites(tmp_path):
     (tmp_path / "bad.py").write_text("import os\nx = 1; y = 2\n")
     r = run([sys.executable, "-m", "ruff", "check", "--config", str(ROOT / "pyproject.toml"), str(tmp_path / "bad.py")])
     assert r.returncode == 1 and "F401" in r.stdout and "E702" in r.stdout, r.stdout
+
+
+def test_every_badge_notebook_installs_first():
+    "A notebook opened from its Colab badge installs exbert (loudly: check=True) before any cell imports it."
+    for nb in sorted((ROOT / "nbs").glob("*.ipynb")):
+        cells = [c for c in json.loads(nb.read_text())["cells"] if c["cell_type"] == "code"]
+        src = ["".join(c["source"]) for c in cells]
+        if not any("colab-badge" in "".join(c["source"]) for c in json.loads(nb.read_text())["cells"]):
+            continue
+        install = next((i for i, s in enumerate(src) if "git+https://github.com/exbert-org/exbert" in s), None)
+        first = next(i for i, s in enumerate(src) if "from exbert" in s or "import exbert" in s)
+        assert install is not None and install <= first and "check=True" in src[install], nb.name
+
+
+def test_no_progress_bars_stored(tmp_path):
+    "No notebook stores a progress bar (the docs would show it); `tools/clean_outputs.py` removes them."
+    r = run([sys.executable, str(ROOT / "tools" / "clean_outputs.py"), "--check"], cwd=ROOT)
+    assert r.returncode == 0, r.stderr
+    sys.path.insert(0, str(ROOT / "tools"))
+    from clean_outputs import clean
+
+    nb = tmp_path / "x.ipynb"
+    bar = {"output_type": "stream", "name": "stderr", "text": ["\rLoading weights:  50%|#    | 1/2 [00:00<?, ?it/s]"]}
+    err = {"output_type": "stream", "name": "stderr", "text": ["exbert: error: no such file\n"]}
+    nb.write_text(json.dumps({"cells": [{"cell_type": "code", "outputs": [bar, err], "source": []}]}, indent=1))
+    assert clean(nb) == 1 and json.loads(nb.read_text())["cells"][0]["outputs"] == [err]

@@ -9,6 +9,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def _links(md: str) -> str:
+    "Links relative to nbs/ made relative to the repository root; notebooks' pages by their notebook."
+    return (
+        md.replace("](results/", "](nbs/results/")
+        .replace("](0", "](nbs/0")
+        .replace("](report.ipynb", "](nbs/report.ipynb")
+    )
+
+
 def readme_text(nb_path=ROOT / "nbs" / "index.ipynb"):
     "Markdown cells as they are; code cells (not hidden) as fenced Python with their text outputs (stderr left out)."
     nb = json.loads(Path(nb_path).read_text())
@@ -19,7 +28,7 @@ def readme_text(nb_path=ROOT / "nbs" / "index.ipynb"):
             if src.startswith("# ") and "\n> " in src:  # nbdev title + summary
                 title, summary = src.split("\n> ", 1)
                 src = f"{title.strip()}\n\n> {summary.strip()}"
-            out.append(src.replace("](results/", "](nbs/results/").replace("](0", "](nbs/0"))  # links relative to nbs/
+            out.append(_links(src))
         elif cell["cell_type"] == "code" and src and not src.startswith("#| hide"):
             if not src.startswith("#| echo: false"):
                 out.append("```python\n" + src + "\n```")
@@ -27,7 +36,7 @@ def readme_text(nb_path=ROOT / "nbs" / "index.ipynb"):
                 if o.get("name") == "stderr":
                     continue  # warnings and progress bars are not content
                 if "text/markdown" in o.get("data", {}):  # rich output (a table): as Markdown itself
-                    out.append("".join(o["data"]["text/markdown"]).strip())
+                    out.append(_links("".join(o["data"]["text/markdown"]).strip()))
                     continue
                 text = "".join(o.get("text", "") or o.get("data", {}).get("text/plain", ""))
                 if text.strip():
