@@ -47,7 +47,7 @@ __all__ = ['CLOCKS', 'STANDIN_SIZE', 'NO_DECAY', 'MMAP_THRESHOLD', 'PEAK_TFLOPS'
            'time_inference', 'bench_batched_inference', 'DenseBlock', 'RawSTMoEBlock', 'bench_moe', 'profile_moe',
            'bench_experts', 'sweep_moe', 'sweep_train', 'bench_padding', 'peak_tflops', 'bench_device', 'device_part',
            'machine', 'measurement_header', 'bench_memory', 'gemm_shapes', 'gemm_peak', 'peak_part', 'format_peak',
-           'run_bench', 'format_device', 'bench_targets', 'format_report', 'bench_cli', 'plot_bench']
+           'bench_models', 'run_bench', 'format_device', 'bench_targets', 'format_report', 'bench_cli', 'plot_bench']
 
 # %% ../nbs/10_bench.ipynb #b7d8f09c
 CLOCKS = {
@@ -817,7 +817,20 @@ def format_peak(r: dict) -> list[str]:
     ]
 
 # %% ../nbs/10_bench.ipynb #4e0bb26e
-def _run_bench(quick, parts, size, batch_size, seq_len, repeats, data_dir, n_experts, log, clock) -> dict:
+def bench_models(cfg, n_experts=(8, 16), n_layers=(4,), quick: bool = True) -> dict:
+    """The train and inference parts' contenders: V-DB, ExBERT-`n_layers[0]`L with both backends (the first number of
+    experts), the other numbers of experts, and ExBERT with the other numbers of kept blocks (sorted backend)."""
+    models = contenders(cfg, n_experts[:1], ("stmoe", "sorted"), n_layers[0])
+    if len(n_experts) > 1:
+        models.update(contenders(cfg, n_experts[1:], ("sorted",) if quick else ("stmoe", "sorted"), n_layers[0]))
+    for n in n_layers[1:]:  # more kept blocks (the tuning study's best keeps 6): the default backend only
+        models.update(contenders(cfg, n_experts[:1], ("sorted",), n))
+    return models
+
+# %% ../nbs/10_bench.ipynb #9d18a20e
+def _run_bench(
+    quick, parts, size, batch_size, seq_len, repeats, data_dir, n_experts, log, clock, n_layers=(4,)
+) -> dict:
     "`run_bench`'s body, part by part, on the threads it has set, timing with `clock` (a name of `CLOCKS`)."
     clk = CLOCKS[clock]
     size = {**STANDIN_SIZE, **(size or {})}
@@ -853,11 +866,7 @@ def _run_bench(quick, parts, size, batch_size, seq_len, repeats, data_dir, n_exp
             res["moe_16"] = bench_moe(
                 batch_size, seq_len, dim=size["dim"], n_experts=n_experts[1], repeats=reps * 2, clock=clk
             )
-    models = None
-    if {"train", "inference"} & set(parts):
-        models = contenders(cfg, n_experts[:1], ("stmoe", "sorted"))
-        if len(n_experts) > 1:
-            models.update(contenders(cfg, n_experts[1:], ("sorted",) if quick else ("stmoe", "sorted")))
+    models = bench_models(cfg, n_experts, n_layers, quick) if {"train", "inference"} & set(parts) else None
     if "train" in parts:
         log("training, V-DB vs ExBERT ...")
         if windows is not None:
@@ -947,6 +956,7 @@ def run_bench(
     threads: int = 1,
     clock: str = "cpu",
     log=print,
+    n_layers=(4,),
 ) -> dict:
     """Run the benchmark `parts` on `threads` torch threads timing `clock` ("cpu" or "wall"); real data from `data_dir`
     where found."""
@@ -966,6 +976,7 @@ def run_bench(
             n_experts=n_experts,
             log=log,
             clock=clock,
+            n_layers=n_layers,
         )
         if "gpu" in parts:
             r["gpu"] = device_part(backbone_config(**r["size"]), n_experts, 3 * r["repeats"], log=log)
@@ -1162,6 +1173,14 @@ def bench_cli(argv: list[str]) -> int:
         default=["8", "16"],
         help="numbers of experts to compare (default 8 16; 8,16 works too)",
     )
+    p.add_argument(
+        "--n-layers",
+        nargs="+",
+        type=int,
+        default=[4],
+        help="ExBERT's kept blocks in the train and inference parts (default 4, the paper's; 4 6 adds the tuning "
+        "study's best)",
+    )
     p.add_argument("--attention-dropout", type=float, default=0.0)
     p.add_argument("--threads", type=int, default=1, help="torch threads (default 1: see the docs)")
     p.add_argument(
@@ -1197,6 +1216,7 @@ def bench_cli(argv: list[str]) -> int:
         threads=a.threads,
         clock=a.clock,
         log=log,
+        n_layers=tuple(a.n_layers),
     )
     r["command"] = "exbert bench " + " ".join(argv)
     if a.json == "-":

@@ -20,6 +20,7 @@ SUBCOMMANDS = {
     "train": ("exbert.train", "fine-tune one V-DB or ExBERT model on one mixture; saves <run>/model"),
     "predict": ("exbert.predict", "answer every question of a SQuAD-format or JSON Lines file with a model folder"),
     "evaluate": ("exbert.predict", "official EM/F1 (and BioASQ strict/lenient/MRR) of a model folder on a file"),
+    "push": ("exbert.predict", "upload a model folder to the Hugging Face hub"),
     "reproduce": (
         "exbert.experiments",
         "run an experiment grid (preset quick|standard|paper), print its table, draw its figures",

@@ -41,7 +41,6 @@ from transformers.models.distilbert.modeling_distilbert import DistilBertSelfAtt
 from transformers.utils import logging
 from transformers.utils.generic import can_return_tuple
 from transformers.utils.output_capturing import capture_outputs
-from st_moe_pytorch.st_moe_pytorch import Experts, TopNGating
 
 from .core import check_keys
 from .moe import MoEBlock, MoEConfig, PaddingAwareMoE, check_moe_config, setting
@@ -410,11 +409,6 @@ class ExBERTPreTrainedModel(PreTrainedModel):
         super()._init_weights(module)
         if isinstance(module, Embeddings):
             init.copy_(module.position_ids, torch.arange(module.position_ids.shape[-1]).expand((1, -1)))
-        # st-moe's buffers that are not saved: `from_pretrained` leaves them empty unless they are set here
-        if isinstance(module, TopNGating):
-            init.zeros_(module.zero)
-        if isinstance(module, Experts):
-            init.ones_(module.dummy)
 
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path, *args, **kwargs):

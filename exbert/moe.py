@@ -8,7 +8,8 @@ Docs: https://exbert-org.github.io/exbert/moe.html.md"""
 from __future__ import annotations
 
 # %% auto #0
-__all__ = ['SECOND_POLICIES', 'BACKENDS', 'EXPERT_TYPES', 'setting', 'MoEConfig', 'moe_thresholds', 'check_moe_config', 'Routing',
+__all__ = ['MIN_EXPERT_CAPACITY', 'SECOND_POLICIES', 'BACKENDS', 'EXPERT_TYPES', 'safe_one_hot', 'RMSNorm', 'GEGLU', 'Expert',
+           'Gate', 'ExpertBank', 'MoEParams', 'setting', 'MoEConfig', 'moe_thresholds', 'check_moe_config', 'Routing',
            'expert_capacity', 'expert_capacities', 'route_tokens', 'FFNExpert', 'make_experts', 'dispatch_stmoe',
            'run_expert', 'dispatch_sorted', 'MoEOutput', 'PaddingAwareMoE', 'expert_counts', 'MoEBlock']
 
@@ -20,8 +21,83 @@ from typing import Sequence
 import torch
 import torch.nn.functional as F
 from torch import nn
-from st_moe_pytorch import MoE
-from st_moe_pytorch.st_moe_pytorch import Expert, RMSNorm, MIN_EXPERT_CAPACITY, safe_one_hot
+
+# %% ../nbs/03_moe.ipynb #1cafc307
+MIN_EXPERT_CAPACITY = 4  # st-moe-pytorch's floor on an expert's capacity
+
+
+def safe_one_hot(indexes: torch.Tensor, max_length: int) -> torch.Tensor:
+    "One-hot of `indexes` cut to `max_length` classes, whatever the largest index (st-moe-pytorch's)."
+    return F.one_hot(indexes, max(int(indexes.max()) + 2, max_length))[..., :max_length]
+
+# %% ../nbs/03_moe.ipynb #bd3ae3c5
+class RMSNorm(nn.Module):
+    "RMS normalisation with a learned gain, `normalize(x) * gamma * sqrt(dim)` (st-moe-pytorch's)."
+
+    def __init__(self, dim: int):
+        super().__init__()
+        self.scale, self.gamma = dim**0.5, nn.Parameter(torch.ones(dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.normalize(x, dim=-1) * self.gamma * self.scale
+
+
+class GEGLU(nn.Module):
+    "GELU-gated linear unit with a learned output gain (st-moe-pytorch's)."
+
+    def __init__(self, dim: int, mult_bias: bool = True):
+        super().__init__()
+        self.mult_bias = nn.Parameter(torch.ones(dim)) if mult_bias else 1.0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x, gate = x.chunk(2, dim=-1)
+        return F.gelu(gate) * x * self.mult_bias
+
+# %% ../nbs/03_moe.ipynb #4a71d959
+class Expert(nn.Module):
+    "st-moe-pytorch's GEGLU expert: the same parameters, names and initialisation, so its saved weights load here."
+
+    def __init__(self, dim: int, hidden_mult: float = 4, mult_bias: bool = True, prenorm: bool = False):
+        super().__init__()
+        hidden = int(dim * hidden_mult * 2 / 3)
+        norm = [RMSNorm(dim)] if prenorm else []
+        self.net = nn.Sequential(*norm, nn.Linear(dim, hidden * 2), GEGLU(hidden, mult_bias), nn.Linear(hidden, dim))
+        for m in self.modules():  # st-moe's init: uniform in ±1/sqrt(fan-out), weights and biases
+            if isinstance(m, nn.Linear):
+                std = m.weight.shape[0] ** -0.5
+                m.weight.data.uniform_(-std, std)
+                m.bias.data.uniform_(-std, std)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+# %% ../nbs/03_moe.ipynb #5facafef
+class Gate(nn.Module):
+    "The router's parameters where st-moe-pytorch's `TopNGating` keeps them: `to_gates` and the saved thresholds."
+
+    def __init__(self, dim: int, n_experts: int, thresholds: Sequence[float], eps: float = 1e-9):
+        super().__init__()
+        self.to_gates = nn.Linear(dim, n_experts, bias=False)
+        self.register_buffer("threshold_train", torch.tensor([eps, *thresholds]))
+        self.register_buffer("threshold_eval", torch.tensor([eps, *thresholds]))
+        self.straight_through_dispatch_tensor = True
+
+
+class ExpertBank(nn.Module):
+    "The experts where st-moe-pytorch's `Experts` keeps them (`experts`)."
+
+    def __init__(self, experts: Sequence[nn.Module]):
+        super().__init__()
+        self.experts = nn.ModuleList(experts)
+
+# %% ../nbs/03_moe.ipynb #0d7f9b33
+class MoEParams(nn.Module):
+    "What `PaddingAwareMoE` keeps of st-moe-pytorch's `MoE`: its `gate` and `experts`, under the same names."
+
+    def __init__(self, dim: int, experts: Sequence[nn.Module], thresholds: Sequence[float]):
+        super().__init__()
+        self.gate = Gate(dim, len(experts), thresholds)
+        self.experts = ExpertBank(experts)
 
 # %% ../nbs/03_moe.ipynb #4a55cb39
 SECOND_POLICIES = ("mode", "threshold", "all", "none", "random")
@@ -389,7 +465,7 @@ def _upcycle_experts_(experts: nn.ModuleList, ffn: nn.Module) -> None:
 
 # %% ../nbs/03_moe.ipynb #8f9727ac
 class PaddingAwareMoE(nn.Module):
-    "st-moe's MoE routing only real tokens, one capacity group per row, deterministic in eval, float32 router."
+    "An ST-MoE layer routing only real tokens, one capacity group per row, deterministic in eval, float32 router."
 
     def __init__(self, dim: int, config: MoEConfig | None = None, **settings):
         "An MoE for hidden size `dim` with the settings of `config` (default `MoEConfig()`), `settings` replaced."
@@ -397,22 +473,10 @@ class PaddingAwareMoE(nn.Module):
         c = self.config = dataclasses.replace(config or MoEConfig(), **settings) if settings else config or MoEConfig()
         check_moe_config(c)  # again: a config is a plain object, and may have been changed since it was made
         self.dim, self.thresholds, self.expert_type = dim, moe_thresholds(c), c.expert_type or "geglu"
-        t = self.thresholds if c.moe_top_n > 2 else self.thresholds[0]
-        self.moe = MoE(
-            dim,
-            num_experts=c.n_experts,
-            gating_top_n=c.moe_top_n,
-            threshold_train=t,
-            threshold_eval=t,
-            capacity_factor_train=c.capacity_factor,
-            capacity_factor_eval=c.capacity_factor_eval,
-            balance_loss_coef=c.balance_loss_coef,
-            router_z_loss_coef=c.router_z_loss_coef,
-            experts=make_experts(
-                dim, c.n_experts, expert_type=self.expert_type, expert_hidden=c.expert_hidden, dropout=c.expert_dropout
-            ),
-            is_distributed=False,
+        experts = make_experts(
+            dim, c.n_experts, expert_type=self.expert_type, expert_hidden=c.expert_hidden, dropout=c.expert_dropout
         )
+        self.moe = MoEParams(dim, experts, self.thresholds)  # st-moe's parameter layout, without st-moe
 
     @property
     def experts(self) -> nn.ModuleList:

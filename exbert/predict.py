@@ -12,6 +12,7 @@ import json
 import os
 import sys
 import warnings
+from contextlib import contextmanager
 from pathlib import Path
 from dataclasses import dataclass
 
@@ -20,19 +21,20 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 from transformers import AutoModelForQuestionAnswering, AutoTokenizer
+from transformers.utils import logging as hf_logging
 
 from .data import FEATURES, DataError, load_bioasq_gold, load_qa_file, read_bytes, squad_columns
-from .core import atomic_dir, hub_offline
+from .core import atomic_dir, atomic_write, hub_offline
 from .features import postprocess_predictions, qa_collator, tokenize_eval
 from .metrics import bioasq_scores, question_id, squad_scores, write_predictions
 from .model import ExBERTConfig, ExBERTForQuestionAnswering
 from .moe import expert_counts
 
 # %% auto #0
-__all__ = ['TOKENIZER_FILES', 'ANSWER_SHAPES', 'QASet', 'by_length', 'spread', 'DomainEval', 'score_set', 'QAModel',
-           'save_qa_model', 'check_safetensors', 'check_model_folder', 'load_qa_model', 'read_questions',
-           'predict_logits', 'predict', 'write_answers', 'evaluate', 'push_model', 'QAPipeline', 'positive_int',
-           'predict_cli', 'evaluate_cli']
+__all__ = ['TOKENIZER_FILES', 'ANSWER_SHAPES', 'RUN_QA_FILES', 'QASet', 'by_length', 'spread', 'DomainEval', 'score_set',
+           'QAModel', 'save_qa_model', 'check_safetensors', 'check_model_folder', 'load_qa_model', 'read_questions',
+           'predict_logits', 'quiet', 'predict', 'write_answers', 'evaluate_pass', 'evaluate', 'write_run_qa',
+           'push_model', 'QAPipeline', 'positive_int', 'predict_cli', 'evaluate_cli', 'push_cli']
 
 # %% ../nbs/05_predict.ipynb #b1edca05
 @dataclass(frozen=True)
@@ -70,9 +72,12 @@ class DomainEval:
     routing: list[int] | None  # ExBERT: top-1 expert counts of the scored examples' real tokens
 
 # %% ../nbs/05_predict.ipynb #ae7031ee
-def score_set(s: QASet, start_logits, end_logits, expert_index=None, n_experts: int | None = None) -> DomainEval:
-    "Answers and official EM/F1 of one evaluation set from its windows' logits (and ExBERT's expert index, if given)."
-    preds, nbest = postprocess_predictions(s.examples, s.features, start_logits, end_logits)
+def score_set(
+    s: QASet, start_logits, end_logits, expert_index=None, n_experts: int | None = None, **answers
+) -> DomainEval:
+    """Answers and official EM/F1 of one evaluation set from its windows' logits (and ExBERT's expert index, if given);
+    `answers`: `n_best`, `max_answer_length`."""
+    preds, nbest = postprocess_predictions(s.examples, s.features, start_logits, end_logits, **answers)
     scored = set(s.references["id"])
     sc = (
         squad_scores(preds, s.references) if len(s.references) else dict(exact_match=float("nan"), f1=float("nan"), n=0)
@@ -347,22 +352,44 @@ def predict_logits(model, tokenizer, features, batch_size: int = 64, progress: b
                 experts.append(out.expert_assignments[-1][j, :n].cpu().numpy())
     return _pad_stack(starts, -100.0), _pad_stack(ends, -100.0), (_pad_stack(experts, -100) if route else None)
 
+# %% ../nbs/05_predict.ipynb #f663403b
+@contextmanager
+def quiet(on: bool = True):
+    "Inside, when `on`: no progress bars from datasets (tokenizing, filtering) or transformers (loading)."
+    was = datasets.utils.logging.is_progress_bar_enabled(), hf_logging.is_progress_bar_enabled()
+    if on:
+        datasets.disable_progress_bars()
+        hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        (datasets.enable_progress_bars if was[0] else datasets.disable_progress_bars)()
+        (hf_logging.enable_progress_bar if was[1] else hf_logging.disable_progress_bar)()
+
 # %% ../nbs/05_predict.ipynb #60d86d29
 def predict(
-    qa: QAModel, examples, batch_size: int = 64, progress: bool = True, references=None, bf16: bool = False
+    qa: QAModel,
+    examples,
+    batch_size: int = 64,
+    progress: bool = True,
+    references=None,
+    bf16: bool = False,
+    n_best: int = 20,
+    max_answer_length: int = 30,
 ) -> DomainEval:
     """Answer every question of `examples` with a loaded model folder; EM/F1 against `references` (default: those with
-    answers)."""
-    feats = by_length(tokenize_eval(examples, qa.tokenizer, max_length=qa.max_length, stride=qa.stride))
-    if references is None:
-        references = examples.filter(lambda a: len(a["text"]) > 0, input_columns="answers")
+    answers). `n_best` answers kept per question, of at most `max_answer_length` tokens (run_qa's defaults)."""
+    with quiet(not progress):
+        feats = by_length(tokenize_eval(examples, qa.tokenizer, max_length=qa.max_length, stride=qa.stride))
+        if references is None:
+            references = examples.filter(lambda a: len(a["text"]) > 0, input_columns="answers")
     s = QASet(examples, feats, references)
     start, end, experts = predict_logits(
         qa.model, qa.tokenizer, features=feats, batch_size=batch_size, progress=progress, bf16=bf16
     )
-    return score_set(
-        s, start, end_logits=end, expert_index=experts, n_experts=getattr(qa.model.config, "n_experts", None)
-    )
+    n_experts = getattr(qa.model.config, "n_experts", None)
+    answers = dict(n_best=n_best, max_answer_length=max_answer_length)
+    return score_set(s, start, end_logits=end, expert_index=experts, n_experts=n_experts, **answers)
 
 # %% ../nbs/05_predict.ipynb #586db5f4
 def write_answers(ev: DomainEval, out) -> tuple[Path, Path]:
@@ -379,11 +406,11 @@ def write_answers(ev: DomainEval, out) -> tuple[Path, Path]:
     return out, nb
 
 # %% ../nbs/05_predict.ipynb #4ba0342d
-def evaluate(qa: QAModel, examples, gold=None, batch_size: int = 64, progress: bool = True, bf16: bool = False) -> dict:
-    """EM/F1 of a model on `examples` with answers (`n_without_answers` counts the rest), and BioASQ strict/lenient/MRR
-    with `gold` file(s)."""
+def evaluate_pass(qa: QAModel, examples, gold=None, **kwargs) -> tuple[dict, DomainEval]:
+    """`evaluate`'s scores and the `DomainEval` they came from (answers, n-best lists), from one prediction pass;
+    `kwargs` go to `predict`."""
     g = load_bioasq_gold(gold) if gold is not None else None  # a bad golden file fails before the prediction pass
-    ev = predict(qa, examples, batch_size, progress, bf16=bf16)
+    ev = predict(qa, examples, **kwargs)
     if gold is None and not ev.n:
         raise ValueError("no question of the file has an answer to score against")
     m = dict(
@@ -398,7 +425,29 @@ def evaluate(qa: QAModel, examples, gold=None, batch_size: int = 64, progress: b
             )
         b = bioasq_scores(ev.nbest, g)
         m.update(strict=b["strict_acc"], lenient=b["lenient_acc"], mrr=b["mrr"], n_questions=b["n_questions"])
-    return m
+    return m, ev
+
+
+def evaluate(qa: QAModel, examples, gold=None, batch_size: int = 64, progress: bool = True, bf16: bool = False) -> dict:
+    """EM/F1 of a model on `examples` with answers (`n_without_answers` counts the rest), and BioASQ strict/lenient/MRR
+    with `gold` file(s)."""
+    return evaluate_pass(qa, examples, gold, batch_size=batch_size, progress=progress, bf16=bf16)[0]
+
+# %% ../nbs/05_predict.ipynb #dc676a08
+RUN_QA_FILES = ("eval_results.json", "predictions.json", "nbest_predictions.json")
+
+
+def write_run_qa(out_dir, metrics: dict, ev: DomainEval, overwrite: bool = False) -> list[Path]:
+    "run_qa's three evaluation files in `out_dir`, each written atomically; never replaces them unless `overwrite`."
+    out = Path(out_dir)
+    if not overwrite and (taken := [f for f in RUN_QA_FILES if (out / f).exists()]):
+        raise FileExistsError(f"{out / taken[0]} exists: pass --overwrite to replace the evaluation files in {out}")
+    results = {f"eval_{k}": v for k, v in metrics.items() if k in ("exact_match", "f1")}
+    results.update(eval_samples=metrics["n"], **{k: v for k, v in metrics.items() if k not in ("exact_match", "f1")})
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write(out / RUN_QA_FILES[0], json.dumps(results, indent=1) + "\n")
+    write_predictions(out / RUN_QA_FILES[1], ev.predictions, ev.nbest, out / RUN_QA_FILES[2])
+    return [out / f for f in RUN_QA_FILES]
 
 # %% ../nbs/05_predict.ipynb #fe868168
 def push_model(folder, repo_id: str, private: bool = False, token: str | None = None, api=None) -> str:
@@ -484,9 +533,23 @@ def _model_args(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     p.add_argument(
         "--bf16", action="store_true", help="bf16 autocast (faster on CPUs with AMX and on GPUs; see Benchmarks)"
     )
+    p.add_argument("--n-best-size", type=positive_int, default=20, help="answers kept per question (default 20)")
+    p.add_argument("--max-answer-length", type=positive_int, default=30, help="longest answer in tokens (default 30)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
     return p
 
 
+def _predict_kwargs(a: argparse.Namespace) -> dict:
+    "`predict`'s keyword arguments from the options `_model_args` adds."
+    return dict(
+        batch_size=a.batch_size,
+        progress=not a.quiet,
+        bf16=a.bf16,
+        n_best=a.n_best_size,
+        max_answer_length=a.max_answer_length,
+    )
+
+# %% ../nbs/05_predict.ipynb #c2d5067b
 def predict_cli(argv: list[str]) -> int:
     "`exbert predict MODEL FILE`: answers for every question; the official predictions file and its n-best file."
     p = _model_args(
@@ -499,7 +562,10 @@ def predict_cli(argv: list[str]) -> int:
     )
     a = p.parse_args(argv)
     try:
-        ev = predict(load_qa_model(a.model, a.max_length, a.stride), read_questions(a.file), a.batch_size, bf16=a.bf16)
+        qs = read_questions(a.file)
+        with quiet(a.quiet):
+            qa = load_qa_model(a.model, a.max_length, a.stride)
+        ev = predict(qa, qs, **_predict_kwargs(a))
         out, nb = write_answers(ev, a.out)
     except (ValueError, OSError) as e:
         print(f"exbert predict: error: {e}", file=sys.stderr)
@@ -517,12 +583,22 @@ def evaluate_cli(argv: list[str]) -> int:
     )
     p.add_argument("--gold", nargs="+", help="BioASQ golden JSON file(s): also strict/lenient accuracy and MRR")
     p.add_argument("--json", action="store_true", help="print the scores as one JSON object")
+    p.add_argument(
+        "--output-dir", help="also write eval_results.json, predictions.json and nbest_predictions.json here (run_qa's)"
+    )
+    p.add_argument("--overwrite", action="store_true", help="replace those files where --output-dir has them")
     a = p.parse_args(argv)
     try:
         qs = read_questions(a.file)
         if a.gold is not None:
             load_bioasq_gold(a.gold)  # every input checked before the model is loaded
-        m = evaluate(load_qa_model(a.model, a.max_length, a.stride), qs, a.gold, a.batch_size, bf16=a.bf16)
+        if a.output_dir and not a.overwrite and (taken := [f for f in RUN_QA_FILES if Path(a.output_dir, f).exists()]):
+            raise FileExistsError(f"{Path(a.output_dir, taken[0])} exists: pass --overwrite to replace it")
+        with quiet(a.quiet):
+            qa = load_qa_model(a.model, a.max_length, a.stride)
+        m, ev = evaluate_pass(qa, qs, a.gold, **_predict_kwargs(a))
+        if a.output_dir:
+            write_run_qa(a.output_dir, m, ev, overwrite=a.overwrite)
     except (ValueError, OSError) as e:
         print(f"exbert evaluate: error: {e}", file=sys.stderr)
         return 2
@@ -535,4 +611,21 @@ def evaluate_cli(argv: list[str]) -> int:
         if a.json
         else "\n".join(f"{k}: {v:.2f}" if isinstance(v, float) else f"{k}: {v}" for k, v in m.items())
     )
+    return 0
+
+# %% ../nbs/05_predict.ipynb #262a5588
+def push_cli(argv: list[str]) -> int:
+    "`exbert push MODEL REPO_ID`: upload a checked model folder to the Hugging Face hub."
+    p = argparse.ArgumentParser(prog="exbert push", description="Upload a model folder to the Hugging Face hub.")
+    p.add_argument("model", help="model folder (a run's <run>/model)")
+    p.add_argument("repo_id", help="hub repository, e.g. me/exbert-80-20 (created if missing)")
+    p.add_argument("--private", action="store_true", help="create the repository private")
+    p.add_argument("--token", default=None, help="hub token (default: HF_TOKEN or the cached login)")
+    a = p.parse_args(argv)
+    try:
+        url = push_model(a.model, a.repo_id, private=a.private, token=a.token)
+    except (ValueError, OSError) as e:
+        print(f"exbert push: error: {e}", file=sys.stderr)
+        return 2
+    print(f"pushed {a.model} to {a.repo_id}: {url}")
     return 0

@@ -873,8 +873,7 @@ def _card_yaml(c: TrainConfig, row: dict, data: dict) -> str:
 
 
 def card_snippet(c: TrainConfig) -> str:
-    """Python that loads the model folder with transformers alone (and, for ExBERT, st-moe-pytorch) and answers a
-    question."""
+    """Python that loads the model folder with torch and transformers alone and answers a question."""
     remote = ", trust_remote_code=True" if c.model == "exbert" else ""
     return f"""import torch
 from transformers import AutoModelForQuestionAnswering, AutoTokenizer
@@ -916,7 +915,9 @@ def model_card(c: TrainConfig, row: dict) -> str:
         f", {row['squad_n']} questions spread evenly through it" if c.squad_eval else ""
     )
     epochs = f"{c.epochs:g} epoch{'' if c.epochs == 1 else 's'}"
-    needs = "torch, transformers and st-moe-pytorch" if c.model == "exbert" else "torch and transformers"
+    needs = "torch and transformers" + (
+        " (ExBERT's code travels in the folder: `trust_remote_code=True`)" if c.model == "exbert" else ""
+    )
     return f"""---
 {_card_yaml(c, row, data)}---
 # {run_id(c)}: {name}

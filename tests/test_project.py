@@ -334,3 +334,22 @@ def test_no_progress_bars_stored(tmp_path):
     err = {"output_type": "stream", "name": "stderr", "text": ["exbert: error: no such file\n"]}
     nb.write_text(json.dumps({"cells": [{"cell_type": "code", "outputs": [bar, err], "source": []}]}, indent=1))
     assert clean(nb) == 1 and json.loads(nb.read_text())["cells"][0]["outputs"] == [err]
+
+
+def test_front_page_is_current(tmp_path):
+    "The outputs stored in nbs/index.ipynb (the README's claims table) are what the committed results give today."
+    r = run(
+        [sys.executable, "-m", "jupyter", "nbconvert", "--to", "notebook", "--execute", "--output-dir", str(tmp_path)]
+        + [str(ROOT / "nbs" / "index.ipynb")],
+        cwd=ROOT / "nbs",
+    )
+    assert r.returncode == 0, r.stderr[-3000:]
+    md = lambda nb: [
+        "".join(o["data"]["text/markdown"])
+        for c in json.loads(nb.read_text())["cells"]
+        for o in c.get("outputs", [])
+        if "text/markdown" in o.get("data", {})
+    ]
+    assert md(tmp_path / "index.ipynb") == md(ROOT / "nbs" / "index.ipynb"), (
+        "rerun nbs/index.ipynb (jupyter nbconvert --execute --inplace) and python tools/make_readme.py"
+    )
