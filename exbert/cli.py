@@ -21,6 +21,7 @@ SUBCOMMANDS = {
     "predict": ("exbert.predict", "answer every question of a SQuAD-format or JSON Lines file with a model folder"),
     "evaluate": ("exbert.predict", "official EM/F1 (and BioASQ strict/lenient/MRR) of a model folder on a file"),
     "push": ("exbert.predict", "upload a model folder to the Hugging Face hub"),
+    "export": ("exbert.export", "export a model folder to ONNX (dynamic batch and length), checked against PyTorch"),
     "reproduce": (
         "exbert.experiments",
         "run an experiment grid (preset quick|standard|paper), print its table, draw its figures",

@@ -11,7 +11,8 @@ from __future__ import annotations
 __all__ = ['MIN_EXPERT_CAPACITY', 'SECOND_POLICIES', 'BACKENDS', 'EXPERT_TYPES', 'safe_one_hot', 'RMSNorm', 'GEGLU', 'Expert',
            'Gate', 'ExpertBank', 'MoEParams', 'setting', 'MoEConfig', 'moe_thresholds', 'check_moe_config', 'Routing',
            'expert_capacity', 'expert_capacities', 'route_tokens', 'FFNExpert', 'make_experts', 'dispatch_stmoe',
-           'run_expert', 'dispatch_sorted', 'MoEOutput', 'PaddingAwareMoE', 'expert_counts', 'MoEBlock']
+           'run_expert', 'dispatch_sorted', 'dispatch_dense', 'MoEOutput', 'PaddingAwareMoE', 'expert_counts',
+           'moe_health', 'MoEBlock']
 
 # %% ../nbs/03_moe.ipynb #de7440c0
 import dataclasses
@@ -101,7 +102,7 @@ class MoEParams(nn.Module):
 
 # %% ../nbs/03_moe.ipynb #4a55cb39
 SECOND_POLICIES = ("mode", "threshold", "all", "none", "random")
-BACKENDS = ("stmoe", "sorted")
+BACKENDS = ("stmoe", "sorted", "dense")
 EXPERT_TYPES = ("geglu", "gelu")
 
 # %% ../nbs/03_moe.ipynb #5e771a01
@@ -141,7 +142,10 @@ class MoEConfig:
     expert_hidden: int | None = setting(None, "expert hidden size (None: 4 x dim; geglu uses 2/3 of it)")
     expert_dropout: float = setting(0.0, "dropout after a gelu expert's lin2 (as DistilBERT's FFN); geglu has none")
     moe_backend: str = setting(
-        "sorted", "sorted (faster) or stmoe (st-moe's einsum dispatch): the same model", BACKENDS
+        "sorted",
+        "sorted (faster), stmoe (st-moe's einsum dispatch) or dense (every expert on every token: static shapes, for "
+        "ONNX export): the same model",
+        BACKENDS,
     )
     second_policy_eval: str = setting(
         "mode", "the k-th expert rule in evaluation (all but random are deterministic)", SECOND_POLICIES
@@ -292,10 +296,8 @@ def route_tokens(
     density_1_proxy = (raw_gates * maskf[..., None]).sum(1) / denom
     balance = (density_1_proxy * density_1).mean(-1) * float(n_experts**2)
     z = (torch.logsumexp(logits, dim=-1).square() * maskf).sum(-1) / denom[:, 0]
-    if valid.any():
-        balance, z = balance[valid].mean(), z[valid].mean()
-    else:
-        balance, z = logits.sum() * 0, logits.sum() * 0
+    vf = valid.float()  # mean over rows with real tokens (0 if none), without data-dependent control flow (export)
+    balance, z = (balance * vf).sum() / vf.sum().clamp(min=1), (z * vf).sum() / vf.sum().clamp(min=1)
     return Routing(
         index,
         kept_f > 0,
@@ -433,6 +435,20 @@ def dispatch_sorted(
     row[slot] = torch.arange(len(slot), device=x.device)
     return y.index_select(0, row).view(k, b, n, d).sum(0).to(x.dtype)
 
+# %% ../nbs/03_moe.ipynb #c0118adc
+def dispatch_dense(
+    x: torch.Tensor, r: Routing, experts: Sequence[nn.Module], straight_through: bool = True
+) -> torch.Tensor:
+    """Run every expert on every token of `x` (b, n, d) and keep the routed, weighted outputs: `n_experts` times the
+    FLOPs, but no shape depends on the data, so `torch.export` and ONNX can trace it. Gradients as st-moe's
+    (the dispatch tensor's straight-through estimator)."""
+    onehot = F.one_hot(r.index, len(experts)).to(r.weights.dtype) * r.kept[..., None]  # (k, b, n, e)
+    dispatch, w = onehot.sum(0), (onehot * r.weights[..., None]).sum(0)  # (b, n, e): 0/1, and the combine weights
+    if straight_through and w.requires_grad:
+        dispatch = dispatch + w - w.detach()
+    out = torch.stack([run_expert(e, x * dispatch[..., i, None]).float() for i, e in enumerate(experts)], dim=-1)
+    return (out * w[:, :, None, :]).sum(-1).to(x.dtype)
+
 # %% ../nbs/03_moe.ipynb #db89deb9
 @dataclass(frozen=True)
 class MoEOutput:
@@ -504,7 +520,7 @@ class PaddingAwareMoE(nn.Module):
     def forward(self, x: torch.Tensor, attention_mask: torch.Tensor | None = None) -> MoEOutput:
         "Route the real tokens of `x` (b, n, d) (`attention_mask` (b, n): 1 real, 0 pad) and combine expert outputs."
         r, c = self.route(x, attention_mask), self.config
-        dispatch = dispatch_stmoe if c.moe_backend == "stmoe" else dispatch_sorted
+        dispatch = {"stmoe": dispatch_stmoe, "sorted": dispatch_sorted, "dense": dispatch_dense}[c.moe_backend]
         out = dispatch(x, r, self.experts, self.moe.gate.straight_through_dispatch_tensor)
         aux = c.balance_loss_coef * r.balance_loss + c.router_z_loss_coef * r.router_z_loss
         expert_index = torch.where(r.kept, r.index, -1).movedim(0, -1)
@@ -531,6 +547,18 @@ def expert_counts(expert_index: torch.Tensor, n_experts: int, choice: int = 0) -
     not counted."""
     index = expert_index[..., choice]
     return torch.bincount(index[index >= 0].flatten(), minlength=n_experts).tolist()
+
+# %% ../nbs/03_moe.ipynb #0be1c819
+def moe_health(counts: Sequence[int], dropped: int = 0, dead_share: float = 0.1) -> dict:
+    "Expert load, dead experts, the busiest expert's load over an even share, and the dropped fraction, from counts."
+    n, e = sum(counts), len(counts)
+    load = [c / n if n else 0.0 for c in counts]
+    return dict(
+        load=[round(x, 4) for x in load],
+        dead=sum(x < dead_share / e for x in load),
+        max_over_even=round(max(load) * e, 3) if n else float("nan"),
+        dropped=round(dropped / (n + dropped), 4) if n + dropped else 0.0,
+    )
 
 # %% ../nbs/03_moe.ipynb #1d7ffd51
 class MoEBlock(nn.Module):

@@ -70,6 +70,7 @@ class DomainEval:
     f1: float
     n: int  # scored examples
     routing: list[int] | None  # ExBERT: top-1 expert counts of the scored examples' real tokens
+    dropped: int | None = None  # ExBERT: ... and how many of them had no room at their first expert
 
 # %% ../nbs/05_predict.ipynb #ae7031ee
 def score_set(
@@ -82,10 +83,13 @@ def score_set(
     sc = (
         squad_scores(preds, s.references) if len(s.references) else dict(exact_match=float("nan"), f1=float("nan"), n=0)
     )
-    routing = None
+    routing = dropped = None
     if expert_index is not None:
         rows = [i for i, e in enumerate(s.features["example_id"]) if e in scored]
-        routing = expert_counts(torch.as_tensor(np.asarray(expert_index))[rows], n_experts)
+        index = torch.as_tensor(np.asarray(expert_index))[rows]
+        routing = expert_counts(index, n_experts)
+        real = torch.arange(index.shape[1]) < torch.tensor([len(s.features[i]["input_ids"]) for i in rows])[:, None]
+        dropped = int(((index[..., 0] == -1) & real).sum())  # pads are -1 too: real tokens only
     return DomainEval(
         {k: v for k, v in preds.items() if k in scored},
         nbest,
@@ -93,6 +97,7 @@ def score_set(
         f1=sc["f1"],
         n=sc["n"],
         routing=routing,
+        dropped=dropped,
     )
 
 # %% ../nbs/05_predict.ipynb #c1fae029

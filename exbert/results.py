@@ -36,10 +36,10 @@ __all__ = ['paper_claims', 'DOMAINS', 'DOMAIN_NAMES', 'MODEL_NAMES', 'ARM_NAMES'
            'paired_by_run', 'run_times', 'pick_epoch', 'at_rule', 'rule_differences', 'load_references', 'question_em',
            'paired_question_diffs', 'hierarchical_bootstrap', 'equivalence_bound', 'expected_max', 'budget_curves',
            'fig_budget', 'baseline_arm', 'disagreements', 'disagreement_table', 'jensen_shannon', 'routing_test',
-           'routing_table', 'routing_summary', 'fig_routing', 'results_report', 'write_figures', 'claim_verdict',
-           'fmt_ci', 'paired_ci', 'claim_vdb_level', 'claim_mixture_gain', 'claims_80_20', 'study_curves',
-           'claims_tuning', 'claim_overfitting', 'claim_routing', 'claim_efficiency', 'claims_table', 'claims_markdown',
-           'verdict_sentences', 'download_results', 'results_dir', 'load_grids']
+           'routing_table', 'routing_summary', 'fig_routing', 'fig_moe_health', 'results_report', 'write_figures',
+           'claim_verdict', 'fmt_ci', 'paired_ci', 'claim_vdb_level', 'claim_mixture_gain', 'claims_80_20',
+           'study_curves', 'claims_tuning', 'claim_overfitting', 'claim_routing', 'claim_efficiency', 'claims_table',
+           'claims_markdown', 'verdict_sentences', 'download_results', 'results_dir', 'load_grids']
 
 # %% ../nbs/07_results.ipynb #7dd69e6e
 paper_claims = dict(
@@ -1130,6 +1130,34 @@ def fig_routing(results: pd.DataFrame, order: str | None = None, alpha: float = 
         )
     fig.colorbar(im, ax=list(axes), label="fraction of the domain's tokens", shrink=0.8)
     fig.suptitle(f"Top-1 expert of SQuAD and BioASQ test tokens, ExBERT, {order} order (backbone: {bb})")
+    return fig
+
+# %% ../nbs/07_results.ipynb #00188c36
+def fig_moe_health(history: list[dict], title: str = "") -> Figure | None:
+    "One ExBERT run's routing health per epoch: the busiest expert over an even share, dropped tokens, the aux losses."
+    rows = [h for h in history if h.get("moe")]
+    if not rows:
+        return _skip("routing health", "no epoch with routing health (V-DB, or a run from before it was recorded)")
+    fig = Figure(figsize=(11, 3.2))
+    axes = fig.subplots(1, 3)
+    ep = [h["epoch"] for h in rows]
+    for dom in rows[0]["moe"]:
+        axes[0].plot(ep, [h["moe"][dom]["max_over_even"] for h in rows], marker="o", label=DOMAIN_NAMES.get(dom, dom))
+        for h in rows:
+            if h["moe"][dom]["dead"]:
+                axes[0].annotate(f"{h['moe'][dom]['dead']} dead", (h["epoch"], h["moe"][dom]["max_over_even"]))
+        axes[1].plot(ep, [100 * h["moe"][dom]["dropped"] for h in rows], marker="o", label=DOMAIN_NAMES.get(dom, dom))
+    for k in ("balance_loss", "router_z_loss"):
+        if all(k in h for h in rows):
+            axes[2].plot(ep, [h[k] for h in rows], marker="o", label=k.replace("_", " "))
+    axes[0].axhline(1.0, color="grey", lw=0.8, ls=":")
+    labels = ("busiest expert / even share (1: even)", "first choice full (% of tokens)", "training mean")
+    for ax, y in zip(axes, labels):
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(y)
+        ax.legend(fontsize=8)
+    fig.suptitle(title or "Routing health per epoch (test sets)")
+    fig.tight_layout()
     return fig
 
 # %% ../nbs/07_results.ipynb #020754db

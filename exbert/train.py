@@ -59,6 +59,7 @@ from .core import atomic_write, check_keys, exit_with_parent, grid_worker, hub_o
 from .features import qa_collator, tokenize_eval, tokenize_train
 from .metrics import bioasq_scores
 from .model import SYNONYMS, ExBERTConfig, ExBERTForQuestionAnswering, standin_distilbert
+from .moe import moe_health
 from .predict import DomainEval, QASet, by_length, save_qa_model, score_set, spread
 
 # %% auto #0
@@ -315,9 +316,10 @@ MOE_LOSSES = ("aux_loss", "balance_loss", "router_z_loss")
 
 
 def epoch_record(
-    epoch: float, step: int, seconds: float, cpu_seconds: float, metrics: dict, qa: dict, train: dict
+    epoch: float, step: int, seconds: float, cpu_seconds: float, metrics: dict, qa: dict, train: dict, moe=None
 ) -> dict:
-    "One `history.json` row: clocks, mean training losses (`train`), validation `metrics` and test-set EM/F1 (`qa`)."
+    """One `history.json` row: clocks, mean training losses (`train`), validation `metrics`, test-set EM/F1 (`qa`)
+    and (ExBERT) each test set's routing health (`moe`: domain -> `moe_health`)."""
     return dict(
         epoch=round(epoch, 4),
         step=step,
@@ -329,6 +331,7 @@ def epoch_record(
         val_f1=metrics.get("eval_val_f1"),
         **{k.removeprefix("eval_"): v for k, v in qa.items()},
         **{k: train[k] for k in MOE_LOSSES if k in train},
+        **({"moe": moe} if moe else {}),
     )
 
 # %% ../nbs/06_train.ipynb #a9d84045
@@ -428,8 +431,11 @@ class QATrainer(_TestSetEval, Trainer):
         self._sums = {}
         if avg:
             self.log({f"epoch_{k}": v for k, v in avg.items()})
+        moe = {d: moe_health(e.routing, e.dropped or 0) for d, e in evals.items() if e.routing is not None}
         if qa:
             self.log(dict(qa))  # a copy: `log` adds "epoch" to the dict it is given
+        if moe:  # wandb and the logs see the routing's health at every epoch, not only at the end
+            self.log({f"moe_{d}_{k}": v for d, h in moe.items() for k, v in h.items() if k != "load"})
         self.history.append(
             epoch_record(
                 self.state.epoch or 0,
@@ -439,6 +445,7 @@ class QATrainer(_TestSetEval, Trainer):
                 metrics=metrics,
                 qa=qa,
                 train=avg,
+                moe=moe,
             )
         )
         if self.history_path is not None and self.is_world_process_zero():

@@ -3,6 +3,7 @@
 `python tools/make_readme.py` writes it; `--check` fails if README.md is out of date."""
 
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -11,11 +12,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def _links(md: str) -> str:
     "Links relative to nbs/ made relative to the repository root; notebooks' pages by their notebook."
-    return (
-        md.replace("](results/", "](nbs/results/")
-        .replace("](0", "](nbs/0")
-        .replace("](report.ipynb", "](nbs/report.ipynb")
-    )
+    md = md.replace("](results/", "](nbs/results/").replace("](report.ipynb", "](nbs/report.ipynb")
+    return re.sub(r"\]\((\d\d_[^)]*\.ipynb)", r"](nbs/\1", md)
 
 
 def readme_text(nb_path=ROOT / "nbs" / "index.ipynb"):
