@@ -21,7 +21,7 @@ from .core import atomic_dir
 from .predict import QAModel, load_qa_model, quiet
 
 # %% auto #0
-__all__ = ['ONNX_FILE', 'ONNX_CONFIG', 'LogitsOnly', 'set_moe_backend', 'sample_windows', 'export_onnx', 'OnnxQA',
+__all__ = ['ONNX_FILE', 'ONNX_CONFIG', 'PARITY_LIMIT', 'LogitsOnly', 'set_moe_backend', 'sample_windows', 'export_onnx', 'OnnxQA',
            'quantize_int8', 'load_onnx_qa', 'export_cli']
 
 # %% ../nbs/14_export.ipynb #223137c4
@@ -59,6 +59,9 @@ def sample_windows(qa: QAModel, n: int = 4, seed: int = 0) -> dict[str, torch.Te
     return dict(input_ids=ids * mask, attention_mask=mask)
 
 # %% ../nbs/14_export.ipynb #e7e9ff65
+PARITY_LIMIT = 1e-3  # largest |ONNX - PyTorch| logit an export may have
+
+
 def export_onnx(model_dir, out, overwrite: bool = False, opset: int = 18) -> dict:
     "Export the model folder `model_dir` to the ONNX folder `out`; returns its `onnx_config.json` (with the parity)."
     import onnxruntime as ort  # the optional extra, needed only here
@@ -68,8 +71,8 @@ def export_onnx(model_dir, out, overwrite: bool = False, opset: int = 18) -> dic
         raise FileExistsError(f"{out} exists" + ("" if overwrite else "; pass --overwrite to replace an ONNX folder"))
     with quiet():
         qa = load_qa_model(model_dir)
+        graph = LogitsOnly(set_moe_backend(load_qa_model(model_dir).model, "dense")).eval()
     ref = LogitsOnly(qa.model).eval()
-    graph = LogitsOnly(set_moe_backend(load_qa_model(model_dir).model, "dense")).eval()
     x = sample_windows(qa)
     dims = {"input_ids": {0: "batch", 1: "length"}, "attention_mask": {0: "batch", 1: "length"}}
 
@@ -92,6 +95,10 @@ def export_onnx(model_dir, out, overwrite: bool = False, opset: int = 18) -> dic
         got = ort.InferenceSession(f"{tmp}/{ONNX_FILE}").run(None, {k: v.numpy() for k, v in x.items()})
         real = x["attention_mask"].numpy().astype(bool)
         diff = max(float(np.abs(g - w)[real].max()) for g, w in zip(got, want))
+        if diff > PARITY_LIMIT:  # raised inside `write`: nothing is written
+            raise ValueError(
+                f"ONNX Runtime's logits differ from PyTorch's by {diff:.1e} (> {PARITY_LIMIT}): not written"
+            )
         meta = dict(source=str(model_dir), max_length=qa.max_length, stride=qa.stride, opset=opset, parity=diff)
         Path(tmp, ONNX_CONFIG).write_text(json.dumps(meta, indent=1) + "\n")
 

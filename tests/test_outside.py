@@ -82,9 +82,10 @@ def closure(names) -> dict:
 
 def minimal_env(root: Path, names=("torch", "transformers")) -> Path:
     """The python of a virtual environment that holds `names` and their dependencies only: links to this
-    environment's installed files (nothing downloaded), made once per set of versions under `root`."""
+    environment's installed files (nothing downloaded), made once per environment and set of versions under `root`."""
     dists = closure(names)
-    key = hashlib.sha256(" ".join(sorted(f"{k}=={d.version}" for k, d in dists.items())).encode()).hexdigest()[:12]
+    pins = " ".join(sorted(f"{k}=={d.version}" for k, d in dists.items()))
+    key = hashlib.sha256(f"{sys.prefix} {pins}".encode()).hexdigest()[:12]  # the files linked to, and their versions
     env = root / f"{'-'.join(names)}-{key}"
     if not (env / "bin" / "python").exists():
         tmp = root / f".{env.name}.tmp"
