@@ -872,7 +872,7 @@ def _card_yaml(c: TrainConfig, row: dict, data: dict) -> str:
         library_name="transformers",
         pipeline_tag="question-answering",
         base_model=BASE_MODELS.get(c.backbone, c.backbone),
-        tags=["extractive-qa", "exbert", c.model],
+        tags=["extractive-qa", "exbert", *([] if c.model == "exbert" else [c.model])],  # no tag twice
         **(dict(datasets=["rajpurkar/squad", "bioasq"]) if data["official"] else {}),
         model_index=[dict(name=run_id(c), results=results)],
     )
