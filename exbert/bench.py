@@ -47,7 +47,8 @@ __all__ = ['CLOCKS', 'STANDIN_SIZE', 'NO_DECAY', 'MMAP_THRESHOLD', 'PEAK_TFLOPS'
            'time_inference', 'bench_batched_inference', 'DenseBlock', 'RawSTMoEBlock', 'bench_moe', 'profile_moe',
            'bench_experts', 'sweep_moe', 'sweep_train', 'bench_padding', 'peak_tflops', 'bench_device', 'device_part',
            'machine', 'measurement_header', 'bench_memory', 'gemm_shapes', 'gemm_peak', 'peak_part', 'format_peak',
-           'bench_models', 'run_bench', 'format_device', 'bench_targets', 'format_report', 'bench_cli', 'plot_bench']
+           'bench_models', 'run_bench', 'format_device', 'bench_targets', 'format_report', 'bench_cli', 'plot_bench',
+           'onnx_table']
 
 # %% ../nbs/10_bench.ipynb #b7d8f09c
 CLOCKS = {
@@ -1296,3 +1297,18 @@ def plot_bench(r: dict):
     fig.suptitle(r.get("command", "run_bench(...)"), fontsize=9)
     fig.tight_layout()
     return fig
+
+# %% ../nbs/10_bench.ipynb #52fec7ca
+def onnx_table(record: dict) -> str:
+    "A `tools/onnx_bench.py` record as a Markdown table, with the machine and the export's parity under it."
+    head = "| | SQuAD EM / F1 | BioASQ EM / F1 | CPU seconds | speed over PyTorch fp32 |\n|---|---|---|---|---|"
+    rows = [
+        f"| {k} | {v['squad_em']:.1f} / {v['squad_f1']:.1f} | {v['bioasq_em']:.1f} / {v['bioasq_f1']:.1f} | "
+        f"{v['cpu_s']:.1f} | {v['speedup_vs_fp32']:.2f}x |"
+        for k, v in record["table"].items()
+    ]
+    e = record["export"]
+    return "\n".join([head, *rows]) + (
+        f"\n\n{record['machine']}, {record['threads']} thread, torch {record['torch']}; export {e['seconds']:.0f} s, "
+        f"max |ONNX − PyTorch| logit {e['parity']:.1e}."
+    )

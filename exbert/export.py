@@ -162,10 +162,16 @@ def export_cli(argv: list[str]) -> int:
     "`exbert export MODEL OUT [--int8]`: a model folder as an ONNX folder, checked against PyTorch."
     p = argparse.ArgumentParser(prog="exbert export", description="Export a model folder to ONNX (needs exbert[onnx]).")
     p.add_argument("model", help="model folder (a run's <run>/model)")
-    p.add_argument("out", help="the ONNX folder to write (model.onnx, tokenizer, onnx_config.json)")
+    p.add_argument("out", nargs="?", help="the ONNX folder to write (model.onnx, tokenizer, onnx_config.json)")
+    p.add_argument(
+        "--onnx", dest="onnx_out", metavar="OUT", help="the same, as an option: exbert export MODEL --onnx OUT"
+    )
     p.add_argument("--int8", action="store_true", help="also write model.int8.onnx (dynamic int8 quantisation)")
     p.add_argument("--overwrite", action="store_true", help="replace an ONNX folder written before")
     a = p.parse_args(argv)
+    if bool(a.out) == bool(a.onnx_out):
+        p.error("name the ONNX folder once: exbert export MODEL OUT, or exbert export MODEL --onnx OUT")
+    a.out = a.out or a.onnx_out
     t0 = time.time()
     try:
         meta = export_onnx(a.model, a.out, overwrite=a.overwrite)
