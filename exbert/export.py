@@ -7,6 +7,7 @@ Docs: https://exbert-org.github.io/exbert/export.html.md"""
 # %% ../nbs/14_export.ipynb #b0e49eb2
 from __future__ import annotations
 import argparse
+import copy
 import json
 import logging
 import sys
@@ -71,7 +72,7 @@ def export_onnx(model_dir, out, overwrite: bool = False, opset: int = 18) -> dic
         raise FileExistsError(f"{out} exists" + ("" if overwrite else "; pass --overwrite to replace an ONNX folder"))
     with quiet():
         qa = load_qa_model(model_dir)
-        graph = LogitsOnly(set_moe_backend(load_qa_model(model_dir).model, "dense")).eval()
+    graph = LogitsOnly(set_moe_backend(copy.deepcopy(qa.model), "dense")).eval()  # the same weights, static shapes
     ref = LogitsOnly(qa.model).eval()
     x = sample_windows(qa)
     dims = {"input_ids": {0: "batch", 1: "length"}, "attention_mask": {0: "batch", 1: "length"}}

@@ -88,7 +88,10 @@ def score_set(
         rows = [i for i, e in enumerate(s.features["example_id"]) if e in scored]
         index = torch.as_tensor(np.asarray(expert_index))[rows]
         routing = expert_counts(index, n_experts)
-        real = torch.arange(index.shape[1]) < torch.tensor([len(s.features[i]["input_ids"]) for i in rows])[:, None]
+        lengths = torch.tensor(
+            [len(x) for x in s.features.select(rows)["input_ids"]]
+        )  # one column read, not row by row
+        real = torch.arange(index.shape[1]) < lengths[:, None]
         dropped = int(((index[..., 0] == -1) & real).sum())  # pads are -1 too: real tokens only
     return DomainEval(
         {k: v for k, v in preds.items() if k in scored},

@@ -38,8 +38,8 @@ __all__ = ['paper_claims', 'DOMAINS', 'DOMAIN_NAMES', 'MODEL_NAMES', 'ARM_NAMES'
            'fig_budget', 'baseline_arm', 'disagreements', 'disagreement_table', 'jensen_shannon', 'routing_test',
            'routing_table', 'routing_summary', 'fig_routing', 'fig_moe_health', 'results_report', 'write_figures',
            'claim_verdict', 'fmt_ci', 'paired_ci', 'claim_vdb_level', 'claim_mixture_gain', 'claims_80_20',
-           'study_curves', 'claims_tuning', 'claim_overfitting', 'claim_routing', 'claim_efficiency', 'claims_table',
-           'claims_markdown', 'verdict_sentences', 'download_results', 'results_dir', 'load_grids']
+           'study_curves', 'claims_tuning', 'claim_overfitting', 'claim_routing', 'speed_parts', 'claim_efficiency',
+           'claims_table', 'claims_markdown', 'verdict_sentences', 'download_results', 'results_dir', 'load_grids']
 
 # %% ../nbs/07_results.ipynb #7dd69e6e
 paper_claims = dict(
@@ -1408,7 +1408,7 @@ def claim_routing(std: pd.DataFrame) -> dict:
     return _claim("the experts specialise by domain", "yes (qualitative)", [("", line, verdict)])
 
 # %% ../nbs/07_results.ipynb #20845186
-def _speed_parts(bench: dict) -> dict:
+def speed_parts(bench: dict) -> dict:
     "The speed parts of an `exbert bench` result a claim reads: training, batch-1 and batch-32 inference."
     batched = bench.get("inference_batched", {}).get("32", {})
     return {"train": bench.get("train", {}), "inference": bench.get("inference", {}), "batch-32 inference": batched}
@@ -1422,7 +1422,7 @@ def claim_efficiency(bench: dict | None) -> dict:
         return _claim(claim, "yes (qualitative)", [("", "no benchmark", "not measured")])
     parts = []
     for k in names:
-        x = {p: part.get(k, {}).get("speedup_vs_first") for p, part in _speed_parts(bench).items()}
+        x = {p: part.get(k, {}).get("speedup_vs_first") for p, part in speed_parts(bench).items()}
         line = ", ".join(f"{p} {v:.2f}x" for p, v in x.items() if v is not None) + " V-DB's speed"
         slow = [p for p, v in x.items() if v is not None and v < 0.95]  # 5% slower or more
         parts.append(
