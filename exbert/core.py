@@ -9,6 +9,7 @@ from __future__ import annotations
 import difflib
 import os
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 import threading
@@ -17,8 +18,8 @@ import time
 import torch
 
 # %% auto #0
-__all__ = ['atomic_write', 'atomic_dir', 'check_keys', 'hub_offline', 'native_bf16', 'visible_gpus', 'exit_with_parent',
-           'grid_worker']
+__all__ = ['atomic_write', 'atomic_dir', 'check_keys', 'hub_offline', 'cli_error', 'native_bf16', 'visible_gpus',
+           'exit_with_parent', 'grid_worker']
 
 # %% ../nbs/00_core.ipynb #896e426e
 def _umask() -> int:
@@ -86,6 +87,13 @@ def check_keys(keys, valid, what: str, synonyms: dict | None = None) -> None:
 def hub_offline() -> bool:
     "Whether the Hugging Face hub is switched off (`HF_HUB_OFFLINE`): then a name that is not a local path cannot load."
     return os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes")
+
+# %% ../nbs/00_core.ipynb #e449b856
+def cli_error(command: str, e: BaseException, extra: str | None = None) -> int:
+    "Print `exbert COMMAND: error: E` on stderr (for an ImportError, the pip extra `extra` to install); return 2."
+    hint = f"; install the extra: pip install 'exbert[{extra}]'" if extra and isinstance(e, ImportError) else ""
+    print(f"exbert {command}: error: {e}{hint}", file=sys.stderr)
+    return 2
 
 # %% ../nbs/00_core.ipynb #42ed012b
 def native_bf16() -> bool:

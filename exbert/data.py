@@ -30,7 +30,7 @@ try:
 except ImportError:
     from datasets import Sequence as _ListFeature
 
-from .core import atomic_write, atomic_dir, check_keys, hub_offline  # noqa: F401 - exbert.data's names too
+from .core import atomic_dir, atomic_write, check_keys, cli_error, hub_offline  # noqa: F401 - exbert.data's names too
 
 # %% auto #0
 __all__ = ['FEATURES', 'COLUMNS', 'DOMAINS', 'TRAIN_FILES', 'TEST_FILES', 'LOAD_STATS', 'BIOASQ_VAL_BATCHES', 'SQUAD_VAL_SIZE',
@@ -760,8 +760,7 @@ def mix_cli(argv: list[str] | None = None) -> int:
         )
         write_jsonl(mix, a.out)
     except (DataError, FileNotFoundError) as e:
-        print(f"exbert mix: error: {e}", file=sys.stderr)
-        return 1
+        return cli_error("mix", e)
     c = composition(mix)
     print(f"wrote {c['n']} examples to {a.out}")
     print(f"  squad:  {c['counts']['squad']:5d} examples from {c['groups']['squad']} articles")

@@ -11,6 +11,7 @@ import sys
 
 import torch
 
+from .core import cli_error
 from .features import prepare_eval_features
 from .model import ExBERTForQuestionAnswering
 from .predict import QAModel, QAPipeline, load_qa_model, quiet
@@ -135,11 +136,7 @@ def demo_cli(argv: list[str]) -> int:
     try:
         with quiet():
             demo = build_demo(load_qa_model(a.model), model_name=a.model)
-    except ImportError as e:
-        print(f"exbert demo: error: {e}; install the extra: pip install 'exbert[demo]'", file=sys.stderr)
-        return 2
-    except (ValueError, OSError) as e:
-        print(f"exbert demo: error: {e}", file=sys.stderr)
-        return 2
+    except (ImportError, ValueError, OSError) as e:
+        return cli_error("demo", e, extra="demo")
     demo.launch(server_name=a.host, server_port=a.port)
     return 0

@@ -28,7 +28,7 @@ from transformers import AutoConfig
 from tqdm.auto import tqdm
 
 from .data import load_benchmark, require_data_dir
-from .core import atomic_write, grid_worker, hub_offline, native_bf16, visible_gpus
+from .core import atomic_write, cli_error, grid_worker, hub_offline, native_bf16, visible_gpus
 from exbert.train import (
     EXBERT_ONLY,
     MODELS,
@@ -73,16 +73,17 @@ from exbert.results import (
 )
 
 # %% auto #0
-__all__ = ['GRID_RATIOS', 'GRID_ORDERS', 'DROPOUT_PLACEMENTS', 'TEST_METRICS', 'REPRODUCE', 'HEADLINE_ARMS', 'LR_STEPS', 'CURVES',
-           'CURVE_ARMS', 'PAIRED_ARMS', 'GRID_ARMS', 'PAPER_SETTINGS', 'REFERENCE', 'STUDY_ARMS', 'SEARCHED',
-           'read_results', 'append_result', 'grid_configs', 'grid_table', 'record', 'run_grid', 'finished_line',
-           'run_parallel', 'import_ray', 'ray_start', 'run_ray', 'SearchSpace', 'trial_config', 'trial_run',
-           'validation_f1', 'run_trial', 'search_setup', 'trial_rows', 'tune', 'tune_ray', 'preset_configs',
-           'committed_results', 'setups', 'prediction_interval', 'check_scores', 'check_differences', 'headline_report',
-           'lever_decision', 'check_backbone', 'draw_figures', 'report_grid', 'speed_levers', 'adopt_committed',
-           'queue_first', 'reproduce', 'reproduce_cli', 'study_config', 'tuning_configs', 'curve_rows', 'best_setting',
-           'confirm_configs', 'tuning_budget', 'study_part', 'load_study', 'paired_delta', 'study_table', 'best_runs',
-           'best_vs_best', 'study_report', 'run_study', 'write_study_report', 'tune_cli', 'study_cli']
+__all__ = ['GRID_RATIOS', 'GRID_ORDERS', 'DROPOUT_PLACEMENTS', 'TEST_METRICS', 'REPRODUCE', 'HEADLINE_ARMS', 'HEADLINE_CHECK',
+           'LR_STEPS', 'CURVES', 'CURVE_ARMS', 'PAIRED_ARMS', 'GRID_ARMS', 'PAPER_SETTINGS', 'REFERENCE', 'STUDY_ARMS',
+           'SEARCHED', 'read_results', 'append_result', 'grid_configs', 'grid_table', 'record', 'run_grid',
+           'finished_line', 'run_parallel', 'import_ray', 'ray_start', 'run_ray', 'SearchSpace', 'trial_config',
+           'trial_run', 'validation_f1', 'run_trial', 'search_setup', 'trial_rows', 'tune', 'tune_ray',
+           'preset_configs', 'committed_results', 'setups', 'prediction_interval', 'check_scores', 'check_differences',
+           'headline_report', 'headline_check', 'lever_decision', 'check_backbone', 'draw_figures', 'report_grid',
+           'speed_levers', 'adopt_committed', 'queue_first', 'reproduce', 'reproduce_cli', 'study_config',
+           'tuning_configs', 'curve_rows', 'best_setting', 'confirm_configs', 'tuning_budget', 'study_part',
+           'load_study', 'paired_delta', 'study_table', 'best_runs', 'best_vs_best', 'study_report', 'run_study',
+           'write_study_report', 'tune_cli', 'study_cli']
 
 # %% ../nbs/08_experiments.ipynb #9a275e35
 def read_results(path) -> list[dict]:
@@ -723,6 +724,18 @@ def headline_report(new: pd.DataFrame, ref: pd.DataFrame, level: float = 0.95) -
         )
     return "\n".join(out)
 
+# %% ../nbs/08_experiments.ipynb #7fb27b941602401d91542211134fc71a
+HEADLINE_CHECK = "headline_check.txt"  # the main job's verdict, kept beside the runs it judges
+
+
+def headline_check(finished: pd.DataFrame, ref: pd.DataFrame | None, out) -> str:
+    "The headline's verdict against the committed runs `ref`, also written to `out`/headline_check.txt."
+    if ref is None:
+        return "no committed results to check against (nbs/results/standard is in a clone of the repository)"
+    text = headline_report(finished, ref)
+    atomic_write(Path(out) / HEADLINE_CHECK, text + "\n")
+    return f"{text}\n(kept in {Path(out) / HEADLINE_CHECK})"
+
 # %% ../nbs/08_experiments.ipynb #b63ab9d2
 def lever_decision(fp32: pd.DataFrame, levers: pd.DataFrame, bound: float = 2.0, level: float = 0.95) -> pd.DataFrame:
     """Per arm and test set: levers − fp32 EM paired by run id (mean ± CI), and whether the whole interval lies within
@@ -887,14 +900,7 @@ def reproduce(
         report_grid(preset, out, cs, finished)
     if _rank() == 0 and preset == "headline" and len(finished):
         ref = committed_results("standard")
-        print(
-            "\n"
-            + (
-                headline_report(finished, load_results(ref))
-                if ref
-                else "no committed results to check against (nbs/results/standard is in a clone of the repository)"
-            )
-        )
+        print("\n" + headline_check(finished, load_results(ref) if ref else None, out))
     return summarize(finished) if len(finished) else pd.DataFrame()
 
 # %% ../nbs/08_experiments.ipynb #e70302a9
@@ -1012,8 +1018,7 @@ def reproduce_cli(argv: list[str]) -> int:
             **common,
         )
     except (ValueError, OSError, ImportError) as e:
-        print(f"exbert reproduce: error: {e}", file=sys.stderr)
-        return 2
+        return cli_error("reproduce", e)
     return 0
 
 # %% ../nbs/08_experiments.ipynb #53bda651
@@ -1419,8 +1424,7 @@ def tune_cli(argv: list[str]) -> int:
             tune(c, space, **search) if a.backend == "optuna" else tune_ray(c, space, **search, address=a.ray_address)
         )
     except (ValueError, OSError, ImportError) as e:
-        print(f"exbert tune: error: {e}", file=sys.stderr)
-        return 2
+        return cli_error("tune", e)
     print(json.dumps(best, indent=1))
     return 0
 
@@ -1443,6 +1447,5 @@ def study_cli(a: argparse.Namespace, ap: argparse.ArgumentParser) -> int:
                 emulated_bf16=a.emulated_bf16,
             )
     except (ValueError, OSError) as e:
-        print(f"exbert tune: error: {e}", file=sys.stderr)
-        return 2
+        return cli_error("tune", e)
     return 0

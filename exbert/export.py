@@ -18,7 +18,7 @@ from types import SimpleNamespace
 import numpy as np
 import torch
 
-from .core import atomic_dir
+from .core import atomic_dir, cli_error
 from .predict import QAModel, load_qa_model, quiet
 
 # %% auto #0
@@ -177,12 +177,8 @@ def export_cli(argv: list[str]) -> int:
     try:
         meta = export_onnx(a.model, a.out, overwrite=a.overwrite)
         extra = f" and {quantize_int8(a.out).name}" if a.int8 else ""
-    except ImportError as e:
-        print(f"exbert export: error: {e}; install the extra: pip install 'exbert[onnx]'", file=sys.stderr)
-        return 2
-    except (ValueError, OSError) as e:
-        print(f"exbert export: error: {e}", file=sys.stderr)
-        return 2
+    except (ImportError, ValueError, OSError) as e:
+        return cli_error("export", e, extra="onnx")
     print(
         f"wrote {a.out}/{ONNX_FILE}{extra} in {time.time() - t0:.0f} s; max |ONNX - PyTorch| logit {meta['parity']:.1e}"
     )

@@ -42,7 +42,7 @@ from transformers.utils import logging
 from transformers.utils.generic import can_return_tuple
 from transformers.utils.output_capturing import capture_outputs
 
-from .core import check_keys
+from .core import check_keys, cli_error
 from .moe import MoEBlock, MoEConfig, PaddingAwareMoE, check_moe_config, setting
 
 logger = logging.get_logger(__name__)
@@ -220,8 +220,7 @@ def convert_cli(argv: list[str]) -> int:
     try:
         diff = convert_bert_to_distilbert(args.bert_dir, args.out_dir, tol=args.tol, overwrite=args.overwrite)
     except (ValueError, OSError) as e:
-        print(f"exbert convert: error: {e}", file=sys.stderr)
-        return 2
+        return cli_error("convert", e)
     print(f"wrote {args.out_dir}: max abs difference of last hidden states vs BERT = {diff:.2e}")
     return 0
 

@@ -24,7 +24,7 @@ from transformers import AutoModelForQuestionAnswering, AutoTokenizer
 from transformers.utils import logging as hf_logging
 
 from .data import FEATURES, DataError, load_bioasq_gold, load_qa_file, read_bytes, squad_columns
-from .core import atomic_dir, atomic_write, hub_offline
+from .core import atomic_dir, atomic_write, cli_error, hub_offline
 from .features import postprocess_predictions, qa_collator, tokenize_eval
 from .metrics import bioasq_scores, question_id, squad_scores, write_predictions
 from .model import ExBERTConfig, ExBERTForQuestionAnswering
@@ -576,8 +576,7 @@ def predict_cli(argv: list[str]) -> int:
         ev = predict(qa, qs, **_predict_kwargs(a))
         out, nb = write_answers(ev, a.out)
     except (ValueError, OSError) as e:
-        print(f"exbert predict: error: {e}", file=sys.stderr)
-        return 2
+        return cli_error("predict", e)
     print(f"wrote {out} ({len(ev.nbest)} answers) and {nb}")
     return 0
 
@@ -608,8 +607,7 @@ def evaluate_cli(argv: list[str]) -> int:
         if a.output_dir:
             write_run_qa(a.output_dir, m, ev, overwrite=a.overwrite)
     except (ValueError, OSError) as e:
-        print(f"exbert evaluate: error: {e}", file=sys.stderr)
-        return 2
+        return cli_error("evaluate", e)
     if m["n_without_answers"]:
         print(
             f"note: {m['n_without_answers']} questions of {a.file} have no answer and were not scored", file=sys.stderr
@@ -633,7 +631,6 @@ def push_cli(argv: list[str]) -> int:
     try:
         url = push_model(a.model, a.repo_id, private=a.private, token=a.token)
     except (ValueError, OSError) as e:
-        print(f"exbert push: error: {e}", file=sys.stderr)
-        return 2
+        return cli_error("push", e)
     print(f"pushed {a.model} to {a.repo_id}: {url}")
     return 0

@@ -55,6 +55,7 @@ from exbert.data import (
     make_mixture,
     require_data_dir,
 )
+from .core import cli_error
 from .core import atomic_write, check_keys, exit_with_parent, grid_worker, hub_offline, native_bf16, visible_gpus  # noqa: F401 - exbert.train's names too
 from .features import qa_collator, tokenize_eval, tokenize_train
 from .metrics import bioasq_scores
@@ -73,7 +74,7 @@ __all__ = ['MODELS', 'MODEL_SETTINGS', 'EXBERT_ONLY', 'SELECT_RULES', 'PRESETS',
            'result_row', 'data_digest', 'provenance', 'selected_evaluation', 'data_record', 'card_snippet',
            'model_card', 'final_metrics', 'write_run', 'reporting', 'ExperimentConfig', 'finish_reporting', 'run_lock',
            'close_process_group', 'check_backbone_limits', 'resume_message', 'train_and_evaluate', 'add_model_flags',
-           'given_settings', 'check_inputs', 'train_cli']
+           'given_settings', 'check_inputs', 'args_config', 'train_cli']
 
 # %% ../nbs/06_train.ipynb #422964df
 def write_json(path, obj) -> Path:
@@ -118,6 +119,7 @@ class TrainConfig:
     report_to: str = "none"  # "none", "wandb", "tensorboard", ...
     bf16: bool | None = None  # bf16 autocast; None: where `default_bf16` says it is supported and checked
     group_by_length: bool = False  # batches of similar length (`LengthGroupedSampler`); shuffled mixtures only
+    pad_to_max_length: bool = False  # every window padded to max_length: the `run_qa` recipe's (slower; comparisons)
     logging_steps: int = 10
     keep_checkpoints: bool = False  # keep the last epoch checkpoint (weights, optimizer) after the run
 
@@ -246,7 +248,7 @@ def labelled_windows(ds, tokenizer, **window) -> datasets.Dataset:
 def run_data(c: TrainConfig, tokenizer, bench: dict | None = None) -> dict:
     "Tokenized training windows, the validation `QASet` (labelled windows) and both test `QASet`s, for one run."
     b = bench if bench is not None else load_benchmark(c.data)
-    kw = dict(max_length=c.max_length, stride=c.stride)
+    kw = dict(max_length=c.max_length, stride=c.stride, pad_to_max_length=c.pad_to_max_length)
     mix = make_mixture(b["squad_pool"], b["bioasq_pool"], c.ratio, size=c.n_train, order=c.order, seed=c.seed)
     val = datasets.concatenate_datasets([_head(b["squad_val"], c.val_size), _head(b["bioasq_val"], c.val_size)])
     squad = spread(b["squad_test"], c.squad_eval)
@@ -316,15 +318,24 @@ MOE_LOSSES = ("aux_loss", "balance_loss", "router_z_loss")
 
 
 def epoch_record(
-    epoch: float, step: int, seconds: float, cpu_seconds: float, metrics: dict, qa: dict, train: dict, moe=None
+    epoch: float,
+    step: int,
+    seconds: float,
+    cpu_seconds: float,
+    metrics: dict,
+    qa: dict,
+    train: dict,
+    moe=None,
+    evaluation: tuple[float, float] | None = None,
 ) -> dict:
-    """One `history.json` row: clocks, mean training losses (`train`), validation `metrics`, test-set EM/F1 (`qa`)
-    and (ExBERT) each test set's routing health (`moe`: domain -> `moe_health`)."""
+    """One `history.json` row: clocks (`evaluation`: this epoch's evaluation, wall and CPU), mean training losses
+    (`train`), validation `metrics`, test-set EM/F1 (`qa`) and (ExBERT) each test set's routing health (`moe`)."""
     return dict(
         epoch=round(epoch, 4),
         step=step,
         seconds=round(seconds, 1),
         cpu_seconds=round(cpu_seconds, 1),
+        **(dict(eval_seconds=round(evaluation[0], 2), eval_cpu_seconds=round(evaluation[1], 2)) if evaluation else {}),
         train_loss=train.get("train_loss"),
         val_loss=metrics.get("eval_loss"),
         val_em=metrics.get("eval_val_em"),
@@ -420,6 +431,7 @@ class QATrainer(_TestSetEval, Trainer):
     def evaluate(self, eval_dataset=None, ignore_keys=None, metric_key_prefix="eval"):
         """Validation loss and EM/F1 (one pass); at the epoch's validation also test-set EM/F1, logged and kept in
         `history`."""
+        t0, cpu0 = time.time(), time.process_time()
         metrics = super().evaluate(eval_dataset, ignore_keys=ignore_keys, metric_key_prefix=metric_key_prefix)
         if eval_dataset is not None or metric_key_prefix != "eval":
             return metrics
@@ -446,6 +458,7 @@ class QATrainer(_TestSetEval, Trainer):
                 qa=qa,
                 train=avg,
                 moe=moe,
+                evaluation=(time.time() - t0, time.process_time() - cpu0),
             )
         )
         if self.history_path is not None and self.is_world_process_zero():
@@ -811,6 +824,7 @@ def provenance(c: TrainConfig) -> dict:
         gpu=gpu,
         precision="bf16-autocast" if use_bf16(c) else "fp32",
         batching="length-grouped" if c.group_by_length else "random",
+        padding="max_length" if c.pad_to_max_length else "dynamic",
         threads=torch.get_num_threads(),
         workers=int(os.environ.get("EXBERT_WORKERS", 1)),
         data_sha256=data_digest(str(d)) if (d := Path(c.data) if c.data else data_dir()) and d.is_dir() else None,
@@ -1248,6 +1262,14 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--group-by-length", action="store_true", help="batches of similar-length windows (shuffled mixtures)"
     )
+    p.add_argument(
+        "--qa-every-epoch",
+        action=argparse.BooleanOptionalAction,
+        help="test-set EM/F1 every epoch (default), or only on the reported model (--no-qa-every-epoch: faster)",
+    )
+    p.add_argument(
+        "--pad-to-max-length", action="store_true", help="pad every window to --max-length (the run_qa recipe; slower)"
+    )
     p.add_argument("--keep-checkpoints", action="store_true", help="keep the last epoch checkpoint after the run")
     p.add_argument("--out", help="run directory (default runs/train/<run id>)")
     p.add_argument("--report-to", help="none (default), wandb, tensorboard, ...")
@@ -1276,26 +1298,24 @@ def check_inputs(c: TrainConfig) -> TrainConfig:
     return c
 
 # %% ../nbs/06_train.ipynb #2b08dd83
-def train_cli(argv: list[str]) -> int:
-    "`exbert train`: fine-tune and evaluate one model; prints the final metrics."
-    a = _parser().parse_args(argv)
-    preset = a.preset or (a.model or "vdb")
-    flags = ("group_by_length", "keep_checkpoints")
+def args_config(a: argparse.Namespace) -> TrainConfig:
+    "The `TrainConfig` of `exbert train`'s parsed flags: the preset's settings, then each flag given, by its name."
+    flags = ("group_by_length", "pad_to_max_length", "keep_checkpoints")
     over = {k: v for k, v in vars(a).items() if v is not None and k not in ("preset", "overwrite", "patience") + flags}
     if a.patience is not None:
         over["early_stopping_patience"] = a.patience or None
     over.update({k: True for k in flags if getattr(a, k)})
+    return make_config(a.preset or (a.model or "vdb"), **over)
+
+
+def train_cli(argv: list[str]) -> int:
+    "`exbert train`: fine-tune and evaluate one model; prints the final metrics."
+    a = _parser().parse_args(argv)
     try:
-        c = check_inputs(make_config(preset, **over))
+        c = check_inputs(args_config(a))
         m = train_and_evaluate(c, overwrite=a.overwrite)
     except (ValueError, OSError) as e:
-        print(f"exbert train: error: {e}", file=sys.stderr)
-        return 2
-    print(
-        json.dumps(
-            {k: m[k] for k in ("run_id", *FINAL_KEYS, "train_seconds")},
-            indent=1,
-        )
-    )
+        return cli_error("train", e)
+    print(json.dumps({k: m[k] for k in ("run_id", *FINAL_KEYS, "train_seconds")}, indent=1))
     print(f"wrote {run_dir(c)}")
     return 0
