@@ -48,7 +48,7 @@ __all__ = ['CLOCKS', 'STANDIN_SIZE', 'NO_DECAY', 'MMAP_THRESHOLD', 'PEAK_TFLOPS'
            'bench_experts', 'sweep_moe', 'sweep_train', 'bench_padding', 'peak_tflops', 'bench_device', 'device_part',
            'machine', 'measurement_header', 'bench_memory', 'gemm_shapes', 'gemm_peak', 'peak_part', 'format_peak',
            'bench_models', 'run_bench', 'format_device', 'bench_targets', 'format_report', 'bench_cli', 'plot_bench',
-           'onnx_table']
+           'onnx_table', 'recipe_table']
 
 # %% ../nbs/10_bench.ipynb #b7d8f09c
 CLOCKS = {
@@ -1311,4 +1311,22 @@ def onnx_table(record: dict) -> str:
     return "\n".join([head, *rows]) + (
         f"\n\n{record['machine']}, {record['threads']} thread, torch {record['torch']}; export {e['seconds']:.0f} s, "
         f"max |ONNX − PyTorch| logit {e['parity']:.1e}."
+    )
+
+# %% ../nbs/10_bench.ipynb #acae54e37e7d407bbb7b55eff062a284
+def recipe_table(record: dict) -> str:
+    "A `tools/recipe_compare.py` record as a Markdown table: each recipe's windows, scores and training CPU time."
+    head = "| recipe | windows | SQuAD EM / F1 | BioASQ EM / F1 | training CPU minutes |\n|---|---|---|---|---|"
+    names = {"project": "exbert's", "recipe": "run_qa's"}
+    rows = [
+        f"| {names[k]} | {r['max_length']} tokens, {r['padding']} padding | {r['squad_em']:.1f} / {r['squad_f1']:.1f} "
+        f"| {r['bioasq_em']:.1f} / {r['bioasq_f1']:.1f} | {r['train_cpu_seconds'] / 60:.1f} |"
+        for k, r in ((k, record[k]) for k in names)
+    ]
+    d = record["recipe_minus_project"]
+    ci = lambda x: f"{x['mean']:+.1f} [{x['lo']:+.1f}, {x['hi']:+.1f}]"
+    return "\n".join([head, *rows]) + (
+        f"\n\nrun_qa's minus exbert's EM: SQuAD {ci(d['squad_em'])}, BioASQ {ci(d['bioasq_em'])} (95% question-level "
+        f"bootstrap, one seed). run_qa's recipe took {record['cpu_time_ratio']:.2f}x exbert's training CPU time. "
+        f"{record['project']['machine']}."
     )

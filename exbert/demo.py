@@ -7,7 +7,6 @@ Docs: https://exbert-org.github.io/exbert/demo.html.md"""
 # %% ../nbs/11_demo.ipynb #ee3f67c9
 from __future__ import annotations
 import argparse
-import sys
 
 import torch
 

@@ -10,7 +10,6 @@ import argparse
 import copy
 import json
 import logging
-import sys
 import time
 from pathlib import Path
 from types import SimpleNamespace

@@ -40,7 +40,7 @@ def describe(run: Path) -> dict:
         padding="max_length" if c.get("pad_to_max_length") else "dynamic",
         precision=p["precision"],
         batching=p["batching"],
-        machine=f"{p['cpu']} ({', '.join(p['cpu_flags'])}), {p['threads']} thread(s), {p['workers']} run(s) at once",
+        machine=f"{p['cpu']} ({', '.join(p['cpu_flags'])}), {p['threads']} thread(s)",
         **{k: m[k] for k in SCORES},
     )
 
