@@ -1156,6 +1156,7 @@ def fig_moe_health(history: list[dict], title: str = "") -> Figure | None:
     labels = ("busiest expert / even share (1: even)", "first choice full (% of tokens)", "training mean")
     for ax, y in zip(axes, labels):
         ax.set_xlabel("epoch")
+        ax.set_xticks(ep)  # the epochs, not 1.2, 1.4, ...
         ax.set_ylabel(y)
         ax.legend(fontsize=8)
     fig.suptitle(title or "Routing health per epoch (test sets)")
