@@ -79,10 +79,10 @@ __all__ = ['GRID_RATIOS', 'GRID_ORDERS', 'DROPOUT_PLACEMENTS', 'TEST_METRICS', '
            'trial_run', 'validation_f1', 'run_trial', 'search_setup', 'trial_rows', 'tune', 'tune_ray',
            'preset_configs', 'committed_results', 'setups', 'prediction_interval', 'check_scores', 'check_differences',
            'headline_report', 'headline_check', 'lever_decision', 'check_backbone', 'draw_figures', 'report_grid',
-           'speed_levers', 'adopt_committed', 'queue_first', 'longest_first', 'reproduce', 'reproduce_cli',
-           'study_config', 'tuning_configs', 'curve_rows', 'best_setting', 'confirm_configs', 'tuning_budget',
-           'study_part', 'load_study', 'paired_delta', 'study_table', 'best_runs', 'best_vs_best', 'study_report',
-           'run_study', 'write_study_report', 'tune_cli', 'study_cli']
+           'speed_levers', 'adopt_committed', 'queue_first', 'longest_first', 'grid_outcome', 'reproduce',
+           'reproduce_cli', 'study_config', 'tuning_configs', 'curve_rows', 'best_setting', 'confirm_configs',
+           'tuning_budget', 'study_part', 'load_study', 'paired_delta', 'study_table', 'best_runs', 'best_vs_best',
+           'study_report', 'run_study', 'write_study_report', 'tune_cli', 'study_cli']
 
 # %% ../nbs/08_experiments.ipynb #9a275e35
 def read_results(path) -> list[dict]:
@@ -839,6 +839,19 @@ def longest_first(configs: list) -> list:
     the run that starts last is then a short one (the headline: V-DB's 3 epochs start at once, not after ExBERT)."""
     return sorted(configs, key=lambda c: (c.seed, -c.epochs * c.n_train))
 
+# %% ../nbs/08_experiments.ipynb #2d1cdfcb
+def grid_outcome(preset: str, out: Path, configs: list, rows: list[dict]) -> pd.DataFrame:
+    """What `reproduce` ends with: the grid's report (for the headline, its check against the committed runs) and
+    its summary (mean, CI per cell)."""
+    ids = {run_id(c) for c in configs}
+    finished = pd.DataFrame([r for r in rows if r["run_id"] in ids])
+    if _rank() == 0:
+        report_grid(preset, out, configs, finished, paper=preset != "headline")
+    if _rank() == 0 and preset == "headline" and len(finished):
+        ref = committed_results("standard")
+        print("\n" + headline_check(finished, load_results(ref) if ref else None, out))
+    return summarize(finished) if len(finished) else pd.DataFrame()
+
 # %% ../nbs/08_experiments.ipynb #53b4efe1
 def reproduce(
     preset: str = "quick",
@@ -901,14 +914,7 @@ def reproduce(
             workers=workers,
             ray=ray,
         )
-    ids = {run_id(c) for c in cs}
-    finished = pd.DataFrame([r for r in rows if r["run_id"] in ids])
-    if _rank() == 0:
-        report_grid(preset, out, cs, finished, paper=preset != "headline")
-    if _rank() == 0 and preset == "headline" and len(finished):
-        ref = committed_results("standard")
-        print("\n" + headline_check(finished, load_results(ref) if ref else None, out))
-    return summarize(finished) if len(finished) else pd.DataFrame()
+    return grid_outcome(preset, out, cs, rows)
 
 # %% ../nbs/08_experiments.ipynb #e70302a9
 def _reproduce_parser() -> argparse.ArgumentParser:

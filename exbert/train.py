@@ -1222,6 +1222,29 @@ def given_settings(args: argparse.Namespace, skip=()) -> dict:
     "The model settings a command line set (flags from `add_model_flags`), but those in `skip`."
     return {k: v for k in MODEL_SETTINGS if k not in skip and (v := getattr(args, k, None)) is not None}
 
+# %% ../nbs/06_train.ipynb #acae54e37e7d407bbb7b55eff062a284
+def _add_machinery_flags(p: argparse.ArgumentParser) -> None:
+    "`exbert train`'s flags for how a run is executed and recorded (batching, padding, evaluation, output, precision)."
+    p.add_argument(
+        "--group-by-length", action="store_true", help="batches of similar-length windows (shuffled mixtures)"
+    )
+    p.add_argument(
+        "--qa-every-epoch",
+        action=argparse.BooleanOptionalAction,
+        help="test-set EM/F1 every epoch (default), or only on the reported model (--no-qa-every-epoch: faster)",
+    )
+    p.add_argument(
+        "--pad-to-max-length", action="store_true", help="pad every window to --max-length (the run_qa recipe; slower)"
+    )
+    p.add_argument("--keep-checkpoints", action="store_true", help="keep the last epoch checkpoint after the run")
+    p.add_argument("--out", help="run directory (default runs/train/<run id>)")
+    p.add_argument("--report-to", help="none (default), wandb, tensorboard, ...")
+    p.add_argument(
+        "--bf16",
+        action=argparse.BooleanOptionalAction,
+        help="bf16 autocast on (--bf16) or off (--no-bf16); default: on a CUDA GPU that supports it, off on CPUs",
+    )
+
 # %% ../nbs/06_train.ipynb #c436741a
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
@@ -1259,25 +1282,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--patience", type=int, help="early-stopping patience in epochs, with --select val_loss/val_f1 (default none)"
     )
-    p.add_argument(
-        "--group-by-length", action="store_true", help="batches of similar-length windows (shuffled mixtures)"
-    )
-    p.add_argument(
-        "--qa-every-epoch",
-        action=argparse.BooleanOptionalAction,
-        help="test-set EM/F1 every epoch (default), or only on the reported model (--no-qa-every-epoch: faster)",
-    )
-    p.add_argument(
-        "--pad-to-max-length", action="store_true", help="pad every window to --max-length (the run_qa recipe; slower)"
-    )
-    p.add_argument("--keep-checkpoints", action="store_true", help="keep the last epoch checkpoint after the run")
-    p.add_argument("--out", help="run directory (default runs/train/<run id>)")
-    p.add_argument("--report-to", help="none (default), wandb, tensorboard, ...")
-    p.add_argument(
-        "--bf16",
-        action=argparse.BooleanOptionalAction,
-        help="bf16 autocast on (--bf16) or off (--no-bf16); default: on a CUDA GPU that supports it, off on CPUs",
-    )
+    _add_machinery_flags(p)
     add_model_flags(p)
     p.add_argument(
         "--overwrite",
