@@ -16,6 +16,7 @@ import statistics
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -40,15 +41,15 @@ from .train import MODEL_SETTINGS
 from .results import run_times
 
 # %% auto #0
-__all__ = ['CLOCKS', 'STANDIN_SIZE', 'NO_DECAY', 'MMAP_THRESHOLD', 'PEAK_TFLOPS', 'GPU_SHAPES', 'PARTS', 'interleave',
-           'sync_clock', 'backbone_config', 'make_model', 'contenders', 'synthetic_batch', 'standin_tokenizer',
-           'real_windows', 'real_batches', 'trainer_optimizer', 'train_step_fn', 'train_flops', 'slots_per_token',
-           'bench_train', 'peak_memory', 'bench_inference', 'inference_batches', 'synthetic_windows', 'infer_flops',
-           'time_inference', 'bench_batched_inference', 'DenseBlock', 'RawSTMoEBlock', 'bench_moe', 'profile_moe',
-           'bench_experts', 'sweep_moe', 'sweep_train', 'bench_padding', 'peak_tflops', 'bench_device', 'device_part',
-           'machine', 'measurement_header', 'bench_memory', 'gemm_shapes', 'gemm_peak', 'peak_part', 'format_peak',
-           'bench_models', 'run_bench', 'format_device', 'bench_targets', 'format_report', 'bench_cli', 'plot_bench',
-           'onnx_table', 'recipe_table']
+__all__ = ['CLOCKS', 'STANDIN_SIZE', 'NO_DECAY', 'MMAP_THRESHOLD', 'PEAK_TFLOPS', 'GPU_SHAPES', 'BENCH_PARTS', 'PARTS',
+           'interleave', 'sync_clock', 'backbone_config', 'make_model', 'contenders', 'synthetic_batch',
+           'standin_tokenizer', 'real_windows', 'real_batches', 'trainer_optimizer', 'train_step_fn', 'train_flops',
+           'slots_per_token', 'bench_train', 'peak_memory', 'bench_inference', 'inference_batches', 'synthetic_windows',
+           'infer_flops', 'time_inference', 'bench_batched_inference', 'DenseBlock', 'RawSTMoEBlock', 'bench_moe',
+           'profile_moe', 'bench_experts', 'sweep_moe', 'sweep_train', 'bench_padding', 'peak_tflops', 'bench_device',
+           'device_part', 'machine', 'measurement_header', 'bench_memory', 'gemm_shapes', 'gemm_peak', 'peak_part',
+           'format_peak', 'bench_models', 'run_bench', 'format_device', 'bench_targets', 'format_report', 'bench_cli',
+           'plot_bench', 'onnx_table', 'recipe_table']
 
 # %% ../nbs/10_bench.ipynb #b7d8f09c
 CLOCKS = {
@@ -828,117 +829,139 @@ def bench_models(cfg, n_experts=(8, 16), n_layers=(4,), quick: bool = True) -> d
         models.update(contenders(cfg, n_experts[:1], ("sorted",), n))
     return models
 
-# %% ../nbs/10_bench.ipynb #9d18a20e
+# %% ../nbs/10_bench.ipynb #bb01b347
+@dataclass
+class _Bench:
+    "One `run_bench` call's settings, and the windows and models its parts share."
+
+    quick: bool
+    size: dict
+    batch_size: int
+    seq_len: int
+    reps: int
+    n_experts: tuple
+    clk: object
+    log: object
+    data_dir: object = None
+    windows: list | None = None
+    models: dict | None = None
+
+    @property
+    def cfg(self):
+        "The backbone config of `size`."
+        return backbone_config(**self.size)
+
+# %% ../nbs/10_bench.ipynb #a39c7ed6
+def _part_moe(b: _Bench, res: dict) -> None:
+    "The MoE block against a dense FFN: the first number of experts, and (full runs) the second, as `moe_16`."
+    b.log("MoE block vs dense ...")
+    for key, n in zip(("moe", "moe_16"), b.n_experts[: 1 if b.quick else 2]):
+        res[key] = bench_moe(b.batch_size, b.seq_len, dim=b.size["dim"], n_experts=n, repeats=b.reps * 2, clock=b.clk)
+
+
+def _part_train(b: _Bench, res: dict) -> None:
+    "Training steps of V-DB and the ExBERT contenders on the same batches (real windows where found)."
+    b.log("training, V-DB vs ExBERT ...")
+    if b.windows is not None:
+        batches = real_batches(b.windows, b.batch_size, None, b.reps)
+    else:
+        batches = [synthetic_batch(b.batch_size, b.seq_len, b.cfg.vocab_size, s) for s in range(2)]
+    res["train"] = bench_train(b.models, batches, b.reps, clock=b.clk)
+    res["train_mean_length"] = statistics.mean(x["input_ids"].shape[1] for x in batches)
+
+
+def _part_peak(b: _Bench, res: dict) -> None:
+    "The GEMM floor for one training batch's tokens (at the training part's mean length, else `seq_len`)."
+    peak_part(res, b.batch_size * int(res.get("train_mean_length") or b.seq_len), b.log, clock=b.clk)
+
+# %% ../nbs/10_bench.ipynb #b0426d11
+def _part_padding(b: _Bench, res: dict) -> None:
+    "Dynamic padding against run_qa's fixed 384, V-DB and ExBERT, on real windows only."
+    if b.windows is None:
+        res["padding"] = "skipped: real data not found"
+        return b.log(res["padding"])
+    b.log("dynamic vs fixed padding ...")
+    pm = {
+        f"V-DB-{b.cfg.n_layers}L": make_model("vdb", b.cfg),
+        f"ExBERT-4L-{b.n_experts[0]}E-sorted": make_model("exbert", b.cfg, n_experts=b.n_experts[0]),
+    }
+    res["padding"] = bench_padding(
+        pm, b.windows, batch_size=b.batch_size, n_batches=b.reps, fixed_length=384, repeats=b.reps, clock=b.clk
+    )
+
+
+def _part_inference(b: _Bench, res: dict) -> None:
+    "Batch-1 latency, then batched throughput on evaluation windows, of every contender."
+    b.log("inference latency ...")
+    if b.windows is not None:
+        ib = real_batches(b.windows, 1, None, 6 if b.quick else 16)
+    else:
+        ib = [synthetic_batch(1, b.seq_len, b.cfg.vocab_size, s) for s in range(4)]
+    res["inference"] = bench_inference(b.models, ib, b.reps, clock=b.clk)
+    b.log("batched inference ...")
+    n = 64 if b.quick else 192
+    ew = real_windows(n, b.data_dir, max_length=b.seq_len, kind="eval") or synthetic_windows(
+        96, b.seq_len, b.cfg.vocab_size
+    )
+    res["inference_batched"] = bench_batched_inference(b.models, ew, (32, 64), b.reps, clock=b.clk)
+    res["inference_batched_windows"] = len(ew)
+
+
+def _part_memory(b: _Bench, res: dict) -> None:
+    "Peak memory of each contender, one fresh process each."
+    b.log("peak memory (one process per model) ...")
+    res["memory"] = bench_memory(b.size, b.n_experts, b.batch_size, b.quick)
+
+# %% ../nbs/10_bench.ipynb #70d312b0
+def _part_scaling(b: _Bench, res: dict) -> None:
+    "The MoE block against ideal, and ExBERT's training speed-up over V-DB, across batch sizes and lengths."
+    b.log("scaling sweeps ...")
+    full = not b.quick
+    q = dict(batch_sizes=(4, 8, 16) if full else (4, 16), base_batch=b.batch_size, base_len=b.seq_len, clock=b.clk)
+    moe = dict(q, dim=b.size["dim"], repeats=b.reps, raw=False)
+    lens = (64, 128, 256, 384) if full else (128, 256)
+    res["scaling_moe"] = sweep_moe(seq_lens=lens, n_experts=b.n_experts[0], **moe)
+    if len(b.n_experts) > 1 and full:  # the sorted backend (the default) with the second number of experts too
+        res["scaling_moe_16"] = sweep_moe(seq_lens=lens, n_experts=b.n_experts[1], backends=("sorted",), **moe)
+    q["batch_sizes"] = (4, 8, 16) if full else (4,)
+    lens = (128, 256, 384) if full else (128, 256)
+    res["scaling_train"] = sweep_train(b.cfg, seq_lens=lens, repeats=max(2, b.reps - 2), n_experts=b.n_experts[0], **q)
+
+# %% ../nbs/10_bench.ipynb #dfbd6eec
+BENCH_PARTS = dict(
+    moe=_part_moe,
+    train=_part_train,
+    peak=_part_peak,
+    padding=_part_padding,
+    inference=_part_inference,
+    memory=_part_memory,
+    scaling=_part_scaling,
+)
+
+
 def _run_bench(
     quick, parts, size, batch_size, seq_len, repeats, data_dir, n_experts, log, clock, n_layers=(4,)
 ) -> dict:
-    "`run_bench`'s body, part by part, on the threads it has set, timing with `clock` (a name of `CLOCKS`)."
-    clk = CLOCKS[clock]
+    "`run_bench`'s body: the shared windows and models, then each part of `BENCH_PARTS` asked for, in order."
     size = {**STANDIN_SIZE, **(size or {})}
-    cfg = backbone_config(**size)
     reps = repeats or (3 if quick else 7)
-    res = dict(
-        quick=quick,
-        size=size,
-        batch_size=batch_size,
-        seq_len=seq_len,
-        repeats=reps,
-        threads=torch.get_num_threads(),
-        clock=clock,
-        torch=torch.__version__,
-        device="cpu (no GPU used)",
-        machine=machine(),
-    )
-    windows = None
+    b = _Bench(
+        quick=quick, size=size, batch_size=batch_size, seq_len=seq_len, reps=reps, n_experts=n_experts,
+        clk=CLOCKS[clock], log=log, data_dir=data_dir,
+    )  # fmt: skip
+    res = dict(quick=quick, size=size, batch_size=batch_size, seq_len=seq_len, repeats=reps)
+    res.update(threads=torch.get_num_threads(), clock=clock, torch=torch.__version__, device="cpu (no GPU used)")
+    res["machine"] = machine()
     if {"train", "padding", "inference"} & set(parts):
-        windows = real_windows(48 if quick else 96, data_dir)
-        res["data"] = (
-            "real: SQuAD v1.1 dev + BioASQ 7b train windows"
-            if windows is not None
-            else "synthetic (real data not found)"
-        )
+        b.windows = real_windows(48 if quick else 96, data_dir)
+        real = b.windows is not None
+        res["data"] = "real: SQuAD v1.1 dev + BioASQ 7b train windows" if real else "synthetic (real data not found)"
         log(f"data: {res['data']}")
-    if "moe" in parts:
-        log("MoE block vs dense ...")
-        res["moe"] = bench_moe(
-            batch_size, seq_len, dim=size["dim"], n_experts=n_experts[0], repeats=reps * 2, clock=clk
-        )
-        if len(n_experts) > 1 and not quick:
-            res["moe_16"] = bench_moe(
-                batch_size, seq_len, dim=size["dim"], n_experts=n_experts[1], repeats=reps * 2, clock=clk
-            )
-    models = bench_models(cfg, n_experts, n_layers, quick) if {"train", "inference"} & set(parts) else None
-    if "train" in parts:
-        log("training, V-DB vs ExBERT ...")
-        if windows is not None:
-            batches = real_batches(windows, batch_size, None, reps)
-        else:
-            batches = [synthetic_batch(batch_size, seq_len, cfg.vocab_size, s) for s in range(2)]
-        res["train"] = bench_train(models, batches, reps, clock=clk)
-        res["train_mean_length"] = statistics.mean(b["input_ids"].shape[1] for b in batches)
-    if "peak" in parts:
-        peak_part(res, batch_size * int(res.get("train_mean_length") or seq_len), log, clock=clk)
-    if "padding" in parts:
-        if windows is None:
-            res["padding"] = "skipped: real data not found"
-            log(res["padding"])
-        else:
-            log("dynamic vs fixed padding ...")
-            pm = {
-                f"V-DB-{cfg.n_layers}L": make_model("vdb", cfg),
-                f"ExBERT-4L-{n_experts[0]}E-sorted": make_model("exbert", cfg, n_experts=n_experts[0]),
-            }
-            res["padding"] = bench_padding(
-                pm, windows, batch_size=batch_size, n_batches=reps, fixed_length=384, repeats=reps, clock=clk
-            )
-    if "inference" in parts:
-        log("inference latency ...")
-        if windows is not None:
-            ib = real_batches(windows, 1, None, 6 if quick else 16)
-        else:
-            ib = [synthetic_batch(1, seq_len, cfg.vocab_size, s) for s in range(4)]
-        res["inference"] = bench_inference(models, ib, reps, clock=clk)
-        log("batched inference ...")
-        ew = real_windows(64 if quick else 192, data_dir, max_length=seq_len, kind="eval") or synthetic_windows(
-            96, seq_len, cfg.vocab_size
-        )
-        res["inference_batched"] = bench_batched_inference(models, ew, (32, 64), reps, clock=clk)
-        res["inference_batched_windows"] = len(ew)
-    if "memory" in parts:
-        log("peak memory (one process per model) ...")
-        res["memory"] = bench_memory(size, n_experts, batch_size, quick)
-    if "scaling" in parts:
-        log("scaling sweeps ...")
-        q = dict(batch_sizes=(4, 16) if quick else (4, 8, 16), base_batch=batch_size, base_len=seq_len)
-        res["scaling_moe"] = sweep_moe(
-            seq_lens=(128, 256) if quick else (64, 128, 256, 384),
-            dim=size["dim"],
-            n_experts=n_experts[0],
-            repeats=reps,
-            raw=False,
-            **q,
-            clock=clk,
-        )
-        if len(n_experts) > 1 and not quick:  # the sorted backend (the default) with the second number of experts too
-            res["scaling_moe_16"] = sweep_moe(
-                seq_lens=(64, 128, 256, 384),
-                dim=size["dim"],
-                n_experts=n_experts[1],
-                repeats=reps,
-                raw=False,
-                backends=("sorted",),
-                **q,
-                clock=clk,
-            )
-        q = dict(q, batch_sizes=(4,) if quick else (4, 8, 16))
-        res["scaling_train"] = sweep_train(
-            cfg,
-            seq_lens=(128, 256) if quick else (128, 256, 384),
-            repeats=max(2, reps - 2),
-            n_experts=n_experts[0],
-            **q,
-            clock=clk,
-        )
+    if {"train", "inference"} & set(parts):
+        b.models = bench_models(b.cfg, n_experts, n_layers, quick)
+    for name, part in BENCH_PARTS.items():
+        if name in parts:
+            part(b, res)
     return res
 
 # %% ../nbs/10_bench.ipynb #386a1e0b
@@ -1050,69 +1073,69 @@ def bench_targets(r: dict) -> pd.DataFrame:
         columns=["target", "goal", "measured", "met"],
     )
 
-# %% ../nbs/10_bench.ipynb #d9d7c31c
-def format_report(r: dict) -> str:
-    "A plain-text summary of `run_bench`'s results: ratios first, times after."
-    L = [
-        f"exbert bench ({'quick' if r['quick'] else 'full'}; {r['device']}, {r['threads']} threads, {r['clock']} time, "
-        f"torch {r['torch']}); "
-        f"backbone {r['size']}, batch {r['batch_size']}, {r['repeats']} interleaved rounds, medians"
-    ]
-    for key in ("moe", "moe_16"):
-        if key in r:
-            m = r[key]
+# %% ../nbs/10_bench.ipynb #2385326e
+def _format_moe(r: dict) -> list[str]:
+    "The report lines of the MoE parts (`moe`, `moe_16`)."
+    L = []
+    for m in (r[k] for k in ("moe", "moe_16") if k in r):
+        L.append(
+            f"\nMoE block fwd+bwd, {m['batch_size']}x{m['seq_len']} tokens, dim {m['dim']}, {m['n_experts']} "
+            f"experts; {m['slots_per_token']:.3f} expert slots/token used"
+        )
+        for k in m["vs_dense"]:
             L.append(
-                f"\nMoE block fwd+bwd, {m['batch_size']}x{m['seq_len']} tokens, dim {m['dim']}, {m['n_experts']} "
-                f"experts; "
-                f"{m['slots_per_token']:.3f} expert slots/token used"
+                f"  {k:<12} {1000 * m['seconds'][k]:8.1f} ms  {m['vs_dense'][k]:5.2f}x dense  "
+                f"{m['vs_ideal'][k]:5.2f}x ideal"
             )
-            for k in m["vs_dense"]:
-                L.append(
-                    f"  {k:<12} {1000 * m['seconds'][k]:8.1f} ms  {m['vs_dense'][k]:5.2f}x dense  "
-                    f"{m['vs_ideal'][k]:5.2f}x ideal"
-                )
-            L.append(f"  {'dense':<12} {1000 * m['seconds']['dense']:8.1f} ms")
-    if "train" in r:
-        L.append(
-            f"\nTraining (fwd+bwd+clip+fused AdamW, as the Trainer), {r.get('data', 'synthetic')}, mean padded length "
-            f"{r['train_mean_length']:.0f}"
-        )
-        for k, v in r["train"].items():
-            s = f", {v['slots_per_token']:.2f} slots/token" if v["slots_per_token"] is not None else ""
+        L.append(f"  {'dense':<12} {1000 * m['seconds']['dense']:8.1f} ms")
+    return L
+
+
+def _format_train(r: dict) -> list[str]:
+    "The report lines of the training part."
+    if "train" not in r:
+        return []
+    L = [
+        f"\nTraining (fwd+bwd+clip+fused AdamW, as the Trainer), {r.get('data', 'synthetic')}, mean padded length "
+        f"{r['train_mean_length']:.0f}"
+    ]
+    for k, v in r["train"].items():
+        s = f", {v['slots_per_token']:.2f} slots/token" if v["slots_per_token"] is not None else ""
+        f = ""
+        if "gflops_per_step" in v:
             f = (
-                (
-                    f"  {v['gflops_per_step']:6.1f} GFLOP/step, FLOP ideal {v['flop_speedup_vs_first']:4.2f}x, "
-                    f"{100 * v['vs_flop_ideal']:3.0f}% of it"
-                )
-                if "gflops_per_step" in v
-                else ""
+                f"  {v['gflops_per_step']:6.1f} GFLOP/step, FLOP ideal {v['flop_speedup_vs_first']:4.2f}x, "
+                f"{100 * v['vs_flop_ideal']:3.0f}% of it"
             )
-            L.append(f"  {k:<22} {v['examples_per_s']:7.2f} ex/s  {v['speedup_vs_first']:5.2f}x V-DB{f}{s}")
-    L += format_peak(r)
-    if isinstance(r.get("padding"), dict):
-        p = r["padding"]
+        L.append(f"  {k:<22} {v['examples_per_s']:7.2f} ex/s  {v['speedup_vs_first']:5.2f}x V-DB{f}{s}")
+    return L
+
+
+def _format_padding(r: dict) -> list[str]:
+    "The report lines of the padding part (or why it was skipped)."
+    p = r.get("padding")
+    if not isinstance(p, dict):
+        return [] if p is None else [f"\nPadding: {p}"]
+    L = [
+        f"\nDynamic vs fixed {p['fixed_length']} padding (real batches; mean dynamic length "
+        f"{p['mean_dynamic_length']:.0f}, real tokens {100 * p['real_token_fraction']:.0f}% of fixed)"
+    ]
+    for k, v in ((k, v) for k, v in p.items() if isinstance(v, dict)):
         L.append(
-            f"\nDynamic vs fixed {p['fixed_length']} padding (real batches; mean dynamic length "
-            f"{p['mean_dynamic_length']:.0f}, "
-            f"real tokens {100 * p['real_token_fraction']:.0f}% of fixed)"
+            f"  {k:<22} dynamic {v['dynamic_examples_per_s']:7.2f} ex/s  fixed "
+            f"{v['fixed_examples_per_s']:7.2f} ex/s  {v['speedup']:5.2f}x"
         )
-        for k, v in p.items():
-            if isinstance(v, dict):
-                L.append(
-                    f"  {k:<22} dynamic {v['dynamic_examples_per_s']:7.2f} ex/s  fixed "
-                    f"{v['fixed_examples_per_s']:7.2f} ex/s  {v['speedup']:5.2f}x"
-                )
-    elif "padding" in r:
-        L.append(f"\nPadding: {r['padding']}")
-    if "inference" in r:
-        L.append("\nInference latency (batch 1, one window per question, inference mode)")
-        for k, v in r["inference"].items():
-            ideal = (
-                f"  FLOP ideal {v['flop_speedup_vs_first']:4.2f}x, {100 * v['vs_flop_ideal']:3.0f}% of it"
-                if "gflops" in v
-                else ""
-            )
-            L.append(f"  {k:<22} {v['ms_per_question']:7.1f} ms/question  {v['speedup_vs_first']:5.2f}x V-DB{ideal}")
+    return L
+
+# %% ../nbs/10_bench.ipynb #edbb9c63
+def _format_inference(r: dict) -> list[str]:
+    "The report lines of the inference part: batch-1 latency, then batched throughput."
+    L = ["\nInference latency (batch 1, one window per question, inference mode)"] if "inference" in r else []
+    for k, v in r.get("inference", {}).items():
+        ideal = ""
+        if "gflops" in v:
+            ideal = f"  FLOP ideal {v['flop_speedup_vs_first']:4.2f}x, {100 * v['vs_flop_ideal']:3.0f}% of it"
+        L.append(f"  {k:<22} {v['ms_per_question']:7.1f} ms/question  {v['speedup_vs_first']:5.2f}x V-DB{ideal}")
     for bs, rows in r.get("inference_batched", {}).items():
         L.append(
             f"\nBatched inference, batch {bs}, {r['inference_batched_windows']} evaluation windows (inference mode)"
@@ -1122,33 +1145,50 @@ def format_report(r: dict) -> str:
                 f"  {k:<22} {v['windows_per_s']:7.1f} windows/s  {v['speedup_vs_first']:5.2f}x V-DB  "
                 f"FLOP ideal {v['flop_speedup_vs_first']:4.2f}x, {100 * v['vs_flop_ideal']:3.0f}% of it"
             )
-    if "memory" in r:
-        m = r["memory"]
-        L.append(f"\nPeak memory, training batch {m['batch_size']}x{m['seq_len']} ({m['method']})")
-        for k, v in m.items():
-            if isinstance(v, dict) and "peak_mib" in v:
-                L.append(
-                    f"  {k:<22} {v['params_m']:6.1f}M params  peak {v['peak_mib']:7.0f} MiB  training adds "
-                    f"{v['train_mib']:6.0f} MiB"
-                )
-        for k, v in m.get("default_allocator", {}).items():
-            L.append(f"  {k:<22} glibc's default allocator, {len(v)} processes: peak {min(v):.0f}-{max(v):.0f} MiB")
-    for key in ("scaling_moe", "scaling_moe_16"):
-        if key not in r:
-            continue
-        L.append(f"\nScaling: MoE block vs ideal, {r[key][0]['n_experts']} experts (batch x length: backends)")
-        for p in r[key]:
+    return L
+
+
+def _format_memory(r: dict) -> list[str]:
+    "The report lines of the memory part."
+    if "memory" not in r:
+        return []
+    m = r["memory"]
+    L = [f"\nPeak memory, training batch {m['batch_size']}x{m['seq_len']} ({m['method']})"]
+    for k, v in m.items():
+        if isinstance(v, dict) and "peak_mib" in v:
             L.append(
-                f"  {p['batch_size']:3d} x {p['seq_len']:4d}: "
-                + "  ".join(f"{k} {v:.2f}x" for k, v in p["vs_ideal"].items())
-                + f"  ({p['slots_per_token']:.2f} slots/token)"
+                f"  {k:<22} {v['params_m']:6.1f}M params  peak {v['peak_mib']:7.0f} MiB  training adds "
+                f"{v['train_mib']:6.0f} MiB"
             )
+    for k, v in m.get("default_allocator", {}).items():
+        L.append(f"  {k:<22} glibc's default allocator, {len(v)} processes: peak {min(v):.0f}-{max(v):.0f} MiB")
+    return L
+
+
+def _format_scaling(r: dict) -> list[str]:
+    "The report lines of the scaling part: the MoE sweeps, then the training sweep."
+    L = []
+    for p_ in (r[k] for k in ("scaling_moe", "scaling_moe_16") if k in r):
+        L.append(f"\nScaling: MoE block vs ideal, {p_[0]['n_experts']} experts (batch x length: backends)")
+        for p in p_:
+            ratios = "  ".join(f"{k} {v:.2f}x" for k, v in p["vs_ideal"].items())
+            L.append(f"  {p['batch_size']:3d} x {p['seq_len']:4d}: {ratios}  ({p['slots_per_token']:.2f} slots/token)")
     if "scaling_train" in r:
         L.append("\nScaling: ExBERT-4L training speed-up over V-DB (synthetic batches)")
-        for p in r["scaling_train"]:
-            L.append(f"  {p['batch_size']:3d} x {p['seq_len']:4d}: {p['speedup']:.2f}x")
-    if "gpu" in r:
-        L += format_device(r["gpu"])
+        L += [f"  {p['batch_size']:3d} x {p['seq_len']:4d}: {p['speedup']:.2f}x" for p in r["scaling_train"]]
+    return L
+
+# %% ../nbs/10_bench.ipynb #9cc3a306
+def format_report(r: dict) -> str:
+    "A plain-text summary of `run_bench`'s results: ratios first, times after."
+    L = [
+        f"exbert bench ({'quick' if r['quick'] else 'full'}; {r['device']}, {r['threads']} threads, {r['clock']} time, "
+        f"torch {r['torch']}); "
+        f"backbone {r['size']}, batch {r['batch_size']}, {r['repeats']} interleaved rounds, medians"
+    ]
+    for part in (_format_moe, _format_train, format_peak, _format_padding, _format_inference, _format_memory):
+        L += part(r)
+    L += _format_scaling(r) + (format_device(r["gpu"]) if "gpu" in r else [])
     t = bench_targets(r)
     if len(t):
         L += ["\nTargets (ExBERT against V-DB)"] + ["  " + line for line in t.to_string(index=False).splitlines()]

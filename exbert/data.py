@@ -188,7 +188,40 @@ def _answers(answers: list, context: str, source, qid: str, strict: bool, stats:
 def _group(domain: str, qid: str, title: str) -> str:
     return qid.split("_")[0] if domain == "bioasq" else title
 
-# %% ../nbs/00_data.ipynb #16536212
+# %% ../nbs/00_data.ipynb #63f62d93
+def _paragraph(par, source, where: str) -> tuple[str, list]:
+    "The context and questions of SQuAD paragraph `par` (at `where`), validated."
+    qas = par.get("qas") if isinstance(par, dict) else None
+    first = qas[0].get("id") if isinstance(qas, list) and qas and isinstance(qas[0], dict) else None
+    rec = where if first is None else first  # errors name the paragraph's first question where it has one
+    if not isinstance(qas, list):
+        raise DataError(source, rec, "qas", "missing or not a list")
+    context = par.get("context")
+    if not isinstance(context, str):
+        raise DataError(source, rec, "context", "missing or not a string")
+    if not context.strip():
+        raise DataError(source, rec, "context", "empty context")
+    return context, qas
+
+
+def _question(qa, source, where: str, seen: set, allow_unanswered: bool = False) -> tuple[str, str, list]:
+    "The id, question and raw answers of SQuAD question `qa` (at `where`), validated; its id joins `seen`."
+    qid = qa.get("id") if isinstance(qa, dict) else None
+    if qid is None:
+        raise DataError(source, where, "id", "missing")
+    qid = str(qid)
+    if qid in seen:
+        raise DataError(source, qid, "id", "duplicate id")
+    seen.add(qid)
+    question = qa.get("question")
+    if not isinstance(question, str) or not question.strip():
+        raise DataError(source, qid, "question", "missing or empty")
+    answers = qa.get("answers", [] if allow_unanswered else None)  # test files may omit it
+    if not isinstance(answers, list):
+        raise DataError(source, qid, "answers", "missing or not a list")
+    return qid, question, answers
+
+# %% ../nbs/00_data.ipynb #b79432f6
 def squad_columns(
     obj, source, domain: str, strict: bool = True, allow_unanswered: bool = False, stats: Counter | None = None
 ) -> dict[str, list]:
@@ -198,56 +231,26 @@ def squad_columns(
         raise ValueError(f"domain must be one of {DOMAINS}, not {domain!r}")
     if not isinstance(obj, dict) or not isinstance(obj.get("data"), list):
         raise DataError(source, field="data", problem="expected a SQuAD-format object with a 'data' list")
-    cols = {c: [] for c in COLUMNS}
-    seen = set()
+    cols, seen = {c: [] for c in COLUMNS}, set()
     for a_i, article in enumerate(obj["data"]):
         title = str(article.get("title", "")) if isinstance(article, dict) else ""
         paragraphs = article.get("paragraphs") if isinstance(article, dict) else None
         if not isinstance(paragraphs, list):
             raise DataError(source, f"article {a_i}", "paragraphs", "missing or not a list")
         for p_i, par in enumerate(paragraphs):
-            qas = par.get("qas") if isinstance(par, dict) else None
-            first = qas[0].get("id") if isinstance(qas, list) and qas and isinstance(qas[0], dict) else None
-            rec = first if first is not None else f"article {a_i} paragraph {p_i}"
-            if not isinstance(qas, list):
-                raise DataError(source, rec, "qas", "missing or not a list")
-            context = par.get("context")
-            if not isinstance(context, str):
-                raise DataError(source, rec, "context", "missing or not a string")
-            if not context.strip():
-                raise DataError(source, rec, "context", "empty context")
+            context, qas = _paragraph(par, source, f"article {a_i} paragraph {p_i}")
             for q_i, qa in enumerate(qas):
-                qid = qa.get("id") if isinstance(qa, dict) else None
-                if qid is None:
-                    raise DataError(source, f"article {a_i} paragraph {p_i} question {q_i}", "id", "missing")
-                qid = str(qid)
-                if qid in seen:
-                    raise DataError(source, qid, "id", "duplicate id")
-                seen.add(qid)
-                question = qa.get("question")
-                if not isinstance(question, str) or not question.strip():
-                    raise DataError(source, qid, "question", "missing or empty")
-                answers = qa.get("answers", [] if allow_unanswered else None)  # test files may omit it
-                if not isinstance(answers, list):
-                    raise DataError(source, qid, "answers", "missing or not a list")
+                where = f"article {a_i} paragraph {p_i} question {q_i}"
+                qid, question, answers = _question(qa, source, where, seen, allow_unanswered=allow_unanswered)
                 texts, starts = _answers(answers, context, source, qid, strict=strict, stats=stats)
                 if not texts and not allow_unanswered:
                     if strict and not answers:
                         raise DataError(source, qid, "answers", "empty answer list")
                     stats["dropped_records"] += 1
                     continue
-                for col, val in zip(
-                    COLUMNS,
-                    (
-                        qid,
-                        title,
-                        context,
-                        question,
-                        {"text": texts, "answer_start": starts},
-                        domain,
-                        _group(domain, qid, title),
-                    ),
-                ):
+                answer = {"text": texts, "answer_start": starts}
+                row = (qid, title, context, question, answer, domain, _group(domain, qid, title))
+                for col, val in zip(COLUMNS, row):
                     cols[col].append(val)
     stats["records"] += len(cols["id"])
     return cols

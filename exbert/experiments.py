@@ -1274,10 +1274,17 @@ def _runnable(cs: list, emulated_bf16: bool) -> list:
 
 
 def run_study(
-    out, data, committed=None, arms=None, workers: int = 2, max_runs: int | None = None, emulated_bf16: bool = False
+    out,
+    data,
+    committed=None,
+    arms=None,
+    workers: int = 2,
+    max_runs: int | None = None,
+    emulated_bf16: bool = False,
+    seeds: int = 3,
 ) -> None:
-    """Run the tuning study (`arms`, default all) resumably in `out`; committed runs (`<committed>/<out name>/<arm>`)
-    count as done."""
+    """Run the tuning study (`arms`, default all) resumably in `out`, the best settings confirmed over `seeds` seeds;
+    committed runs (`<committed>/<out name>/<arm>`) count as done."""
     out = Path(out)
     for name in STUDY_ARMS if committed else []:
         adopt_committed(out / name, Path(committed) / out.name / name)
@@ -1296,7 +1303,10 @@ def run_study(
         )
         if finished and best and (not arms or f"best-{model}" in arms):
             run_grid(
-                confirm_configs(out, best, data=str(Path(data).resolve())), out, max_runs=max_runs, workers=workers
+                confirm_configs(out, best, seeds, data=str(Path(data).resolve())),
+                out,
+                max_runs=max_runs,
+                workers=workers,
             )
 
 # %% ../nbs/08_experiments.ipynb #d0f7f544
@@ -1402,6 +1412,12 @@ def _tune_parser() -> argparse.ArgumentParser:
     st.add_argument("--workers", type=int, default=2, help="runs side by side (default 2)")
     st.add_argument("--max-runs", type=int, help="stop after this many new runs (each stage)")
     st.add_argument(
+        "--seeds",
+        type=int,
+        default=3,
+        help="seeds 0..N-1 of the best settings' confirmation runs (default 3, like the grid; 10 for the headline)",
+    )
+    st.add_argument(
         "--emulated-bf16", action="store_true", help="run the bf16 curve arms even without bf16 hardware (slow)"
     )  # the other model settings: fixed for every trial
     return ap
@@ -1458,6 +1474,7 @@ def study_cli(a: argparse.Namespace, ap: argparse.ArgumentParser) -> int:
                 workers=a.workers,
                 max_runs=a.max_runs,
                 emulated_bf16=a.emulated_bf16,
+                seeds=a.seeds,
             )
     except (ValueError, OSError) as e:
         return cli_error("tune", e)

@@ -227,7 +227,59 @@ def _as_mask(attention_mask, x):
         )
     return attention_mask.to(device=x.device) != 0
 
-# %% ../nbs/03_moe.ipynb #a0cb3b59
+# %% ../nbs/03_moe.ipynb #833c27a6
+def _routed_choices(gates: torch.Tensor, mask: torch.Tensor, thresholds, policy: str, eps: float = 1e-9):
+    "Which of the top-n choices `gates` (k, b, n) route: the first always, the k-th by rule `policy`."
+    top_n = gates.shape[0]
+    threshold = torch.tensor([eps, *thresholds], device=gates.device).view(top_n, 1, 1)
+    ratio = gates / threshold.clamp(min=eps)
+    if policy == "random":  # st-moe: route if uniform < gate / threshold; one draw per real token, in st-moe's order
+        probs = torch.zeros_like(gates)
+        probs[:, mask] = gates.new_empty(top_n, int(mask.sum())).uniform_(0.0, 1.0)
+        routed = probs < ratio
+    elif policy == "mode":  # the random rule's more likely outcome
+        routed = ratio >= 0.5
+    elif policy == "threshold":
+        routed = gates > threshold
+    elif policy == "all":
+        routed = torch.ones_like(gates, dtype=torch.bool)
+    elif policy == "none":
+        routed = torch.zeros_like(gates, dtype=torch.bool)
+    else:
+        raise ValueError(f"second_policy={policy!r}, expected one of {SECOND_POLICIES}")
+    routed[0] = True
+    return routed
+
+# %% ../nbs/03_moe.ipynb #6eee6d6d
+def _drop_over_capacity(m: torch.Tensor, capacity: torch.Tensor) -> torch.Tensor:
+    """Zero the choices of one-hot `m` (k, b, n, e) past their expert's per-row `capacity`, in place, and return each
+    choice's position in its expert's queue (k, b, n): first choices in sequence order, then second choices."""
+    cap = capacity.float()[:, None, None]
+    cumsum = F.pad(m, (0, 0, 1, -1)).cumsum(dim=-2)  # exclusive cumsum along the sequence
+    positions, prev = [], 0.0
+    for k in range(m.shape[0]):  # st-moe / mesh-tensorflow order: choice k queues behind every choice before it
+        pos = (cumsum[k] + prev) * m[k]
+        m[k] = m[k] * (pos < cap).float()
+        prev = m[k].sum(-2, keepdim=True) + prev
+        positions.append(pos.sum(-1))
+    return torch.stack(positions).long()
+
+# %% ../nbs/03_moe.ipynb #77888187
+def _routing_losses(logits: torch.Tensor, gates: torch.Tensor, first: torch.Tensor, mask: torch.Tensor) -> tuple:
+    """st-moe's balance and router z-losses from the router's `logits` and softmax `gates` (b, n, e) and the kept first
+    choices `first` (b, n, e): means over each row's real tokens, then over the rows that have any."""
+    n_experts, maskf = logits.shape[-1], mask.float()
+    n_real = mask.sum(-1)
+    denom = n_real.clamp(min=1).float()[:, None]
+    density_1 = first.sum(1) / denom  # (b, e); st-moe's density_1 aliases mask[0] after capacity drops, as here
+    density_1_proxy = (gates * maskf[..., None]).sum(1) / denom
+    balance = (density_1_proxy * density_1).mean(-1) * float(n_experts**2)
+    z = (torch.logsumexp(logits, dim=-1).square() * maskf).sum(-1) / denom[:, 0]
+    # mean over rows with real tokens (0 if none), without data-dependent control flow (export)
+    vf = (n_real > 0).float()
+    return (balance * vf).sum() / vf.sum().clamp(min=1), (z * vf).sum() / vf.sum().clamp(min=1)
+
+# %% ../nbs/03_moe.ipynb #0f3189b9
 def route_tokens(
     x: torch.Tensor,
     mask: torch.Tensor,
@@ -241,7 +293,6 @@ def route_tokens(
     eps: float = 1e-9,
 ) -> Routing:
     "st-moe's top-n gating on the real tokens (`mask`) of `x` (b, n, d), in float32, one capacity group per row."
-    b, n, _ = x.shape
     n_experts = router_weight.shape[0]
     with torch.autocast(x.device.type, enabled=False):
         xr = x.float()
@@ -251,57 +302,17 @@ def route_tokens(
     raw_gates = logits.softmax(dim=-1)
     gates, index = raw_gates.topk(top_n, dim=-1)
     gates, index = gates.movedim(-1, 0), index.movedim(-1, 0)  # (k, b, n)
-    maskf = mask.float()
-    m = F.one_hot(index, n_experts).float() * maskf[..., None]  # (k, b, n, e): pads never routed
     gates = gates / gates.sum(0, keepdim=True).clamp(min=eps)
-    # second (and later) expert: st-moe samples `uniform < gate / threshold`; eval policies make it deterministic
-    threshold = torch.tensor([eps, *thresholds], device=x.device).view(top_n, 1, 1)
-    ratio = gates / threshold.clamp(min=eps)
-    if second_policy == "random":
-        probs = torch.zeros_like(gates)
-        probs[:, mask] = gates.new_empty(top_n, int(mask.sum())).uniform_(
-            0.0, 1.0
-        )  # one draw per real token, st-moe's order
-        should_route = probs < ratio
-    elif second_policy == "mode":
-        should_route = ratio >= 0.5
-    elif second_policy == "threshold":
-        should_route = gates > threshold
-    elif second_policy == "all":
-        should_route = torch.ones_like(gates, dtype=torch.bool)
-    elif second_policy == "none":
-        should_route = torch.zeros_like(gates, dtype=torch.bool)
-    else:
-        raise ValueError(f"second_policy={second_policy!r}, expected one of {SECOND_POLICIES}")
-    should_route[0] = True
-    m = m * should_route[..., None].float()
-    # capacity: first choices in sequence order, then second choices (st-moe / mesh-tensorflow order), per row
-    n_real = mask.sum(-1)
-    capacity = expert_capacities(n_real, capacity_factor, n_experts)
-    cap = capacity.float()[:, None, None]
-    cumsum = F.pad(m, (0, 0, 1, -1)).cumsum(dim=-2)  # exclusive cumsum along the sequence
-    positions, prev = [], 0.0
-    for k in range(top_n):
-        pos = (cumsum[k] + prev) * m[k]
-        m[k] = m[k] * (pos < cap).float()
-        prev = m[k].sum(-2, keepdim=True) + prev
-        positions.append(pos.sum(-1))
-    position = torch.stack(positions).long()
-    kept_f = m.sum(-1)  # (k, b, n) 0/1
-    weights = gates * kept_f
-    # losses: st-moe's formulas with per-row masked means (st-moe's density_1 aliases mask[0] after capacity drops)
-    valid = n_real > 0
-    denom = n_real.clamp(min=1).float()[:, None]
-    density_1 = m[0].sum(1) / denom  # (b, e)
-    density_1_proxy = (raw_gates * maskf[..., None]).sum(1) / denom
-    balance = (density_1_proxy * density_1).mean(-1) * float(n_experts**2)
-    z = (torch.logsumexp(logits, dim=-1).square() * maskf).sum(-1) / denom[:, 0]
-    vf = valid.float()  # mean over rows with real tokens (0 if none), without data-dependent control flow (export)
-    balance, z = (balance * vf).sum() / vf.sum().clamp(min=1), (z * vf).sum() / vf.sum().clamp(min=1)
+    m = F.one_hot(index, n_experts).float() * mask.float()[..., None]  # (k, b, n, e): pads never routed
+    m = m * _routed_choices(gates, mask, thresholds, second_policy, eps=eps)[..., None].float()
+    capacity = expert_capacities(mask.sum(-1), capacity_factor, n_experts)
+    position = _drop_over_capacity(m, capacity)
+    kept = m.sum(-1)  # (k, b, n) 0/1
+    balance, z = _routing_losses(logits, raw_gates, m[0], mask)
     return Routing(
         index,
-        kept_f > 0,
-        weights=weights,
+        kept > 0,
+        weights=gates * kept,
         position=position,
         capacity=capacity,
         logits=logits,

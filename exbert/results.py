@@ -907,7 +907,34 @@ def _pick_setting(results, ratio, order, seed):
     r = both.iloc[0]
     return float(r.ratio), r.order, r.seed
 
-# %% ../nbs/07_results.ipynb #a78182f8
+# %% ../nbs/07_results.ipynb #19db8cd5
+def _setting_predictions(results: pd.DataFrame, setting: tuple, domain: str) -> tuple[dict, dict]:
+    "The V-DB and ExBERT runs of one (ratio, order, seed) `setting` (`with_arms` rows), and their `domain` predictions."
+    r_, o_, s_ = setting
+    arms = (("vdb", baseline_arm(results)), ("exbert", "exbert"))
+    runs = {m: select(results, arm=a, ratio=r_, order=o_, seed=s_) for m, a in arms}
+    if any(len(g) > 1 for g in runs.values()):
+        warnings.warn(
+            f"several runs per model at ratio={r_}, order={o_}, seed={s_}; using the first of each", stacklevel=2
+        )
+    preds = {}
+    for m, g in runs.items():
+        preds[m] = load_predictions(g.path[0], domain)
+        if preds[m] is None:
+            raise FileNotFoundError(f"run {g.run_id[0]!r} has no predictions_{domain}.json in {g.path[0]}")
+    return runs, preds
+
+
+def _disagreement(qid: str, ref: dict, pv: str, pe: str) -> dict | None:
+    "The row of question `qid` if V-DB's answer `pv` and ExBERT's `pe` differ (after normalising), with who is right."
+    if normalize_answer(pv) == normalize_answer(pe):
+        return None
+    ok_v, ok_e = (metric_max_over_ground_truths(exact_match_score, p, ref["answers"]) for p in (pv, pe))
+    right = "both" if ok_v and ok_e else "V-DB" if ok_v else "ExBERT" if ok_e else "neither"
+    gold = " / ".join(dict.fromkeys(ref["answers"]))
+    return dict(id=qid, question=ref["question"], gold=gold, vdb=pv, exbert=pe, right=right)
+
+# %% ../nbs/07_results.ipynb #39ba3db9
 def disagreements(
     results: pd.DataFrame, references: dict, domain: str = "squad", ratio=None, order=None, seed=None
 ) -> pd.DataFrame:
@@ -919,59 +946,20 @@ def disagreements(
     if setting is None:
         print("Table 1: skipped (no setting with runs of both models)")
         return pd.DataFrame(columns=cols)
-    r_, o_, s_ = setting
     results = with_arms(results)
-    runs = {
-        m: select(results, arm=a, ratio=r_, order=o_, seed=s_)
-        for m, a in (("vdb", baseline_arm(results)), ("exbert", "exbert"))
-    }
-    if any(len(g) > 1 for g in runs.values()):
-        warnings.warn(
-            f"several runs per model at ratio={r_}, order={o_}, seed={s_}; using the first of each", stacklevel=2
-        )
-    preds = {}
-    for m, g in runs.items():
-        p = load_predictions(g.path[0], domain)
-        if p is None:
-            raise FileNotFoundError(f"run {g.run_id[0]!r} has no predictions_{domain}.json in {g.path[0]}")
-        preds[m] = p
-    refs = references[domain]
-    rows = []
-    for qid, ref in refs.items():
-        if qid not in preds["vdb"] or qid not in preds["exbert"]:
-            continue
-        pv, pe = preds["vdb"][qid], preds["exbert"][qid]
-        if normalize_answer(pv) == normalize_answer(pe):
-            continue
-        ok_v, ok_e = (metric_max_over_ground_truths(exact_match_score, p, ref["answers"]) for p in (pv, pe))
-        right = "both" if ok_v and ok_e else "V-DB" if ok_v else "ExBERT" if ok_e else "neither"
-        rows.append(
-            dict(
-                id=qid,
-                question=ref["question"],
-                gold=" / ".join(dict.fromkeys(ref["answers"])),
-                vdb=pv,
-                exbert=pe,
-                right=right,
-            )
-        )
-    df = pd.DataFrame(rows, columns=cols)
-    n_compared = sum(q in preds["vdb"] and q in preds["exbert"] for q in refs)
-    if n_compared == 0:
+    runs, preds = _setting_predictions(results, setting, domain)
+    both = [q for q in references[domain] if q in preds["vdb"] and q in preds["exbert"]]
+    rows = [_disagreement(q, references[domain][q], preds["vdb"][q], preds["exbert"][q]) for q in both]
+    df = pd.DataFrame([r for r in rows if r is not None], columns=cols)
+    if not both:
         warnings.warn(
             f"no {domain} prediction of runs {runs['vdb'].run_id[0]!r}, {runs['exbert'].run_id[0]!r} "
             f"has an id in the references: wrong evaluation set?",
             stacklevel=2,
         )
-    df.attrs.update(
-        baseline=ARM_NAMES[baseline_arm(results)],
-        domain=domain,
-        ratio=r_,
-        order=o_,
-        seed=s_,
-        n_compared=n_compared,
-        backbone=backbone_name(results),
-    )
+    r_, o_, s_ = setting
+    df.attrs.update(baseline=ARM_NAMES[baseline_arm(results)], domain=domain, ratio=r_, order=o_, seed=s_)
+    df.attrs.update(n_compared=len(both), backbone=backbone_name(results))
     return df
 
 # %% ../nbs/07_results.ipynb #ea83b550
