@@ -39,7 +39,8 @@ __all__ = ['paper_claims', 'DOMAINS', 'DOMAIN_NAMES', 'MODEL_NAMES', 'ARM_NAMES'
            'routing_table', 'routing_summary', 'fig_routing', 'fig_moe_health', 'results_report', 'write_figures',
            'claim_verdict', 'fmt_ci', 'paired_ci', 'claim_vdb_level', 'claim_mixture_gain', 'claims_80_20',
            'study_curves', 'claims_tuning', 'claim_overfitting', 'claim_routing', 'speed_parts', 'claim_efficiency',
-           'claims_table', 'claims_markdown', 'verdict_sentences', 'download_results', 'results_dir', 'load_grids']
+           'claims_table', 'claims_markdown', 'interval_reading', 'verdict_sentences', 'download_results',
+           'results_dir', 'load_grids']
 
 # %% ../nbs/07_results.ipynb #7dd69e6e
 paper_claims = dict(
@@ -1440,6 +1441,25 @@ def claims_markdown(claims: pd.DataFrame) -> str:
     head = "| the paper's claim | paper | measured here | verdict |\n|---|---|---|---|"
     return "\n".join([head, *(f"| {r.claim} | {r.paper} | {r.measured} | {r.verdict} |" for r in claims.itertuples())])
 
+# %% ../nbs/07_results.ipynb #c7a24c01
+def interval_reading(g: dict, claims: dict | None = None) -> str:
+    """What paired ExBERT − V-DB intervals `g` ({domain: (mean, half-width, n)}) say in words: where ExBERT is
+    measurably ahead or behind, and which of the paper's 80:20 `claims` ({domain: EM}) lie outside them."""
+    claims = paper_claims["exbert_minus_vdb_80_20"] if claims is None else claims
+    g = {d: v for d, v in g.items() if v[2] >= 2 and v[1] == v[1]}  # one seed: no interval, nothing to read
+    if not g:
+        return ""
+    names = lambda ds: "both test sets" if len(ds) == len(DOMAINS) else " and ".join(DOMAIN_NAMES[d] for d in ds)
+    ahead, behind = [d for d, (m, h, _) in g.items() if m - h > 0], [d for d, (m, h, _) in g.items() if m + h < 0]
+    sides = [f"{w} on {names(ds)}" for w, ds in (("ahead", ahead), ("behind", behind)) if ds]
+    out = [d for d, (m, h, _) in g.items() if not m - h <= claims[d] <= m + h]
+    claim = " and ".join(f"{claims[d]:+g} {DOMAIN_NAMES[d]} EM" for d in out)
+    one = len(out) == 1
+    where = f", and the paper's {claim} {'lies outside its interval' if one else 'lie outside their intervals'}"
+    return ("ExBERT is " + " and ".join(sides) if sides else "neither model is measurably ahead") + (
+        where if out else ", and the paper's claims lie inside the intervals"
+    )
+
 # %% ../nbs/07_results.ipynb #f303d928
 def verdict_sentences(std: pd.DataFrame, best_vs_best: dict | None = None) -> str:
     "The answer in at most five sentences, every number computed from the grid (and the tuning study's best vs best)."
@@ -1449,14 +1469,15 @@ def verdict_sentences(std: pd.DataFrame, best_vs_best: dict | None = None) -> st
     if "vdb" in g:
         out.append(
             f"Against V-DB at the paper's settings, ExBERT − V-DB at 80:20 is {fmt_ci(*g['vdb']['squad'])} SQuAD EM "
-            f"and {fmt_ci(*g['vdb']['bioasq'])} BioASQ EM (the paper: +8 and +13.1)."
+            f"and {fmt_ci(*g['vdb']['bioasq'])} BioASQ EM (the paper: +8 and +13.1)"
+            + (f": {r}." if (r := interval_reading(g["vdb"])) else ".")
         )
     if "vdb" in g and "vdb-tuned" in g:
         t = mean_ci(paired_differences(cell, "squad_em", a="vdb-tuned", b="vdb")["diff"].tolist())
         out.append(
             f"Trained with ExBERT's own learning rate and epochs, V-DB gains {fmt_ci(*t)} SQuAD EM, and ExBERT − "
             f"V-DB becomes {fmt_ci(*g['vdb-tuned']['squad'])} SQuAD EM and {fmt_ci(*g['vdb-tuned']['bioasq'])} "
-            "BioASQ EM."
+            "BioASQ EM" + (f": {r}." if (r := interval_reading(g["vdb-tuned"])) else ".")
         )
     if best_vs_best:
         b = {
