@@ -178,6 +178,30 @@ def finished_line(c: TrainConfig, row: dict) -> str:
         f"{row.get('train_seconds', 0):.0f} s training"
     )
 
+# %% ../nbs/08_experiments.ipynb #a4942f6d
+def _follow(futures: dict, bar, on_done=None, poll: float = 10.0) -> list[dict]:
+    """The rows of `futures` ({future: config}) as they end (`on_done(config, row)` each); every `poll` s `bar` moves
+    by each running run's steps (its progress file)."""
+    rows, pending = [], set(futures)
+    try:
+        while pending:
+            done, pending = wait(pending, timeout=poll, return_when=FIRST_COMPLETED)
+            for f in done:
+                c, row = futures[f], f.result()
+                rows.append(row)
+                if on_done is not None:
+                    on_done(c, row)
+                bar.write(finished_line(c, row))
+            bar.n = len(rows) + sum(run_progress(futures[f].out) for f in pending)
+            bar.refresh()
+    except BaseException:
+        for f in futures:
+            f.cancel()  # runs not started yet; those going finish (and are recorded by the next run_grid)
+        raise
+    finally:
+        bar.close()
+    return rows
+
 # %% ../nbs/08_experiments.ipynb #f7e72715
 def run_parallel(
     configs: list[TrainConfig], workers: int, on_done=None, before_run=None, progress: bool = True, poll: float = 10.0
@@ -193,7 +217,7 @@ def run_parallel(
             f"workers > 1 needs each config's `data` folder (workers load the data themselves); missing in {missing}"
         )
     threads, gpus = max(1, torch.get_num_threads() // workers), visible_gpus()
-    rows, ctx = [], multiprocessing.get_context("spawn")
+    ctx = multiprocessing.get_context("spawn")
     quiet = dict(
         HF_DATASETS_DISABLE_PROGRESS_BARS="1",
         HF_HUB_DISABLE_PROGRESS_BARS="1",
@@ -210,37 +234,15 @@ def run_parallel(
         for c in configs:
             if before_run is not None:
                 before_run(c)
-            futures[pool.submit(train_and_evaluate, c, progress=False)] = (
-                c  # resumes an interrupted run, as the loop does
-            )
+            # train_and_evaluate resumes an interrupted run, as the loop does
+            futures[pool.submit(train_and_evaluate, c, progress=False)] = c
         bar = tqdm(
             total=len(futures),
             desc=f"{len(futures)} runs, {workers} workers x {threads} threads",
             disable=not progress,
             bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.2f}/{total} runs [{elapsed}<{remaining}]",
         )
-        pending, finished = set(futures), 0
-        try:
-            while (
-                pending
-            ):  # every `poll` s: the bar moves by each running run's steps (its progress file), with time left
-                done, pending = wait(pending, timeout=poll, return_when=FIRST_COMPLETED)
-                for f in done:
-                    c, row = futures[f], f.result()
-                    rows.append(row)
-                    finished += 1
-                    if on_done is not None:
-                        on_done(c, row)
-                    bar.write(finished_line(c, row))
-                bar.n = finished + sum(run_progress(futures[f].out) for f in pending)
-                bar.refresh()
-        except BaseException:
-            for f in futures:
-                f.cancel()  # runs not started yet; those going finish (and are recorded by the next run_grid)
-            raise
-        finally:
-            bar.close()
-    return rows
+        return _follow(futures, bar, on_done, poll=poll)
 
 # %% ../nbs/08_experiments.ipynb #01d826a6
 def import_ray():
