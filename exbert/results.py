@@ -39,8 +39,8 @@ __all__ = ['paper_claims', 'DOMAINS', 'DOMAIN_NAMES', 'MODEL_NAMES', 'ARM_NAMES'
            'routing_table', 'routing_summary', 'fig_routing', 'fig_moe_health', 'results_report', 'write_figures',
            'claim_verdict', 'fmt_ci', 'paired_ci', 'claim_vdb_level', 'claim_mixture_gain', 'claims_80_20',
            'study_curves', 'claims_tuning', 'claim_overfitting', 'claim_routing', 'speed_parts', 'claim_efficiency',
-           'claims_table', 'claims_markdown', 'interval_reading', 'verdict_sentences', 'download_results',
-           'results_dir', 'load_grids']
+           'claims_table', 'claims_markdown', 'interval_reading', 'tost_from_ci', 'verdict_sentences',
+           'download_results', 'results_dir', 'load_grids']
 
 # %% ../nbs/07_results.ipynb #7dd69e6e
 paper_claims = dict(
@@ -1460,6 +1460,13 @@ def interval_reading(g: dict, claims: dict | None = None) -> str:
         where if out else ", and the paper's claims lie inside the intervals"
     )
 
+
+def tost_from_ci(mean: float, half: float, n: int, level: float = 0.95, alpha: float = 0.05) -> float:
+    "`equivalence_bound` from a seed t-interval already computed (`mean` ± `half` at `level` over `n` seeds)."
+    if n < 2 or half != half:
+        return math.nan
+    return abs(mean) + half * t_quantile(1 - alpha, n - 1) / t_quantile(0.5 + level / 2, n - 1)
+
 # %% ../nbs/07_results.ipynb #f303d928
 def verdict_sentences(std: pd.DataFrame, best_vs_best: dict | None = None) -> str:
     "The answer in at most five sentences, every number computed from the grid (and the tuning study's best vs best)."
@@ -1488,7 +1495,13 @@ def verdict_sentences(std: pd.DataFrame, best_vs_best: dict | None = None) -> st
         out.append(
             f"Both models tuned on the same budget, the best ExBERT minus the best V-DB is {fmt_ci(*b['squad'])} "
             f"SQuAD EM and {fmt_ci(*b['bioasq'])} BioASQ EM: "
-            + ("neither is measurably better." if zero else "the intervals exclude zero.")
+            + (
+                "neither is measurably better, and differences beyond "
+                + " and ".join(f"±{tost_from_ci(*b[d]):.1f} {DOMAIN_NAMES[d]} EM" for d in DOMAINS)
+                + " are ruled out (95%, two one-sided tests)."
+                if zero
+                else "the intervals exclude zero."
+            )
         )
     return " ".join(out)
 
