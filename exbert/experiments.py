@@ -941,7 +941,12 @@ def _reproduce_parser() -> argparse.ArgumentParser:
     ap.add_argument(
         "--ratios", type=float, nargs="+", help="SQuAD fractions, e.g. 0 0.8 1 (replaces the preset's cells)"
     )
-    ap.add_argument("--orders", nargs="+", choices=GRID_ORDERS)
+    ap.add_argument(
+        "--orders",
+        nargs="+",
+        choices=GRID_ORDERS,
+        help="shuffled and/or serial mixtures (replaces the preset's orders)",
+    )
     ap.add_argument(
         "--arms", nargs="+", choices=list(PRESETS), help="training presets to compare (default: the preset's)"
     )
@@ -1336,21 +1341,15 @@ SEARCHED = (
 )  # tune searches these; the other model settings are fixed
 
 
-def _tune_parser() -> argparse.ArgumentParser:
-    "The options of `exbert tune`: the search's, the study's and the fixed model settings."
-    ap = argparse.ArgumentParser(
-        prog="exbert tune",
-        description="Search ExBERT's kept blocks, experts, learning rate and dropout "
-        "placement on validation F1 (Optuna, resumable: rerun with the same --out), and report the best "
-        "trial's test scores once.",
-    )
+def _search_flags(ap: argparse.ArgumentParser) -> None:
+    "The search's options: what it searches, over which data, and where its trials run."
     ap.add_argument("--data", help="data folder (default: $EXBERT_DATA or <repo>/../shared/data)")
     ap.add_argument("--backbone", default="standin", help="hub name, local DistilBERT folder, or 'standin' (default)")
     ap.add_argument(
         "--out",
         help="search folder: study.db, trials/, trials.json, best.json (default runs/tune; with --study runs/tuning)",
     )
-    ap.add_argument("--n-trials", type=int, default=20)
+    ap.add_argument("--n-trials", type=int, default=20, help="trials of the search (default 20)")
     ap.add_argument(
         "--n-layers",
         "--layers",
@@ -1383,9 +1382,9 @@ def _tune_parser() -> argparse.ArgumentParser:
         help=f"dropout placements ({', '.join(DROPOUT_PLACEMENTS)})",
     )
     ap.add_argument("--ratio", type=float, default=0.8, help="SQuAD fraction of the training mixture (default 0.8)")
-    ap.add_argument("--n-train", type=int, default=4000)
-    ap.add_argument("--max-length", type=int, default=256)
-    ap.add_argument("--epochs", type=float, default=2)
+    ap.add_argument("--n-train", type=int, default=4000, help="training examples per trial (default 4000)")
+    ap.add_argument("--max-length", type=int, default=256, help="tokens per window (default 256)")
+    ap.add_argument("--epochs", type=float, default=2, help="epochs per trial (default 2)")
     ap.add_argument(
         "--backend",
         choices=("optuna", "ray"),
@@ -1393,7 +1392,10 @@ def _tune_parser() -> argparse.ArgumentParser:
         help="optuna: trials one after another here (default); ray: Ray Tune, trials as Ray tasks (needs exbert[ray])",
     )
     ap.add_argument("--ray-address", help="with --backend ray: the cluster's address (default: a local Ray instance)")
-    add_model_flags(ap, skip=SEARCHED)
+
+
+def _study_flags(ap: argparse.ArgumentParser) -> None:
+    "The tuning study's options (`--study`): which arms, what is already committed, how many seeds."
     st = ap.add_argument_group("the tuning study of the Experiments notebook (instead of a search)")
     st.add_argument(
         "--study", action="store_true", help="run the study's arms resumably in --out (default runs/tuning)"
@@ -1421,7 +1423,20 @@ def _tune_parser() -> argparse.ArgumentParser:
     )
     st.add_argument(
         "--emulated-bf16", action="store_true", help="run the bf16 curve arms even without bf16 hardware (slow)"
-    )  # the other model settings: fixed for every trial
+    )
+
+
+def _tune_parser() -> argparse.ArgumentParser:
+    "The options of `exbert tune`: the search's, the fixed model settings and the study's."
+    ap = argparse.ArgumentParser(
+        prog="exbert tune",
+        description="Search ExBERT's kept blocks, experts, learning rate and dropout "
+        "placement on validation F1 (Optuna, resumable: rerun with the same --out), and report the best "
+        "trial's test scores once.",
+    )
+    _search_flags(ap)
+    add_model_flags(ap, skip=SEARCHED)  # the model settings not searched: fixed for every trial
+    _study_flags(ap)
     return ap
 
 # %% ../nbs/08_experiments.ipynb #8b435637
