@@ -1204,7 +1204,7 @@ def bench_cli(argv: list[str]) -> int:
     )
     g.add_argument("--full", dest="quick", action="store_false", help="more rounds, more batches, full sweeps")
     p.add_argument("--parts", default=",".join(PARTS), help=f"comma-separated subset of {','.join(PARTS)}")
-    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--batch-size", type=int, default=8, help="rows per batch (default 8)")
     p.add_argument("--seq-len", type=int, default=256, help="tokens per row for the MoE block and synthetic batches")
     p.add_argument("--repeats", type=int, default=None, help="interleaved rounds (default 3 quick, 7 full)")
     p.add_argument(
@@ -1222,7 +1222,9 @@ def bench_cli(argv: list[str]) -> int:
         help="ExBERT's kept blocks in the train and inference parts (default 4, the paper's; 4 6 adds the tuning "
         "study's best)",
     )
-    p.add_argument("--attention-dropout", type=float, default=0.0)
+    p.add_argument(
+        "--attention-dropout", type=float, default=0.0, help="dropout of the attention weights (default 0, as the grid)"
+    )
     p.add_argument("--threads", type=int, default=1, help="torch threads (default 1: see the docs)")
     p.add_argument(
         "--clock", choices=("cpu", "wall"), default="cpu", help="time process CPU time (default) or wall time"

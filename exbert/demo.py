@@ -129,8 +129,8 @@ def demo_cli(argv: list[str]) -> int:
         prog="exbert demo", description="A Gradio app that answers questions with a model folder and shows its routing."
     )
     p.add_argument("model", help="model folder (a run's <run>/model)")
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=7860)
+    p.add_argument("--host", default="127.0.0.1", help="address to serve on (default 127.0.0.1: this machine only)")
+    p.add_argument("--port", type=int, default=7860, help="port to serve on (default 7860)")
     a = p.parse_args(argv)
     try:
         with quiet():

@@ -535,7 +535,7 @@ def _model_args(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
         help="SQuAD-format JSON (plain or .gz), or JSON Lines (.jsonl, .jsonl.gz): one object per line with "
         f"id, question, context and optional answers: {ANSWER_SHAPES.replace('%', '%%')}",
     )
-    p.add_argument("--batch-size", type=positive_int, default=64)
+    p.add_argument("--batch-size", type=positive_int, default=64, help="windows per forward pass (default 64)")
     p.add_argument("--max-length", type=int, help="tokens per window (default: as saved with the model)")
     p.add_argument("--stride", type=int, help="window overlap (default: as saved with the model)")
     p.add_argument(

@@ -1260,13 +1260,15 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--data", help="data folder (default: $EXBERT_DATA or <repo>/../shared/data)")
     p.add_argument("--ratio", type=float, help="SQuAD fraction of the mixture in [0, 1] (default 0.8)")
     p.add_argument("--order", choices=("shuffled", "serial"), help="mixture order (default shuffled)")
-    p.add_argument("--seed", type=int)
+    p.add_argument(
+        "--seed", type=int, help="seed of the mixture sample, the new weights and the batch order (default 0)"
+    )
     p.add_argument("--n-train", type=int, help="training examples (default 4000)")
     p.add_argument("--max-length", type=int, help="tokens per window (default 384)")
     p.add_argument("--stride", type=int, help="window overlap in tokens (default 128)")
-    p.add_argument("--epochs", type=float)
-    p.add_argument("--lr", type=float)
-    p.add_argument("--batch-size", type=int)
+    p.add_argument("--epochs", type=float, help="training epochs (default: the preset's; V-DB 3, ExBERT 2)")
+    p.add_argument("--lr", type=float, help="peak learning rate (default: the preset's; V-DB 2e-5, ExBERT 1e-4)")
+    p.add_argument("--batch-size", type=int, help="windows per training step (default 16)")
     p.add_argument(
         "--squad-eval", type=int, help="evaluate on N official SQuAD dev questions spread over the file (default all)"
     )
