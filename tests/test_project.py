@@ -264,6 +264,38 @@ def test_collect_tune_copies_the_record_of_a_search(tmp_path):
     assert r.returncode != 0 and "trial 3 has no folder" in r.stderr
 
 
+def test_collect_add_appends_only_new_runs(tmp_path):
+    """tools/collect_results.py --add: the runs a committed grid lacks are copied and their rows appended as they are;
+    the committed rows and folders stay byte for byte; adding twice adds nothing; a folder without a row is never
+    replaced (exit 2, nothing changed)."""
+    src, dst = tmp_path / "runs", tmp_path / "committed"
+    old, new = dict(run_id="a-s0", squad_em=40.0), dict(run_id="a-s1", squad_em=41.25, run_dir="a-s1")
+    for grid, rows in ((src, [old, new]), (dst, [old])):
+        for r in rows:
+            (grid / r["run_id"] / "model").mkdir(parents=True)
+            (grid / r["run_id"] / "metrics.json").write_text(json.dumps(r))
+            (grid / r["run_id"] / "nbest_squad.json").write_text("{}")
+        (grid / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (dst / "a-s0" / "metrics.json").write_text("committed")  # must survive
+    committed = (dst / "results.jsonl").read_text()
+    add = [sys.executable, "tools/collect_results.py", str(src), str(dst), "--add"]
+    r = run(add, cwd=ROOT)
+    assert r.returncode == 0 and "added 1 finished runs" in r.stdout, r.stderr[-2000:]
+    assert (dst / "results.jsonl").read_text() == committed + json.dumps(new) + "\n"
+    assert (dst / "a-s0" / "metrics.json").read_text() == "committed"
+    assert sorted(p.name for p in (dst / "a-s1").iterdir()) == ["metrics.json"]  # no n-best lists
+    r = run(add, cwd=ROOT)
+    assert r.returncode == 0 and "added 0 finished runs" in r.stdout
+    (dst / "results.jsonl").write_text(committed)  # a-s1's folder is there, its row is not: never replaced
+    before = {p: p.read_bytes() for p in dst.rglob("*") if p.is_file()}
+    r = run(add, cwd=ROOT)
+    assert r.returncode == 2 and "not replaced" in r.stderr and "a-s1" in r.stderr
+    assert {p: p.read_bytes() for p in dst.rglob("*") if p.is_file()} == before
+    (src / "results.jsonl").write_text("{not json\n")
+    r = run(add, cwd=ROOT)
+    assert r.returncode == 2 and "results.jsonl, line 1: not JSON" in r.stderr
+
+
 def test_batch1_experts_smoke(tmp_path):
     """tools/batch1_experts.py --smoke: the batch-1 split (profile by product, each product alone warm and cold) runs
     and writes its record."""

@@ -3,10 +3,13 @@
     python tools/collect_results.py runs/standard nbs/results/standard [--figures]
     python tools/collect_results.py --tune runs/tune nbs/results/tune      # an `exbert tune` search
     python tools/collect_results.py runs/standard nbs/results/pending/standard --except nbs/results/standard
+    python tools/collect_results.py runs/standard nbs/results/standard --add   # new seeds into the committed grid
 
 Copies `results.jsonl` and, of every run in it, its JSON files (history, metrics, predictions, routing, run
 config) and its model card; never n-best lists (1.7 MB a run; their scores are in metrics.json), checkpoints or
-model weights. Rerun it as more runs finish: it replaces the copy. With --tune, SRC is a search folder of
+model weights. Rerun it as more runs finish: it replaces the copy. With --add, DST is a committed grid: only the
+runs it lacks are copied, their rows appended to its table as they are; a run folder already there is never
+replaced (exit 2, nothing changed), so adding twice adds nothing. With --tune, SRC is a search folder of
 `exbert tune`: its best.json and trials.json, and the same JSON files of every trial folder in trials.json."""
 
 import argparse
@@ -43,6 +46,46 @@ def collect(src: Path, dst: Path, skip: Path | None = None) -> int:
     if skip is None:
         shutil.copy2(table, dst / "results.jsonl")
     return len(rows)
+
+
+def add(src: Path, dst: Path) -> int:
+    "Add to committed grid `dst` the finished runs of grid folder `src` that it lacks; returns how many."
+    import json
+
+    from exbert.core import atomic_write
+
+    def rows(table: Path) -> list[tuple[str, dict]]:
+        if not table.is_file():
+            fail(f"{table}: no results table")
+        out = []
+        for i, line in enumerate(table.read_text().splitlines(), 1):
+            try:
+                out += [(line, json.loads(line))] if line.strip() else []
+            except json.JSONDecodeError as e:
+                fail(f"{table}, line {i}: not JSON ({e.msg})")
+        return out
+
+    have = {r["run_id"] for _, r in rows(dst / "results.jsonl")}
+    new = [
+        (line, src / (r.get("run_dir") or r["run_id"]))
+        for line, r in rows(src / "results.jsonl")
+        if r["run_id"] not in have
+    ]
+    if lost := [str(run) for _, run in new if not run.is_dir()]:
+        fail(f"{src / 'results.jsonl'}: runs without a folder: {', '.join(lost)}; nothing added")
+    if clash := [str(dst / run.name) for _, run in new if (dst / run.name).exists()]:
+        fail(f"{dst}: folders without a row, not replaced: {', '.join(clash)}; nothing added")
+    for _, run in new:
+        copy_run(run, dst / run.name)
+    text = (dst / "results.jsonl").read_text()
+    atomic_write(dst / "results.jsonl", text.rstrip("\n") + "\n" * bool(text) + "".join(f"{line}\n" for line, _ in new))
+    return len(new)
+
+
+def fail(message: str) -> None:
+    "Bad input: say why on stderr and exit 2, nothing changed."
+    print(message, file=sys.stderr)
+    sys.exit(2)
 
 
 def copy_run(run: Path, out: Path) -> None:
@@ -92,7 +135,15 @@ if __name__ == "__main__":
         help="copy only the runs that this committed grid folder lacks "
         "(e.g. seeds beyond a report's, kept apart until the report takes them in)",
     )
+    ap.add_argument(
+        "--add", action="store_true", help="DST is a committed grid: add the runs it lacks, append their rows"
+    )
     a = ap.parse_args()
+    if a.add:
+        if a.tune or a.skip or a.figures:
+            ap.error("--add takes no other option")
+        print(f"added {add(Path(a.src), Path(a.dst))} finished runs of {a.src} to {a.dst}")
+        sys.exit()
     if a.tune:
         if a.figures:
             ap.error("--figures is for grids")
