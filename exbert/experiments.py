@@ -885,6 +885,9 @@ def reproduce(
     d = require_data_dir(data)
     backbone = check_backbone(backbone or REPRODUCE[preset]["backbone"])
     out = Path(out or Path("runs") / preset)
+    homes = [Path(committed) / out.name, Path(committed) / "pending" / out.name] if committed else []
+    if committed and not any(h.is_dir() for h in homes):  # found by name: a misnamed --out would rerun them all
+        raise ValueError(f"--committed {committed}: no grid named like --out's last folder ({homes[0]}); nothing ran")
     if levers:
         common = {**speed_levers(), **common}
     cs = preset_configs(
@@ -904,7 +907,7 @@ def reproduce(
         workers = len(visible_gpus()) or REPRODUCE[preset]["workers"]  # one per GPU; on a CPU, the preset's
     workers = min(workers, os.cpu_count() or 1)
     with run_lock(out):  # a second `reproduce` on this grid exits, naming this process, instead of racing it
-        for src in [Path(committed) / out.name, Path(committed) / "pending" / out.name] if committed else []:
+        for src in homes:
             if n := adopt_committed(out, src):
                 print(f"{out}: {n} finished runs adopted from {src}")
         rows = run_grid(
@@ -981,7 +984,8 @@ def _reproduce_parser() -> argparse.ArgumentParser:
         "--committed",
         metavar="DIR",
         help="a folder of committed grids (the repository's nbs/results): the runs of this grid finished there "
-        "(DIR/GRID, DIR/pending/GRID) are adopted, not rerun; a new machine goes on where the last one stopped",
+        "(DIR/GRID, DIR/pending/GRID, GRID: the last folder of --out) are adopted, not rerun; a new machine goes on "
+        "where the last one stopped",
     )
     ap.add_argument(
         "--first",
