@@ -65,16 +65,17 @@ from .predict import DomainEval, QASet, by_length, save_qa_model, score_set, spr
 
 # %% auto #0
 __all__ = ['MODELS', 'MODEL_SETTINGS', 'EXBERT_ONLY', 'SELECT_RULES', 'PRESETS', 'MOE_LOSSES', 'RUN_CONFIG', 'RUN_MARKER',
-           'RUN_FILES', 'RESUME_IGNORED', 'LEGACY_MODEL_FIELDS', 'PROGRESS', 'MATRIX_FLAGS', 'SQUAD_DEV_SHA256',
-           'BASE_MODELS', 'FINAL_KEYS', 'write_json', 'TrainConfig', 'make_config', 'check_config', 'run_id',
-           'resolve_backbone', 'build_model', 'tiny_backbone', 'labelled_windows', 'run_data', 'LengthGroupedSampler',
-           'val_metrics', 'epoch_record', 'QATrainer', 'run_dir', 'run_name', 'default_bf16', 'use_bf16',
-           'training_args', 'RunFolderError', 'is_run_folder', 'upgrade_run_config', 'flat_settings', 'setting_changes',
-           'resume_point', 'plan_run', 'clear_run', 'resumed_history', 'ProgressFile', 'run_progress', 'make_trainer',
-           'result_row', 'data_digest', 'provenance', 'selected_evaluation', 'data_record', 'card_snippet',
-           'model_card', 'final_metrics', 'write_run', 'reporting', 'ExperimentConfig', 'finish_reporting', 'run_lock',
-           'close_process_group', 'check_backbone_limits', 'resume_message', 'train_and_evaluate', 'add_model_flags',
-           'given_settings', 'check_inputs', 'args_config', 'train_cli']
+           'RUN_STARTED', 'RUN_FILES', 'RESUME_IGNORED', 'LEGACY_MODEL_FIELDS', 'PROGRESS', 'MATRIX_FLAGS',
+           'SQUAD_DEV_SHA256', 'BASE_MODELS', 'FINAL_KEYS', 'write_json', 'TrainConfig', 'make_config', 'check_config',
+           'run_id', 'resolve_backbone', 'build_model', 'tiny_backbone', 'labelled_windows', 'run_data',
+           'LengthGroupedSampler', 'val_metrics', 'epoch_record', 'QATrainer', 'run_dir', 'run_name', 'default_bf16',
+           'use_bf16', 'training_args', 'RunFolderError', 'is_run_folder', 'upgrade_run_config', 'flat_settings',
+           'setting_changes', 'resume_point', 'plan_run', 'clear_run', 'resumed_history', 'started_with',
+           'ProgressFile', 'run_progress', 'make_trainer', 'result_row', 'data_digest', 'provenance',
+           'selected_evaluation', 'data_record', 'card_snippet', 'model_card', 'final_metrics', 'write_run',
+           'reporting', 'ExperimentConfig', 'finish_reporting', 'run_lock', 'close_process_group',
+           'check_backbone_limits', 'resume_message', 'train_and_evaluate', 'add_model_flags', 'given_settings',
+           'check_inputs', 'args_config', 'train_cli']
 
 # %% ../nbs/06_train.ipynb #422964df
 def write_json(path, obj) -> Path:
@@ -533,9 +534,11 @@ def training_args(c: TrainConfig, output_dir, progress: bool = True, **kwargs) -
 # %% ../nbs/06_train.ipynb #c3f2786a
 RUN_CONFIG = "run_config.json"  # the run's TrainConfig (`config.json` is the model folder's)
 RUN_MARKER = ".exbert-run"  # written first into every run folder: it says the folder is a run's
+RUN_STARTED = "started.json"  # the code and machine a run started on (a resumed run may end on others)
 RUN_FILES = (
     RUN_MARKER,
     RUN_CONFIG,
+    RUN_STARTED,
     "history.json",
     "checkpoints",
     "model",
@@ -667,6 +670,15 @@ def resumed_history(out: Path, ckpt: Path | None) -> list[dict]:
         return []
     step = int(ckpt.name.split("-")[1])
     return [h for h in json.loads((out / "history.json").read_text()) if h["step"] <= step]
+
+
+def started_with(out: Path, ckpt: Path | None) -> dict:
+    """For a run resumed from `ckpt`, `{"started_with": ...}`: the provenance of the code and machine it started on
+    (None when it started before runs recorded it); nothing for a run that did not resume."""
+    if ckpt is None:
+        return {}
+    f = out / RUN_STARTED
+    return {"started_with": json.loads(f.read_text()) if f.is_file() else None}
 
 # %% ../nbs/06_train.ipynb #2cfd02cb
 PROGRESS = "progress.json"  # a running run's step and max_steps, for a grid's progress bar (removed when it ends)
@@ -1158,6 +1170,8 @@ def train_and_evaluate(
             write_json(out / RUN_CONFIG, asdict(c))
             if ckpt:
                 print(resume_message(out, ckpt), file=sys.stderr, flush=True)
+            else:
+                write_json(out / RUN_STARTED, prov)
         trainer = make_trainer(
             c,
             data,
@@ -1182,6 +1196,7 @@ def train_and_evaluate(
             resumed_from=int(ckpt.name.split("-")[1]) if ckpt else None,
             world_size=trainer.args.world_size,
             provenance=prov,
+            **started_with(out, ckpt),
         )  # `batch_size` is per process: the global batch is batch_size x world_size
         finish_reporting(trainer, c, row)
         if trainer.is_world_process_zero():
