@@ -1397,7 +1397,7 @@ def _search_flags(ap: argparse.ArgumentParser) -> None:
     )
     ap.add_argument("--ray-address", help="with --backend ray: the cluster's address (default: a local Ray instance)")
 
-
+# %% ../nbs/08_experiments.ipynb #c0237d6e
 def _study_flags(ap: argparse.ArgumentParser) -> None:
     "The tuning study's options (`--study`): which arms, what is already committed, how many seeds."
     st = ap.add_argument_group("the tuning study of the Experiments notebook (instead of a search)")
@@ -1429,7 +1429,7 @@ def _study_flags(ap: argparse.ArgumentParser) -> None:
         "--emulated-bf16", action="store_true", help="run the bf16 curve arms even without bf16 hardware (slow)"
     )
 
-
+# %% ../nbs/08_experiments.ipynb #427826fb
 def _tune_parser() -> argparse.ArgumentParser:
     "The options of `exbert tune`: the search's, the fixed model settings and the study's."
     ap = argparse.ArgumentParser(
