@@ -79,10 +79,10 @@ __all__ = ['GRID_RATIOS', 'GRID_ORDERS', 'DROPOUT_PLACEMENTS', 'TEST_METRICS', '
            'trial_run', 'validation_f1', 'run_trial', 'search_setup', 'trial_rows', 'tune', 'tune_ray',
            'preset_configs', 'committed_results', 'setups', 'prediction_interval', 'check_scores', 'check_differences',
            'headline_report', 'headline_check', 'lever_decision', 'check_backbone', 'draw_figures', 'report_grid',
-           'speed_levers', 'adopt_committed', 'queue_first', 'longest_first', 'grid_outcome', 'reproduce',
-           'reproduce_cli', 'study_config', 'tuning_configs', 'curve_rows', 'best_setting', 'confirm_configs',
-           'tuning_budget', 'study_part', 'load_study', 'paired_delta', 'study_table', 'best_runs', 'best_vs_best',
-           'study_report', 'run_study', 'write_study_report', 'tune_cli', 'study_cli']
+           'speed_levers', 'adopt_committed', 'queue_first', 'longest_first', 'grid_outcome', 'committed_homes',
+           'reproduce', 'reproduce_cli', 'study_config', 'tuning_configs', 'curve_rows', 'best_setting',
+           'confirm_configs', 'tuning_budget', 'study_part', 'load_study', 'paired_delta', 'study_table', 'best_runs',
+           'best_vs_best', 'study_report', 'run_study', 'write_study_report', 'tune_cli', 'study_cli']
 
 # %% ../nbs/08_experiments.ipynb #9a275e35
 def read_results(path) -> list[dict]:
@@ -854,7 +854,19 @@ def grid_outcome(preset: str, out: Path, configs: list, rows: list[dict]) -> pd.
         print("\n" + headline_check(finished, load_results(ref) if ref else None, out))
     return summarize(finished) if len(finished) else pd.DataFrame()
 
-# %% ../nbs/08_experiments.ipynb #53b4efe1
+# %% ../nbs/08_experiments.ipynb #90634413
+def committed_homes(committed, out) -> list[Path]:
+    """Where `committed` (a folder of committed grids) keeps grid `out`'s finished runs: `<committed>/<grid>` and
+    `<committed>/pending/<grid>`, the grid named by `out`'s last folder; [] for no `committed`."""
+    if not committed:
+        return []
+    out = Path(out)
+    homes = [Path(committed) / out.name, Path(committed) / "pending" / out.name]
+    if not any(h.is_dir() for h in homes):  # found by name: a misnamed --out would rerun every committed run
+        raise ValueError(f"--committed {committed}: no grid named like --out's last folder ({homes[0]}); nothing ran")
+    return homes
+
+# %% ../nbs/08_experiments.ipynb #499d3cbc
 def reproduce(
     preset: str = "quick",
     data=None,
@@ -876,18 +888,14 @@ def reproduce(
 ) -> pd.DataFrame:
     """Run a `REPRODUCE` preset's grid (resumable), print its table, draw its figures; returns the summary (mean, CI
     per cell)."""
-    # committed: a folder of committed grids, whose finished runs of this grid (<committed>/<grid>,
-    # <committed>/pending/<grid>) count as done (`adopt_committed`); first: SQuAD fractions whose shuffled
-    # cells go first (`queue_first`)
-
+    # committed: a folder of committed grids, whose finished runs of this grid count as done (`committed_homes`,
+    # `adopt_committed`); first: SQuAD fractions whose shuffled cells go first (`queue_first`)
     if preset not in REPRODUCE:
         raise ValueError(f"unknown preset {preset!r}; choose one of {list(REPRODUCE)}")
     d = require_data_dir(data)
     backbone = check_backbone(backbone or REPRODUCE[preset]["backbone"])
     out = Path(out or Path("runs") / preset)
-    homes = [Path(committed) / out.name, Path(committed) / "pending" / out.name] if committed else []
-    if committed and not any(h.is_dir() for h in homes):  # found by name: a misnamed --out would rerun them all
-        raise ValueError(f"--committed {committed}: no grid named like --out's last folder ({homes[0]}); nothing ran")
+    homes = committed_homes(committed, out)
     if levers:
         common = {**speed_levers(), **common}
     cs = preset_configs(
@@ -921,14 +929,9 @@ def reproduce(
         )
     return grid_outcome(preset, out, cs, rows)
 
-# %% ../nbs/08_experiments.ipynb #e70302a9
-def _reproduce_parser() -> argparse.ArgumentParser:
-    "The options of `exbert reproduce`."
-    ap = argparse.ArgumentParser(
-        prog="exbert reproduce",
-        description="Run the paper's experiment grid (V-DB and ExBERT "
-        "over SQuAD/BioASQ mixtures), resumably; print mean ± 95%% CI over seeds; draw figures.",
-    )
+# %% ../nbs/08_experiments.ipynb #acae54e37e7d407bbb7b55eff062a284
+def _grid_flags(ap: argparse.ArgumentParser) -> None:
+    "`exbert reproduce`'s options that choose the grid: the preset, its data and backbone, and which cells and arms."
     ap.add_argument(
         "--preset",
         choices=list(REPRODUCE),
@@ -958,6 +961,11 @@ def _reproduce_parser() -> argparse.ArgumentParser:
     ap.add_argument(
         "--squad-eval", type=int, help="SQuAD dev questions evaluated, spread over all articles (overrides the preset)"
     )
+
+# %% ../nbs/08_experiments.ipynb #9a63283cbaf04dbcab1f6479b197f3a8
+def _run_flags(ap: argparse.ArgumentParser) -> None:
+    "`exbert reproduce`'s options that choose how the grid runs: how many runs, side by side or on Ray, with which"
+    "levers, after which committed runs, in which order."
     ap.add_argument("--max-runs", type=int, help="stop after this many new runs (0: print the table and what is left)")
     ap.add_argument(
         "--workers",
@@ -995,6 +1003,17 @@ def _reproduce_parser() -> argparse.ArgumentParser:
         metavar="RATIO",
         help="queue the shuffled cells at these SQuAD fractions first, in this order (e.g. --first 0.8 0 1)",
     )
+
+# %% ../nbs/08_experiments.ipynb #8dd0d8092fe74a7c96281538738b07e2
+def _reproduce_parser() -> argparse.ArgumentParser:
+    "The options of `exbert reproduce`."
+    ap = argparse.ArgumentParser(
+        prog="exbert reproduce",
+        description="Run the paper's experiment grid (V-DB and ExBERT "
+        "over SQuAD/BioASQ mixtures), resumably; print mean ± 95%% CI over seeds; draw figures.",
+    )
+    _grid_flags(ap)
+    _run_flags(ap)
     add_model_flags(ap)  # ExBERT's settings reach the ExBERT arms; the dropouts both models
     return ap
 
@@ -1263,7 +1282,7 @@ def study_report(out, grid: pd.DataFrame, level: float = 0.95) -> dict:
         best_vs_best=bvb and {k: fmt(v) if isinstance(v, tuple) else v["arm"] for k, v in bvb.items()},
     )
 
-# %% ../nbs/08_experiments.ipynb #0b0f4000
+# %% ../nbs/08_experiments.ipynb #72eea5119410473aa328ad9291626812
 STUDY_ARMS = [*CURVE_ARMS, *PAIRED_ARMS, "best-exbert", "best-vdb"]  # every arm folder the study can have
 
 
@@ -1283,7 +1302,7 @@ def _runnable(cs: list, emulated_bf16: bool) -> list:
     print(f"{len(left)} of {len(cs)} runs left")
     return cs
 
-
+# %% ../nbs/08_experiments.ipynb #8edb47106e1a46a883d545849b8ab81b
 def run_study(
     out,
     data,
