@@ -41,7 +41,7 @@ from .train import MODEL_SETTINGS
 from .results import run_times
 
 # %% auto #0
-__all__ = ['CLOCKS', 'STANDIN_SIZE', 'NO_DECAY', 'MMAP_THRESHOLD', 'PEAK_TFLOPS', 'GPU_SHAPES', 'BENCH_PARTS', 'PARTS',
+__all__ = ['CLOCKS', 'STANDIN_SIZE', 'NO_DECAY', 'MMAP_THRESHOLD', 'PEAK_TFLOPS', 'GPU_SHAPES', 'BENCH_PARTS', 'PARTS', 'PANELS',
            'interleave', 'sync_clock', 'backbone_config', 'make_model', 'contenders', 'synthetic_batch',
            'standin_tokenizer', 'real_windows', 'real_batches', 'trainer_optimizer', 'train_step_fn', 'train_flops',
            'slots_per_token', 'bench_train', 'peak_memory', 'bench_inference', 'inference_batches', 'synthetic_windows',
@@ -1194,9 +1194,9 @@ def format_report(r: dict) -> str:
         L += ["\nTargets (ExBERT against V-DB)"] + ["  " + line for line in t.to_string(index=False).splitlines()]
     return "\n".join(L)
 
-# %% ../nbs/10_bench.ipynb #4d27e6ee
-def bench_cli(argv: list[str]) -> int:
-    "`exbert bench`: speed and memory of V-DB, ExBERT and the MoE block, measured side by side."
+# %% ../nbs/10_bench.ipynb #ed2d945d
+def _bench_parser() -> argparse.ArgumentParser:
+    "The options of `exbert bench`."
     p = argparse.ArgumentParser(prog="exbert bench", description=bench_cli.__doc__)
     g = p.add_mutually_exclusive_group()
     g.add_argument(
@@ -1239,6 +1239,12 @@ def bench_cli(argv: list[str]) -> int:
         help="only compare the finished runs of two grid folders (`run_times`)",
     )
     p.add_argument("--json", default=None, help="also write the results as JSON to this file ('-': stdout only JSON)")
+    return p
+
+# %% ../nbs/10_bench.ipynb #a636372b
+def bench_cli(argv: list[str]) -> int:
+    "`exbert bench`: speed and memory of V-DB, ExBERT and the MoE block, measured side by side."
+    p = _bench_parser()
     a = p.parse_args(argv)
     if a.runs:
         print(run_times(*a.runs).to_string(index=False, float_format=lambda x: f"{x:.2f}"))
@@ -1270,68 +1276,81 @@ def bench_cli(argv: list[str]) -> int:
         atomic_write(a.json, json.dumps(r, indent=1))
     return 0
 
-# %% ../nbs/10_bench.ipynb #8236171d
+# %% ../nbs/10_bench.ipynb #9f9f0483
+def _short(names) -> list[str]:
+    "Bar labels: the model names without their common `ExBERT-` prefix."
+    return [n.replace("ExBERT-", "") for n in names]
+
+
+def _panel_moe(ax, v: dict) -> None:
+    "The MoE block's forward+backward time against dense and ideal, per backend."
+    names = list(v["vs_ideal"])
+    ax.bar(names, [v["vs_ideal"][n] for n in names], color="C0", label="vs ideal")
+    ax.plot(names, [v["vs_dense"][n] for n in names], "o", color="C3", label="vs dense")
+    ax.axhline(1.3, ls="--", c="k", lw=1, label="target 1.3x ideal")
+    tokens = f"{v['batch_size']}x{v['seq_len']} tokens, {v['slots_per_token']:.2f} slots/token"
+    ax.set_title(f"MoE block fwd+bwd\n{tokens}", fontsize=9)
+
+
+def _panel_train(ax, v: dict) -> None:
+    "Training examples/s of each model as a ratio to V-DB's, with the FLOP ideal where measured."
+    names = list(v)
+    ax.bar(_short(names), [v[n]["speedup_vs_first"] for n in names], color="C1", label="measured")
+    if all("flop_speedup_vs_first" in v[n] for n in names):
+        ax.plot(_short(names), [v[n]["flop_speedup_vs_first"] for n in names], "D", c="k", label="FLOP ideal")
+    ax.axhline(1.3, ls="--", c="k", lw=1, label="target 1.3x V-DB")
+    ax.set_title("training examples/s, ratio to V-DB", fontsize=9)
+
+# %% ../nbs/10_bench.ipynb #68ea2c6e
+def _panel_padding(ax, v: dict) -> None:
+    "Dynamic padding's training speed-up over fixed-length padding, per model."
+    names = [n for n in v if isinstance(v[n], dict)]
+    ax.bar(_short(names), [v[n]["speedup"] for n in names], color="C2")
+    ax.axhline(1.5, ls="--", c="k", lw=1, label="target 1.5x")
+    ax.set_title(f"dynamic vs fixed {v['fixed_length']} padding\ntraining examples/s ratio (real batches)", fontsize=9)
+
+
+def _panel_inference(ax, v: dict) -> None:
+    "Inference speed (1/latency) of each model as a ratio to V-DB's."
+    names = list(v)
+    ax.bar(_short(names), [v[n]["speedup_vs_first"] for n in names], color="C4")
+    ax.set_title("inference speed (1/latency), ratio to V-DB", fontsize=9)
+
+# %% ../nbs/10_bench.ipynb #a0d78f6f
+def _panel_scaling_moe(ax, v: list) -> None:
+    "The MoE block against ideal as batch x length grows, per backend."
+    shapes = [f"{p['batch_size']}x{p['seq_len']}" for p in v]
+    for name in v[0]["vs_ideal"]:
+        ax.plot(shapes, [p["vs_ideal"][name] for p in v], "o-", label=name)
+    ax.axhline(1.3, ls="--", c="k", lw=1)
+    ax.set_title("MoE block vs ideal, by batch x length", fontsize=9)
+
+
+def _panel_scaling_train(ax, v: list) -> None:
+    "ExBERT's training speed-up over V-DB as batch x length grows."
+    ax.plot([f"{p['batch_size']}x{p['seq_len']}" for p in v], [p["speedup"] for p in v], "o-", c="C1")
+    ax.axhline(1.3, ls="--", c="k", lw=1)
+    ax.set_title("ExBERT-4L-8E / V-DB training, by batch x length", fontsize=9)
+
+
+PANELS = dict(
+    moe=_panel_moe,
+    train=_panel_train,
+    padding=_panel_padding,
+    inference=_panel_inference,
+    scaling_moe=_panel_scaling_moe,
+    scaling_train=_panel_scaling_train,
+)  # a `run_bench` part -> the panel that draws it, in the figure's order
+
+# %% ../nbs/10_bench.ipynb #079ed68f
 def plot_bench(r: dict):
     "A figure of the ratios in `run_bench` result `r` (the parts it has)."
     import matplotlib.pyplot as plt  # lazy: only plotting needs pyplot
 
-    panels = [
-        k
-        for k in ("moe", "train", "padding", "inference", "scaling_moe", "scaling_train")
-        if isinstance(r.get(k), (dict, list))
-    ]
-    fig, axs = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.6), squeeze=False)
-    for ax, k in zip(axs[0], panels):
-        v = r[k]
-        if k == "moe":
-            names = list(v["vs_ideal"])
-            ax.bar(names, [v["vs_ideal"][n] for n in names], color="C0", label="vs ideal")
-            ax.plot(names, [v["vs_dense"][n] for n in names], "o", color="C3", label="vs dense")
-            ax.axhline(1.3, ls="--", c="k", lw=1, label="target 1.3x ideal")
-            ax.set_title(
-                f"MoE block fwd+bwd\n{v['batch_size']}x{v['seq_len']} tokens, {v['slots_per_token']:.2f} slots/token",
-                fontsize=9,
-            )
-        elif k == "train":
-            names = list(v)
-            ax.bar(
-                [n.replace("ExBERT-", "") for n in names],
-                [v[n]["speedup_vs_first"] for n in names],
-                color="C1",
-                label="measured",
-            )
-            if all("flop_speedup_vs_first" in v[n] for n in names):
-                ax.plot(
-                    [n.replace("ExBERT-", "") for n in names],
-                    [v[n]["flop_speedup_vs_first"] for n in names],
-                    "D",
-                    c="k",
-                    label="FLOP ideal",
-                )
-            ax.axhline(1.3, ls="--", c="k", lw=1, label="target 1.3x V-DB")
-            ax.set_title("training examples/s, ratio to V-DB", fontsize=9)
-        elif k == "padding":
-            names = [n for n in v if isinstance(v[n], dict)]
-            ax.bar([n.replace("ExBERT-", "") for n in names], [v[n]["speedup"] for n in names], color="C2")
-            ax.axhline(1.5, ls="--", c="k", lw=1, label="target 1.5x")
-            ax.set_title(
-                f"dynamic vs fixed {v['fixed_length']} padding\ntraining examples/s ratio (real batches)", fontsize=9
-            )
-        elif k == "inference":
-            names = list(v)
-            ax.bar([n.replace("ExBERT-", "") for n in names], [v[n]["speedup_vs_first"] for n in names], color="C4")
-            ax.set_title("inference speed (1/latency), ratio to V-DB", fontsize=9)
-        elif k == "scaling_moe":
-            for name in v[0]["vs_ideal"]:
-                ax.plot(
-                    [f"{p['batch_size']}x{p['seq_len']}" for p in v], [p["vs_ideal"][name] for p in v], "o-", label=name
-                )
-            ax.axhline(1.3, ls="--", c="k", lw=1)
-            ax.set_title("MoE block vs ideal, by batch x length", fontsize=9)
-        elif k == "scaling_train":
-            ax.plot([f"{p['batch_size']}x{p['seq_len']}" for p in v], [p["speedup"] for p in v], "o-", c="C1")
-            ax.axhline(1.3, ls="--", c="k", lw=1)
-            ax.set_title("ExBERT-4L-8E / V-DB training, by batch x length", fontsize=9)
+    parts = [k for k in PANELS if isinstance(r.get(k), (dict, list))]
+    fig, axs = plt.subplots(1, len(parts), figsize=(4.2 * len(parts), 3.6), squeeze=False)
+    for ax, k in zip(axs[0], parts):
+        PANELS[k](ax, r[k])
         ax.set_ylim(bottom=0)
         ax.tick_params(axis="x", labelrotation=30, labelsize=8)
         if ax.get_legend_handles_labels()[0]:
