@@ -266,8 +266,8 @@ def test_collect_tune_copies_the_record_of_a_search(tmp_path):
 
 def test_collect_add_appends_only_new_runs(tmp_path):
     """tools/collect_results.py --add: the runs a committed grid lacks are copied and their rows appended as they are;
-    the committed rows and folders stay byte for byte; adding twice adds nothing; a folder without a row is never
-    replaced (exit 2, nothing changed)."""
+    the committed rows and folders stay byte for byte; adding twice adds nothing; a folder without a row is adopted
+    if it is exactly --add's copy (a killed --add), else never replaced (exit 2, nothing changed)."""
     src, dst = tmp_path / "runs", tmp_path / "committed"
     old, new = dict(run_id="a-s0", squad_em=40.0), dict(run_id="a-s1", squad_em=41.25, run_dir="a-s1")
     for grid, rows in ((src, [old, new]), (dst, [old])):
@@ -286,7 +286,12 @@ def test_collect_add_appends_only_new_runs(tmp_path):
     assert sorted(p.name for p in (dst / "a-s1").iterdir()) == ["metrics.json"]  # no n-best lists
     r = run(add, cwd=ROOT)
     assert r.returncode == 0 and "added 0 finished runs" in r.stdout
-    (dst / "results.jsonl").write_text(committed)  # a-s1's folder is there, its row is not: never replaced
+    (dst / "results.jsonl").write_text(committed)  # a killed --add: a-s1's copy is there, its row is not
+    r = run(add, cwd=ROOT)
+    assert r.returncode == 0 and "added 1 finished runs" in r.stdout, r.stderr[-2000:]
+    assert (dst / "results.jsonl").read_text() == committed + json.dumps(new) + "\n"
+    (dst / "results.jsonl").write_text(committed)
+    (dst / "a-s1" / "metrics.json").write_text("someone's")  # a folder that is not --add's copy: never replaced
     before = {p: p.read_bytes() for p in dst.rglob("*") if p.is_file()}
     r = run(add, cwd=ROOT)
     assert r.returncode == 2 and "not replaced" in r.stderr and "a-s1" in r.stderr

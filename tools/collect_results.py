@@ -9,7 +9,8 @@ Copies `results.jsonl` and, of every run in it, its JSON files (history, metrics
 config) and its model card; never n-best lists (1.7 MB a run; their scores are in metrics.json), checkpoints or
 model weights. Rerun it as more runs finish: it replaces the copy. With --add, DST is a committed grid: only the
 runs it lacks are copied, their rows appended to its table as they are; a run folder already there is never
-replaced (exit 2, nothing changed), so adding twice adds nothing. With --tune, SRC is a search folder of
+replaced (exit 2, nothing changed) unless it is exactly the copy --add makes (an --add killed before its rows went
+in), so adding twice adds nothing. With --tune, SRC is a search folder of
 `exbert tune`: its best.json and trials.json, and the same JSON files of every trial folder in trials.json."""
 
 import argparse
@@ -73,10 +74,15 @@ def add(src: Path, dst: Path) -> int:
     ]
     if lost := [str(run) for _, run in new if not run.is_dir()]:
         fail(f"{src / 'results.jsonl'}: runs without a folder: {', '.join(lost)}; nothing added")
-    if clash := [str(dst / run.name) for _, run in new if (dst / run.name).exists()]:
+    # a folder without a row that is exactly the copy --add makes is a killed --add's: its row goes in; any other
+    # such folder is someone's, and never replaced
+    if clash := [
+        str(dst / run.name) for _, run in new if (dst / run.name).exists() and not is_copy(dst / run.name, run)
+    ]:
         fail(f"{dst}: folders without a row, not replaced: {', '.join(clash)}; nothing added")
     for _, run in new:
-        copy_run(run, dst / run.name)
+        if not (dst / run.name).exists():
+            copy_run(run, dst / run.name)
     text = (dst / "results.jsonl").read_text()
     atomic_write(dst / "results.jsonl", text.rstrip("\n") + "\n" * bool(text) + "".join(f"{line}\n" for line, _ in new))
     return len(new)
@@ -88,20 +94,33 @@ def fail(message: str) -> None:
     sys.exit(2)
 
 
+def run_files(run: Path) -> dict[str, Path]:
+    "What `copy_run` copies from run folder `run`: its JSON files (no n-best lists) and its model card, by name there."
+    files = {f.name: f for f in run.glob("*.json") if not f.name.startswith("nbest")}  # n-best: 1.7 MB a run
+    for card in (run / "model" / "README.md", run / "model_card.md"):  # a run restored from a commit has the copy
+        if card.is_file():
+            files["model_card.md"] = card
+    return files
+
+
 def copy_run(run: Path, out: Path) -> None:
     "Replace `out` with the JSON files (no n-best lists) and model card of run folder `run`."
     if out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True)
-    for f in run.glob("*.json"):
-        if not f.name.startswith("nbest"):
-            shutil.copy2(f, out / f.name)  # n-best lists: 1.7 MB a run, scores are in metrics
-    for card in (
-        run / "model" / "README.md",
-        run / "model_card.md",
-    ):  # a run restored from an earlier commit has the copy
-        if card.is_file():
-            shutil.copy2(card, out / "model_card.md")
+    for name, f in run_files(run).items():
+        shutil.copy2(f, out / name)
+
+
+def is_copy(out: Path, run: Path) -> bool:
+    "Whether folder `out` holds exactly what `copy_run(run, out)` writes, byte for byte."
+    have = {f.name: f for f in out.iterdir()} if out.is_dir() else None
+    want = run_files(run)
+    return (
+        have is not None
+        and have.keys() == want.keys()
+        and all(have[n].is_file() and have[n].read_bytes() == f.read_bytes() for n, f in want.items())
+    )
 
 
 def collect_tune(src: Path, dst: Path) -> int:
