@@ -74,8 +74,8 @@ __all__ = ['MODELS', 'MODEL_SETTINGS', 'EXBERT_ONLY', 'SELECT_RULES', 'PRESETS',
            'ProgressFile', 'run_progress', 'make_trainer', 'result_row', 'data_digest', 'provenance',
            'selected_evaluation', 'data_record', 'card_snippet', 'model_card', 'final_metrics', 'write_run',
            'reporting', 'ExperimentConfig', 'finish_reporting', 'run_lock', 'close_process_group',
-           'check_backbone_limits', 'resume_message', 'train_and_evaluate', 'add_model_flags', 'given_settings',
-           'check_inputs', 'args_config', 'train_cli']
+           'check_backbone_limits', 'resume_message', 'open_run_folder', 'shared_checkpoint', 'train_and_evaluate',
+           'add_model_flags', 'given_settings', 'check_inputs', 'args_config', 'train_cli']
 
 # %% ../nbs/06_train.ipynb #422964df
 def write_json(path, obj) -> Path:
@@ -1142,7 +1142,30 @@ def resume_message(out: Path, ckpt: Path) -> str:
     state = json.loads((ckpt / "trainer_state.json").read_text())
     return f"{out}: resuming from checkpoint {ckpt.name.split('-')[1]} (epoch {state.get('epoch', 0):g})"
 
-# %% ../nbs/06_train.ipynb #9c8a792b
+# %% ../nbs/06_train.ipynb #132441ba
+def open_run_folder(out: Path, c: TrainConfig, action: str, *, ckpt: Path | None, prov: dict) -> None:
+    """Ready run folder `out` for `plan_run`'s `action`: leftovers cleared, marker and config written; a new start
+    records its code and machine (`RUN_STARTED`), a resumed run says where it resumes."""
+    if action != "new":
+        clear_run(out, temporaries_only=action == "resume")  # a kill's leftovers too
+    out.mkdir(parents=True, exist_ok=True)
+    (out / RUN_MARKER).touch()
+    write_json(out / RUN_CONFIG, asdict(c))
+    if ckpt:
+        print(resume_message(out, ckpt), file=sys.stderr, flush=True)
+    else:
+        write_json(out / RUN_STARTED, prov)
+
+
+def shared_checkpoint(ckpt: Path | None) -> Path | None:
+    "Under torchrun, rank 0's checkpoint on every rank (only rank 0 plans the run); else `ckpt`."
+    if not _dist_on():
+        return ckpt
+    box = [str(ckpt) if ckpt else None]
+    torch.distributed.broadcast_object_list(box, src=0)
+    return Path(box[0]) if box[0] else None
+
+# %% ../nbs/06_train.ipynb #abe95ee4
 def train_and_evaluate(
     config: TrainConfig | dict, bench: dict | None = None, overwrite: bool = False, progress: bool = True, callbacks=()
 ) -> dict:
@@ -1163,15 +1186,7 @@ def train_and_evaluate(
         action = plan_run(out, c, overwrite) if lead else None  # again, now that no other process can change it
         ckpt = resume_point(out, c) if action == "resume" else None
         if lead:
-            if action != "new":
-                clear_run(out, temporaries_only=action == "resume")  # a kill's leftovers too
-            out.mkdir(parents=True, exist_ok=True)
-            (out / RUN_MARKER).touch()
-            write_json(out / RUN_CONFIG, asdict(c))
-            if ckpt:
-                print(resume_message(out, ckpt), file=sys.stderr, flush=True)
-            else:
-                write_json(out / RUN_STARTED, prov)
+            open_run_folder(out, c, action, ckpt=ckpt, prov=prov)
         trainer = make_trainer(
             c,
             data,
@@ -1181,10 +1196,7 @@ def train_and_evaluate(
             callbacks=[*callbacks, *([ExperimentConfig(c)] if wandb else [])],
             history=resumed_history(out, ckpt),
         )
-        if _dist_on():  # the Trainer joined the ranks, rank 0 having set up the folder: all resume from its checkpoint
-            box = [str(ckpt) if ckpt else None]
-            torch.distributed.broadcast_object_list(box, src=0)
-            ckpt = Path(box[0]) if box[0] else None
+        ckpt = shared_checkpoint(ckpt)  # the Trainer joined the ranks: all resume from rank 0's checkpoint
         if opened and _dist_on():
             atexit.register(close_process_group)  # the Trainer opened it: close it before the interpreter ends
         trainer.train(resume_from_checkpoint=str(ckpt) if ckpt else None)
