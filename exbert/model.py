@@ -223,37 +223,7 @@ def convert_cli(argv: list[str]) -> int:
     print(f"wrote {args.out_dir}: max abs difference of last hidden states vs BERT = {diff:.2e}")
     return 0
 
-# %% ../nbs/04_model.ipynb #e5de1a58
-def _check_exbert_config(c, extra: dict) -> None:
-    """Validate an `ExBERTConfig` `c` in place (defaults that depend on other fields filled in); `extra`: its unknown
-    keys."""
-    # Hugging Face's own keys pass (auto_map, model_type, ...); any other unknown key is an error, not a silent default
-    check_keys(
-        [k for k in extra if k not in HF_CONFIG_KEYS], [f.name for f in dataclasses.fields(c)], "ExBERTConfig", SYNONYMS
-    )
-    if c.n_layers < 1:
-        raise ValueError(f"ExBERTConfig.n_layers={c.n_layers!r}; expected a positive number")
-    for name in ("dropout_before_moe", "dropout_after_moe", "dropout", "attention_dropout", "qa_dropout"):
-        if not 0 <= getattr(c, name) < 1:
-            raise ValueError(f"ExBERTConfig.{name}={getattr(c, name)!r}; expected a probability in [0, 1)")
-    for name, allowed in [("layer_selection", LAYER_SELECTIONS), ("expert_init", EXPERT_INITS)]:
-        if getattr(c, name) not in allowed:
-            raise ValueError(f"ExBERTConfig.{name}={getattr(c, name)!r}; expected one of {allowed}")
-    if c.expert_type is None:
-        c.expert_type = "gelu" if c.expert_init == "upcycle" else "geglu"
-    if c.expert_init == "upcycle" and c.expert_type != "gelu":
-        raise ValueError("expert_init='upcycle' needs expert_type='gelu' (DistilBERT's FFN)")
-    if c.expert_type == "gelu" and c.expert_hidden is None:
-        c.expert_hidden = c.hidden_dim
-    check_moe_config(c)
-    c.moe_replace_ffn_layers = sorted(set(c.moe_replace_ffn_layers))
-    if any(not 0 <= i < c.n_layers for i in c.moe_replace_ffn_layers):
-        raise ValueError(
-            f"ExBERTConfig.moe_replace_ffn_layers={c.moe_replace_ffn_layers}: indices of kept blocks, "
-            f"0..{c.n_layers - 1}"
-        )
-
-# %% ../nbs/04_model.ipynb #734a3eb8
+# %% ../nbs/04_model.ipynb #e314f709
 LAYER_SELECTIONS, EXPERT_INITS = ("first", "spread"), ("random", "upcycle")
 # keys any Hugging Face config may carry (ours, DistilBERT's and the saved metadata), which ExBERTConfig
 # accepts as they are
@@ -285,7 +255,37 @@ SYNONYMS = {
     "router_jitter": "router_jitter_noise",
 }
 
+# %% ../nbs/04_model.ipynb #e5de1a58
+def _check_exbert_config(c, extra: dict) -> None:
+    """Validate an `ExBERTConfig` `c` in place (defaults that depend on other fields filled in); `extra`: its unknown
+    keys."""
+    # Hugging Face's own keys pass (auto_map, model_type, ...); any other unknown key is an error, not a silent default
+    check_keys(
+        [k for k in extra if k not in HF_CONFIG_KEYS], [f.name for f in dataclasses.fields(c)], "ExBERTConfig", SYNONYMS
+    )
+    if c.n_layers < 1:
+        raise ValueError(f"ExBERTConfig.n_layers={c.n_layers!r}; expected a positive number")
+    for name in ("dropout_before_moe", "dropout_after_moe", "dropout", "attention_dropout", "qa_dropout"):
+        if not 0 <= getattr(c, name) < 1:
+            raise ValueError(f"ExBERTConfig.{name}={getattr(c, name)!r}; expected a probability in [0, 1)")
+    for name, allowed in [("layer_selection", LAYER_SELECTIONS), ("expert_init", EXPERT_INITS)]:
+        if getattr(c, name) not in allowed:
+            raise ValueError(f"ExBERTConfig.{name}={getattr(c, name)!r}; expected one of {allowed}")
+    if c.expert_type is None:
+        c.expert_type = "gelu" if c.expert_init == "upcycle" else "geglu"
+    if c.expert_init == "upcycle" and c.expert_type != "gelu":
+        raise ValueError("expert_init='upcycle' needs expert_type='gelu' (DistilBERT's FFN)")
+    if c.expert_type == "gelu" and c.expert_hidden is None:
+        c.expert_hidden = c.hidden_dim
+    check_moe_config(c)
+    c.moe_replace_ffn_layers = sorted(set(c.moe_replace_ffn_layers))
+    if any(not 0 <= i < c.n_layers for i in c.moe_replace_ffn_layers):
+        raise ValueError(
+            f"ExBERTConfig.moe_replace_ffn_layers={c.moe_replace_ffn_layers}: indices of kept blocks, "
+            f"0..{c.n_layers - 1}"
+        )
 
+# %% ../nbs/04_model.ipynb #d087bdae
 class ExBERTConfig(PreTrainedConfig, MoEConfig):
     """Configuration of ExBERT: DistilBERT's fields, which blocks to keep, and the MoE's settings (inherited from
     `MoEConfig`)."""
