@@ -165,8 +165,9 @@ def qa_collator(tokenizer, pad_to_multiple_of: int | None = None):
 
     return collate
 
-# %% ../nbs/01_features.ipynb #8bcfad6e
+# %% ../nbs/01_features.ipynb #9299ffff
 def _softmax(x) -> np.ndarray:
+    "Softmax of the scores `x`, in float64 (empty stays empty)."
     x = np.asarray(x, dtype=np.float64)
     if len(x) == 0:
         return x
@@ -181,6 +182,23 @@ def _top(x: np.ndarray, n: int) -> np.ndarray:
     return idx[np.argsort(-x[idx], kind="stable")]
 
 
+def _window_spans(offs, start_logits, end_logits, *, n_best: int, max_len: int):
+    """The answer spans of one window: (start char, end char, score) for its `n_best` best starts and ends in the
+    context (offset not None), the end not before the start, at most `max_len` tokens."""
+    n_tok = len(offs)
+    s_log = np.asarray(start_logits, dtype=np.float64)[:n_tok]
+    e_log = np.asarray(end_logits, dtype=np.float64)[:n_tok]
+    in_ctx = np.fromiter((o is not None for o in offs), bool, n_tok)
+    si = _top(np.where(in_ctx, s_log, -np.inf), n_best)
+    si = si[in_ctx[si]]
+    ei = _top(np.where(in_ctx, e_log, -np.inf), n_best)
+    ei = ei[in_ctx[ei]]
+    length = ei[None, :] - si[:, None] + 1
+    score = s_log[si][:, None] + e_log[ei][None, :]
+    for a, b in zip(*np.nonzero((length >= 1) & (length <= max_len))):
+        yield offs[si[a]][0], offs[ei[b]][1], float(score[a, b])
+
+# %% ../nbs/01_features.ipynb #c182f31e
 def postprocess_predictions(
     examples, features, start_logits, end_logits, n_best=20, max_answer_length=30
 ) -> tuple[dict, dict]:
@@ -195,23 +213,13 @@ def postprocess_predictions(
         by_ex[eid].append(fi)
     predictions, nbest = {}, {}
     for eid, ctx in zip(ex_ids, contexts):
-        cands = {}  # text -> (score, start_char, end_char) of its best span
+        cands = {}  # text -> (score, start_char, end_char) of its best span over the example's windows
         for fi in by_ex.get(eid, ()):
-            offs = feat_offs[fi]
-            n_tok = len(offs)
-            s_log = np.asarray(start_logits[fi], dtype=np.float64)[:n_tok]
-            e_log = np.asarray(end_logits[fi], dtype=np.float64)[:n_tok]
-            in_ctx = np.fromiter((o is not None for o in offs), bool, n_tok)
-            si = _top(np.where(in_ctx, s_log, -np.inf), n_best)
-            si = si[in_ctx[si]]
-            ei = _top(np.where(in_ctx, e_log, -np.inf), n_best)
-            ei = ei[in_ctx[ei]]
-            length = ei[None, :] - si[:, None] + 1
-            score = s_log[si][:, None] + e_log[ei][None, :]
-            for a, b in zip(*np.nonzero((length >= 1) & (length <= max_answer_length))):
-                sc, ec = offs[si[a]][0], offs[ei[b]][1]
-                text, sco = ctx[sc:ec], float(score[a, b])
-                if text not in cands or sco > cands[text][0]:
+            spans = _window_spans(
+                feat_offs[fi], start_logits[fi], end_logits[fi], n_best=n_best, max_len=max_answer_length
+            )
+            for sc, ec, sco in spans:
+                if (text := ctx[sc:ec]) not in cands or sco > cands[text][0]:
                     cands[text] = (sco, sc, ec)
         best = sorted(cands.items(), key=lambda kv: -kv[1][0])[:n_best]
         probs = _softmax([v[0] for _, v in best])
