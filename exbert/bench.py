@@ -1374,7 +1374,7 @@ def onnx_table(record: dict) -> str:
         f"max |ONNX − PyTorch| logit {e['parity']:.1e}."
     )
 
-# %% ../nbs/10_bench.ipynb #acae54e37e7d407bbb7b55eff062a284
+# %% ../nbs/10_bench.ipynb #acae54e3
 def recipe_table(record: dict) -> str:
     "A `tools/recipe_compare.py` record as a Markdown table: each recipe's windows, scores and training CPU time."
     head = "| recipe | windows | SQuAD EM / F1 | BioASQ EM / F1 | training CPU minutes |\n|---|---|---|---|---|"

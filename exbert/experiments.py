@@ -725,7 +725,7 @@ def headline_report(new: pd.DataFrame, ref: pd.DataFrame, level: float = 0.95) -
         )
     return "\n".join(out)
 
-# %% ../nbs/08_experiments.ipynb #7fb27b941602401d91542211134fc71a
+# %% ../nbs/08_experiments.ipynb #7fb27b94
 HEADLINE_CHECK = "headline_check.txt"  # the main job's verdict, kept beside the runs it judges
 
 
@@ -929,7 +929,7 @@ def reproduce(
         )
     return grid_outcome(preset, out, cs, rows)
 
-# %% ../nbs/08_experiments.ipynb #acae54e37e7d407bbb7b55eff062a284
+# %% ../nbs/08_experiments.ipynb #acae54e3
 def _grid_flags(ap: argparse.ArgumentParser) -> None:
     "`exbert reproduce`'s options that choose the grid: the preset, its data and backbone, and which cells and arms."
     ap.add_argument(
@@ -962,10 +962,9 @@ def _grid_flags(ap: argparse.ArgumentParser) -> None:
         "--squad-eval", type=int, help="SQuAD dev questions evaluated, spread over all articles (overrides the preset)"
     )
 
-# %% ../nbs/08_experiments.ipynb #9a63283cbaf04dbcab1f6479b197f3a8
+# %% ../nbs/08_experiments.ipynb #9a63283c
 def _run_flags(ap: argparse.ArgumentParser) -> None:
-    "`exbert reproduce`'s options that choose how the grid runs: how many runs, side by side or on Ray, with which"
-    "levers, after which committed runs, in which order."
+    "`exbert reproduce`'s options that choose how the grid runs: how many, where, with which levers, in what order."
     ap.add_argument("--max-runs", type=int, help="stop after this many new runs (0: print the table and what is left)")
     ap.add_argument(
         "--workers",
@@ -1004,7 +1003,7 @@ def _run_flags(ap: argparse.ArgumentParser) -> None:
         help="queue the shuffled cells at these SQuAD fractions first, in this order (e.g. --first 0.8 0 1)",
     )
 
-# %% ../nbs/08_experiments.ipynb #8dd0d8092fe74a7c96281538738b07e2
+# %% ../nbs/08_experiments.ipynb #8dd0d809
 def _reproduce_parser() -> argparse.ArgumentParser:
     "The options of `exbert reproduce`."
     ap = argparse.ArgumentParser(
@@ -1282,7 +1281,7 @@ def study_report(out, grid: pd.DataFrame, level: float = 0.95) -> dict:
         best_vs_best=bvb and {k: fmt(v) if isinstance(v, tuple) else v["arm"] for k, v in bvb.items()},
     )
 
-# %% ../nbs/08_experiments.ipynb #72eea5119410473aa328ad9291626812
+# %% ../nbs/08_experiments.ipynb #72eea511
 STUDY_ARMS = [*CURVE_ARMS, *PAIRED_ARMS, "best-exbert", "best-vdb"]  # every arm folder the study can have
 
 
@@ -1302,7 +1301,7 @@ def _runnable(cs: list, emulated_bf16: bool) -> list:
     print(f"{len(left)} of {len(cs)} runs left")
     return cs
 
-# %% ../nbs/08_experiments.ipynb #8edb47106e1a46a883d545849b8ab81b
+# %% ../nbs/08_experiments.ipynb #8edb4710
 def run_study(
     out,
     data,

@@ -1249,7 +1249,7 @@ def given_settings(args: argparse.Namespace, skip=()) -> dict:
     "The model settings a command line set (flags from `add_model_flags`), but those in `skip`."
     return {k: v for k in MODEL_SETTINGS if k not in skip and (v := getattr(args, k, None)) is not None}
 
-# %% ../nbs/06_train.ipynb #acae54e37e7d407bbb7b55eff062a284
+# %% ../nbs/06_train.ipynb #acae54e3
 def _add_machinery_flags(p: argparse.ArgumentParser) -> None:
     "`exbert train`'s flags for how a run is executed and recorded (batching, padding, evaluation, output, precision)."
     p.add_argument(
