@@ -191,7 +191,7 @@ def mean_ci(values, level: float = 0.95) -> tuple[float, float, int]:
     if n == 1:
         return float(v[0]), math.nan, 1
     half = t_quantile(0.5 + level / 2, n - 1) * v.std(ddof=1) / math.sqrt(n)
-    return float(v.mean()), float(half), n
+    return round(float(v.mean()), 10), round(float(half), 10), n  # 10 places: no float noise at a printed tie
 
 # %% ../nbs/07_results.ipynb #5ccba284
 def _varying(g: pd.DataFrame, skip) -> list[str]:
