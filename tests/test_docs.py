@@ -16,6 +16,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlparse
 import pytest
 
+pytestmark = pytest.mark.xdist_group("docs")  # one worker builds the site (`site`, a module fixture) once
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 NBS = sorted(p for p in (ROOT / "nbs").glob("[0-9]*.ipynb"))

@@ -51,7 +51,12 @@ def real_data_checks() -> list[tuple[Path, str]]:
     return out
 
 
-@pytest.mark.parametrize("nb", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def same_worker(nb: Path, *args) -> pytest.param:
+    "A parameter set that runs on the worker of `nb`'s group (pytest-xdist), where `run_notebook` keeps its result."
+    return pytest.param(nb, *args, marks=pytest.mark.xdist_group(nb.stem))
+
+
+@pytest.mark.parametrize("nb", [same_worker(nb) for nb in NOTEBOOKS], ids=[p.stem for p in NOTEBOOKS])
 def test_notebook(nb):
     r, _ = run_notebook(nb)
     assert r.returncode == 0, f"{nb.name} failed:\n{r.stdout[-5000:]}\n{r.stderr[-10000:]}"
@@ -60,7 +65,9 @@ def test_notebook(nb):
 CHECKS = real_data_checks()
 
 
-@pytest.mark.parametrize("nb,what", CHECKS, ids=[f"{nb.stem}: {what}" for nb, what in CHECKS])
+@pytest.mark.parametrize(
+    "nb,what", [same_worker(nb, what) for nb, what in CHECKS], ids=[f"{nb.stem}: {what}" for nb, what in CHECKS]
+)
 def test_real_data_check(nb, what):
     r, states = run_notebook(nb)
     if r.returncode != 0:

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.xdist_group("safety")  # one worker trains the `world` (a module fixture) once
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "tests" / "data" / "synthetic"
 

@@ -2,10 +2,12 @@
 
 1. checks that exbert/ is exactly what nbs/ exports and that notebooks are clean (tools/check_sync.sh);
 2. runs pytest on tests/, which runs every notebook as a test (cells flagged `slow` skipped, as
-   `nbdev-test` does) plus the project-level tests (docs render, install, sync check);
+   `nbdev-test` does) plus the project-level tests (docs render, install, sync check), a worker per core
+   (pytest-xdist, up to 4; `-n 0` runs them in one process);
 3. prints one last line: `N passed, M failed`, after a line `K skipped ...` when any were (the checks that
    need the real data folder, counted as skipped on a clone without `../shared/data`)."""
 
+import importlib.util
 import os
 import subprocess
 import sys
@@ -14,6 +16,13 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def parallel(argv) -> list[str]:
+    "pytest-xdist's flags (a worker per core, up to 4; a group's tests in one worker), unless argv sets its own."
+    own = any(a.startswith(("-n", "--numprocesses", "--dist")) or a == "no:xdist" for a in argv)
+    n = min(4, len(os.sched_getaffinity(0)))
+    return [] if own or n < 2 or importlib.util.find_spec("xdist") is None else ["-n", str(n), "--dist", "loadgroup"]
 
 
 def main(argv):
@@ -27,7 +36,8 @@ def main(argv):
     sync_ok = subprocess.run(["bash", "tools/check_sync.sh"]).returncode == 0
     with tempfile.TemporaryDirectory() as tmp:
         xml = Path(tmp) / "junit.xml"
-        rc = subprocess.run([sys.executable, "-m", "pytest", "-v", "-rs", f"--junitxml={xml}", *argv]).returncode
+        rc = subprocess.run([sys.executable, "-m", "pytest", "-v", "-rs", f"--junitxml={xml}", *parallel(argv), *argv])
+        rc = rc.returncode
         counts = dict(tests=0, failures=0, errors=0, skipped=0)
         if xml.exists():
             root = ET.parse(xml).getroot()
