@@ -390,3 +390,17 @@ def test_front_page_is_current(tmp_path):
     assert md(tmp_path / "index.ipynb") == md(ROOT / "nbs" / "index.ipynb"), (
         "rerun nbs/index.ipynb (jupyter nbconvert --execute --inplace) and python tools/make_readme.py"
     )
+
+
+def test_run_tests_parallel_unless_told(monkeypatch):
+    "tools/run_tests.py adds pytest-xdist's flags by itself, and none where the command line sets its own."
+    monkeypatch.syspath_prepend(str(ROOT / "tools"))
+    import run_tests
+
+    for argv in (["-n", "0"], ["-n4"], ["--numprocesses", "2"], ["-p", "no:xdist"], ["--dist", "no"]):
+        assert run_tests.parallel(argv) == [], argv
+    monkeypatch.setattr(run_tests.importlib.util, "find_spec", lambda name: object())  # as if xdist were installed
+    monkeypatch.setattr(run_tests.os, "sched_getaffinity", lambda pid: {0, 1, 2, 3, 4, 5}, raising=False)
+    assert run_tests.parallel(["-k", "docs"]) == ["-n", "4", "--dist", "loadgroup"]  # up to 4 workers
+    monkeypatch.setattr(run_tests.os, "sched_getaffinity", lambda pid: {0}, raising=False)
+    assert run_tests.parallel([]) == []  # one core: one process

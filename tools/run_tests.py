@@ -21,7 +21,9 @@ ROOT = Path(__file__).resolve().parents[1]
 def parallel(argv) -> list[str]:
     "pytest-xdist's flags (a worker per core, up to 4; a group's tests in one worker), unless argv sets its own."
     own = any(a.startswith(("-n", "--numprocesses", "--dist")) or a == "no:xdist" for a in argv)
-    n = min(4, len(os.sched_getaffinity(0)))
+    affinity = getattr(os, "sched_getaffinity", None)  # Linux; macOS has none
+    cores = len(affinity(0)) if affinity else os.cpu_count() or 1
+    n = min(4, cores)
     return [] if own or n < 2 or importlib.util.find_spec("xdist") is None else ["-n", str(n), "--dist", "loadgroup"]
 
 
